@@ -1,0 +1,1 @@
+"""The HTTP API: transport only; decisions live in calls.py."""

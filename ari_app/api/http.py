@@ -1,0 +1,115 @@
+"""aiohttp routes of the public API. Errors leave as JSON with a stable error id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from ari_app.api.openapi import document
+from ari_app.calls import CallService
+from ari_app.errors import ApiError, MalformedRequest, NotFound, PayloadTooLarge
+from ari_app.playlist import parse_request
+from ari_app.settings import Settings
+from ari_app.store import CallRecord, Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, sort_keys=False))
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _json(exc.body(), exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        exc2 = PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes", field="body")
+        return _json(exc2.body(), exc2.status)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            body = {"code": 1000 + exc.status, "status": exc.status,
+                    "error_id": exc.reason.lower().replace(" ", "-"), "message": exc.reason,
+                    "field": None}
+            return _json(body, exc.status)
+        raise
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def status_body(record: CallRecord) -> dict[str, object]:
+    types = record.entry_types.split(",")
+    duration = (record.ended_at - record.answered_at
+                if record.ended_at is not None and record.answered_at is not None else None)
+    hangup = None
+    if record.cause is not None:
+        hangup = {"cause": record.cause, "cause_txt": record.cause_txt,
+                  "sip_code": record.sip_code}
+    error = None
+    if record.error_id is not None:
+        error = {"error_id": record.error_id, "message": record.error}
+    return {
+        "request_id": record.id,
+        "state": record.state,
+        "carrier_id": record.carrier_id,
+        "to": record.to_number,
+        "created_at": _iso(record.created_at),
+        "answered_at": _iso(record.answered_at),
+        "ended_at": _iso(record.ended_at),
+        "duration": None if duration is None else round(duration, 3),
+        "hangup": hangup,
+        "entries": [{"index": i, "type": t, "played": i < record.played}
+                    for i, t in enumerate(types)],
+        "answer_to_audio_ms": record.answer_to_audio_ms,
+        "error": error,
+    }
+
+
+class Api:
+    def __init__(self, *, settings: Settings, calls: CallService, store: Store) -> None:
+        self._settings = settings
+        self._calls = calls
+        self._store = store
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+        app.router.add_post("/voice/call/play", self.play)
+        app.router.add_get("/voice/call/status/{request_id}", self.status)
+        app.router.add_get("/openapi.json", self.openapi)
+        return app
+
+    async def play(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedRequest("the body is not valid JSON", field="body") from exc
+        call = parse_request(body, self._settings)
+        request_id = await self._calls.submit(call)
+        log.info("call accepted", extra={"request_id": request_id, "carrier": call.carrier_id})
+        return _json({"code": 0, "status": 200, "data": "accepted", "request_id": request_id},
+                     202)
+
+    async def status(self, request: web.Request) -> web.Response:
+        request_id = request.match_info["request_id"]
+        record = await self._store.get(request_id) if _UUID.match(request_id) else None
+        if record is None:
+            raise NotFound("no call with this request_id", field="request_id")
+        return _json(status_body(record))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(document())

@@ -1,0 +1,123 @@
+"""The OpenAPI 3.1 description of the API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ari_app import __version__
+from ari_app.outcome import State
+from ari_app.playlist import MAX_ENTRIES, MAX_TEXT
+from ari_app.speech import GENDERS, LANGUAGES, SAY_AS
+
+_ERROR = {
+    "type": "object",
+    "required": ["code", "status", "error_id", "message"],
+    "properties": {
+        "code": {"type": "integer", "description": "non-zero"},
+        "status": {"type": "integer"},
+        "error_id": {"type": "string"},
+        "message": {"type": "string"},
+        "field": {"type": ["string", "null"], "description": "the offending field"},
+    },
+}
+
+_ENTRY = {
+    "type": "object",
+    "required": ["play"],
+    "properties": {
+        "play": {"type": "string", "description": "text to speak (tts) or the audio file's URL"},
+        "type": {"type": "string", "enum": ["tts", "url", "file", "audio"], "default": "url"},
+        "options": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "language": {"type": "string", "enum": list(LANGUAGES), "default": "en-US",
+                             "description": "BCP 47; matched case-insensitively"},
+                "gender": {"type": "string", "enum": list(GENDERS), "default": "female"},
+                "say-as": {"type": "string", "enum": list(SAY_AS)},
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
+_PLAY = {
+    "type": "object",
+    "required": ["to", "carrier_id", "playlist"],
+    "additionalProperties": False,
+    "properties": {
+        "to": {"type": "string", "pattern": r"^\+?[0-9]{3,20}$"},
+        "from": {"type": "string", "description": "\"me\" (the carrier's default caller ID) "
+                                                  "or one of the carrier's caller IDs"},
+        "carrier_id": {"type": "string"},
+        "playlist": {"type": "array", "minItems": 1, "maxItems": MAX_ENTRIES, "items": _ENTRY,
+                     "description": f"tts text at most {MAX_TEXT} characters"},
+    },
+}
+
+_STATUS = {
+    "type": "object",
+    "properties": {
+        "request_id": {"type": "string", "format": "uuid"},
+        "state": {"type": "string", "enum": [s.value for s in State]},
+        "carrier_id": {"type": "string"},
+        "to": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "answered_at": {"type": ["string", "null"], "format": "date-time"},
+        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+        "duration": {"type": ["number", "null"], "description": "seconds from answer to end"},
+        "hangup": {
+            "type": ["object", "null"],
+            "properties": {
+                "cause": {"type": "integer", "description": "Q.850 cause"},
+                "cause_txt": {"type": "string"},
+                "sip_code": {"type": ["integer", "null"]},
+            },
+        },
+        "entries": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"index": {"type": "integer"}, "type": {"type": "string"},
+                           "played": {"type": "boolean"}},
+        }},
+        "answer_to_audio_ms": {"type": ["number", "null"]},
+        "error": {"type": ["object", "null"]},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"description": "error",
+                        "content": {"application/json": {"schema": _ERROR}}} for code in codes}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ari-app", "version": __version__,
+                 "description": "Voice verification calls on Asterisk."},
+        "paths": {
+            "/voice/call/play": {"post": {
+                "summary": "Place a call that plays the playlist, then hangs up",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _PLAY}}},
+                "responses": {
+                    "202": {"description": "stored and queued", "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "code": {"const": 0}, "status": {"const": 200},
+                            "data": {"const": "accepted"},
+                            "request_id": {"type": "string", "format": "uuid"}}}}}},
+                    **_errors(400, 413, 422),
+                },
+            }},
+            "/voice/call/status/{request_id}": {"get": {
+                "summary": "The state and outcome of a call",
+                "parameters": [{"name": "request_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "the call",
+                            "content": {"application/json": {"schema": _STATUS}}},
+                    **_errors(404),
+                },
+            }},
+        },
+    }

@@ -1,0 +1,87 @@
+"""The composition root: builds every object from the settings and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ari_app import logs
+from ari_app.api.http import Api
+from ari_app.ari.client import AriClient
+from ari_app.calls import CallService
+from ari_app.media import Fetcher, MediaPreparer
+from ari_app.settings import Settings
+from ari_app.speech import Espeak
+from ari_app.stasis import EventRouter
+from ari_app.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: SqliteStore
+    ari: AriClient
+    fetcher: Fetcher
+    calls: CallService
+    api: Api
+
+
+def build(settings: Settings) -> Service:
+    router = EventRouter()
+    store = SqliteStore(settings.storage_path)
+    fetcher = Fetcher(settings.media)
+    media = MediaPreparer(
+        settings=settings.media,
+        speech=Espeak(rate=settings.tts.rate, timeout=settings.tts.timeout),
+        fetcher=fetcher,
+    )
+    calls_box: list[CallService] = []
+
+    async def on_connect() -> None:
+        await calls_box[0].reconcile()
+
+    ari = AriClient(
+        url=settings.ari.url, username=settings.ari.username,
+        password=settings.ari.password.reveal(), app=settings.ari.app,
+        on_event=router.dispatch, on_connect=on_connect,
+    )
+    calls = CallService(settings=settings, store=store, ari=ari, media=media, router=router)
+    calls_box.append(calls)
+    api = Api(settings=settings, calls=calls, store=store)
+    return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, calls=calls, api=api)
+
+
+async def serve(settings: Settings) -> None:
+    logs.configure()
+    settings.media.dir.mkdir(parents=True, exist_ok=True)
+    service = build(settings)
+    runner = web.AppRunner(service.api.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.listen.host, settings.listen.port)
+    ari_task = asyncio.create_task(service.ari.run(), name="ari-events")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.calls.resume()
+        await site.start()
+        log.info(f"API listening on http://{settings.listen}")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+        await service.calls.shutdown()
+        ari_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ari_task
+        await service.ari.close()
+        await service.fetcher.close()
+        await service.store.close()

@@ -1,0 +1,39 @@
+"""What the service needs from ARI, as a Protocol a test fake can implement."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+Event = Mapping[str, Any]
+"""One event from the /events websocket, as Asterisk sends it (`type`, `channel`...)."""
+
+EventHandler = Callable[[Event], Awaitable[None]]
+ConnectHandler = Callable[[], Awaitable[None]]
+
+
+class Ari(Protocol):
+    @property
+    def connected(self) -> bool:
+        """True while the events websocket is up; originate only then."""
+
+    async def wait_connected(self, timeout: float) -> bool: ...
+
+    async def originate(
+        self,
+        *,
+        channel_id: str,
+        endpoint: str,
+        app: str,
+        caller_id: str,
+        timeout: int,
+        variables: Mapping[str, str],
+    ) -> None: ...
+
+    async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None: ...
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
+
+    async def channel_ids(self) -> set[str]: ...
+
+    async def ping(self) -> bool: ...

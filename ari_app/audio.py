@@ -1,0 +1,78 @@
+"""Audio conversion to what Asterisk plays without transcoding: 8 kHz mono.
+
+Every prepared sound is written as `<base>.sln` (16-bit linear), `<base>.ulaw`
+and `<base>.alaw` side by side, and played by its base name, so Asterisk picks
+the file that matches the call's codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from ari_app.errors import MediaError
+
+FORMATS = {
+    "sln": ("-e", "signed-integer", "-b", "16", "-t", "raw"),
+    "ulaw": ("-e", "u-law", "-b", "8", "-t", "raw"),
+    "alaw": ("-e", "a-law", "-b", "8", "-t", "raw"),
+}
+SAMPLE_RATE = 8000
+
+
+async def _sox(args: list[str], data: bytes, timeout: float) -> bytes:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "sox", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise MediaError(f"cannot run sox: {exc.strerror}") from exc
+    try:
+        out, err = await asyncio.wait_for(process.communicate(data), timeout)
+    except TimeoutError as exc:
+        process.kill()
+        await process.wait()
+        raise MediaError("audio conversion timed out") from exc
+    if process.returncode != 0:
+        raise MediaError(f"audio conversion failed: {err.decode(errors='replace')[:200]}")
+    return out
+
+
+async def to_slin(data: bytes, source_type: str, *, timeout: float = 30) -> bytes:
+    """Decode WAV/MP3/OGG bytes to 8 kHz mono 16-bit linear, leading silence trimmed."""
+    return await _sox(
+        ["-V1", "--ignore-length", "-t", source_type, "-",
+         "-r", str(SAMPLE_RATE), "-c", "1", *FORMATS["sln"], "-",
+         "silence", "1", "0.02", "0.5%", "norm", "-3"],
+        data, timeout,
+    )
+
+
+async def write_formats(slin: bytes, base: Path, *, timeout: float = 30) -> None:
+    """Write `base.sln`, `base.ulaw` and `base.alaw`, each whole or not at all."""
+    raw_in = ["-t", "raw", "-r", str(SAMPLE_RATE), "-c", "1", *FORMATS["sln"][:4], "-"]
+    encoded = await asyncio.gather(
+        _sox([*raw_in, "-r", str(SAMPLE_RATE), *FORMATS["ulaw"], "-"], slin, timeout),
+        _sox([*raw_in, "-r", str(SAMPLE_RATE), *FORMATS["alaw"], "-"], slin, timeout),
+    )
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for ext, data in zip(("sln", "ulaw", "alaw"), (slin, *encoded), strict=True):
+        tmp = base.with_name(f".{base.name}.{ext}.tmp")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, base.with_name(f"{base.name}.{ext}"))
+
+
+def remove_formats(base: Path) -> None:
+    for ext in FORMATS:
+        base.with_name(f"{base.name}.{ext}").unlink(missing_ok=True)
+
+
+def duration(slin: bytes) -> float:
+    return len(slin) / 2 / SAMPLE_RATE
+
+
+def duration_of(sln: Path) -> float:
+    return sln.stat().st_size / 2 / SAMPLE_RATE

@@ -1,0 +1,258 @@
+"""Placing calls: one task per call prepares its media, dials, plays and records the outcome.
+
+    queued -> dialing -> ringing -> answered -> completed
+                    \\-> busy | no_answer | failed        (and canceled)
+
+The channel id is the request id, chosen before originating, so every event is
+matched to its call from the first moment, and a repeated originate of the same
+call is refused by Asterisk (409) instead of ringing the phone twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ari_app.ari import Ari, Event
+from ari_app.errors import AriError, MediaError
+from ari_app.media import MediaPreparer, Prepared
+from ari_app.outcome import Hangup, State, classify, from_event
+from ari_app.playlist import CallRequest
+from ari_app.settings import Settings
+from ari_app.stasis import LOST, EventRouter
+from ari_app.store import Store
+
+log = logging.getLogger(__name__)
+
+CALL_HEADER = "X-Ari-App-Request"
+"""SIP header carrying the request id on every INVITE, for the carrier's records."""
+_CONNECT_WAIT = 30.0
+_HANGUP_GRACE = 10.0
+
+
+class CallService:
+    """Accepts validated requests and owns the task of every live call."""
+
+    def __init__(self, *, settings: Settings, store: Store, ari: Ari, media: MediaPreparer,
+                 router: EventRouter, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._store = store
+        self._ari = ari
+        self._media = media
+        self._router = router
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, request: CallRequest) -> str:
+        """Store the call, then start it. Returns once the call is durable."""
+        call_id = str(uuid.uuid4())
+        await self._store.insert(call_id, request)
+        self._start(call_id, request)
+        return call_id
+
+    def _start(self, call_id: str, request: CallRequest) -> None:
+        call = Call(call_id=call_id, request=request, service=self)
+        task = asyncio.create_task(call.run(), name=f"call-{call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resume(self) -> None:
+        """After a restart: place calls that never dialled; end those that were live."""
+        for record, request in await self._store.unfinished():
+            if record.state == State.QUEUED:
+                log.info("resuming queued call", extra={"request_id": record.id})
+                self._start(record.id, request)
+            else:
+                log.warning("call was live when the service stopped",
+                            extra={"request_id": record.id})
+                self._tasks.add(asyncio.create_task(self._end_interrupted(record.id)))
+
+    async def _end_interrupted(self, call_id: str) -> None:
+        if await self._ari.wait_connected(_CONNECT_WAIT):
+            try:
+                await self._ari.hangup(call_id)
+            except AriError:
+                log.warning("could not hang up interrupted call", extra={"request_id": call_id})
+        await self._store.update(
+            call_id, state=State.FAILED, ended_at=self._clock(), error_id="service-restarted",
+            error="the service restarted while the call was in progress",
+        )
+
+    async def reconcile(self) -> None:
+        """After each (re)connect: calls whose channel vanished meanwhile are ended."""
+        if not self._router.channel_ids:
+            return
+        try:
+            live = await self._ari.channel_ids()
+        except AriError:
+            log.warning("reconcile failed: cannot list channels")
+            return
+        for channel_id in self._router.channel_ids - live:
+            self._router.lost(channel_id)
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class Call:
+    """One call's life, from preparing its media to its final state."""
+
+    def __init__(self, *, call_id: str, request: CallRequest, service: CallService) -> None:
+        self.id = call_id
+        self.request = request
+        self.s = service
+        self.carrier = service._settings.carriers[request.carrier_id]
+        self.state = State.QUEUED
+        self.answered_at: float | None = None
+        self.played = 0
+        self.playlist_done = False
+        self.error: tuple[str, str] | None = None
+        self.answer_mono = 0.0
+        self.first_audio_ms: float | None = None
+        self.extra = {"request_id": call_id, "carrier": request.carrier_id}
+
+    async def run(self) -> None:
+        prepared: Prepared | None = None
+        try:
+            prepared = await self._prepare()
+            if prepared is not None:
+                await self._dial_and_play(prepared)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # One call's bug must not touch the others or the loop.
+            log.exception("call failed unexpectedly", extra=self.extra)
+            await self._finish(State.FAILED, None, ("internal-error", "internal error"))
+        finally:
+            self.s._router.close(self.id)
+            if prepared is not None:
+                self.s._media.discard(prepared)
+
+    async def _prepare(self) -> Prepared | None:
+        try:
+            return await self.s._media.prepare(self.id, self.request.playlist)
+        except MediaError as exc:
+            where = f"playlist[{exc.entry}]: " if exc.entry is not None else ""
+            log.warning("media not ready, not dialling: %s%s", where, exc, extra=self.extra)
+            await self._finish(State.FAILED, None, ("media-unavailable", f"{where}{exc}"))
+            return None
+
+    async def _set(self, state: State, **changes: Any) -> None:
+        self.state = state
+        log.info("call %s", state.value, extra=self.extra)
+        await self.s._store.update(self.id, state=state, **changes)
+
+    async def _finish(self, state: State, hangup: Hangup | None,
+                      error: tuple[str, str] | None) -> None:
+        self.state = state
+        changes: dict[str, Any] = {"state": state, "ended_at": self.s._clock(),
+                                   "played": self.played}
+        if hangup is not None:
+            changes |= {"cause": hangup.cause, "cause_txt": hangup.cause_txt,
+                        "sip_code": hangup.sip_code}
+        if error is not None:
+            changes |= {"error_id": error[0], "error": error[1]}
+        log.info("call ended %s", state.value,
+                 extra=self.extra | {"cause": hangup.cause if hangup else None})
+        await self.s._store.update(self.id, **changes)
+
+    async def _dial_and_play(self, prepared: Prepared) -> None:
+        settings = self.s._settings
+        ari = self.s._ari
+        if not await ari.wait_connected(_CONNECT_WAIT):
+            await self._finish(State.FAILED, None, ("ari-unavailable", "Asterisk (ARI) is not "
+                                                    "connected; nothing was dialled"))
+            return
+        events = self.s._router.open(self.id)
+        await self._set(State.DIALING)
+        try:
+            await ari.originate(
+                channel_id=self.id,
+                endpoint=f"PJSIP/{self.carrier.prefix}{self.request.to}@{self.carrier.trunk}",
+                app=settings.ari.app,
+                caller_id=self.request.caller_id,
+                timeout=settings.calls.ring_timeout,
+                variables={f"PJSIP_HEADER(add,{CALL_HEADER})": self.id},
+            )
+        except AriError as exc:
+            await self._finish(State.FAILED, None, ("originate-failed", str(exc)))
+            return
+        calls = settings.calls
+        deadline = time.monotonic() + calls.ring_timeout + calls.max_duration + _HANGUP_GRACE
+        hangup_sent = False
+        while True:
+            if self.answered_at is not None and not hangup_sent:
+                deadline = min(deadline, self.answer_mono + calls.max_duration)
+            try:
+                event = await asyncio.wait_for(events.get(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                if hangup_sent:
+                    await self._finish(State.FAILED, None, ("hangup-lost", "Asterisk never "
+                                                            "reported the end of the call"))
+                    return
+                self.error = self.error or ("max-duration", "the call reached calls.max_duration")
+                hangup_sent = await self._hangup()
+                deadline = time.monotonic() + _HANGUP_GRACE
+                continue
+            done = await self._on_event(event, prepared)
+            if done:
+                return
+            if self.playlist_done or (self.error and not hangup_sent):
+                hangup_sent = hangup_sent or await self._hangup()
+                if hangup_sent:
+                    deadline = min(deadline, time.monotonic() + _HANGUP_GRACE)
+
+    async def _hangup(self) -> bool:
+        try:
+            await self.s._ari.hangup(self.id)
+        except AriError:
+            log.warning("hangup failed", extra=self.extra)
+        return True
+
+    async def _on_event(self, event: Event, prepared: Prepared) -> bool:
+        """React to one event; True once the call has its final state."""
+        kind = event.get("type")
+        if kind == "Dial":
+            if event.get("dialstatus") in ("RINGING", "PROGRESS") and self.state == State.DIALING:
+                await self._set(State.RINGING)
+        elif kind == "StasisStart":
+            await self._answered(prepared)
+        elif kind == "PlaybackStarted" and self.first_audio_ms is None:
+            self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
+            await self.s._store.update(self.id, answer_to_audio_ms=self.first_audio_ms)
+        elif kind == "PlaybackContinuing":
+            self.played += 1
+        elif kind == "PlaybackFinished":
+            if event.get("playback", {}).get("state") == "failed":
+                self.error = ("playback-failed", "Asterisk could not play the last entry")
+            else:
+                self.played = len(self.request.playlist)
+                self.playlist_done = True
+        elif kind == "ChannelDestroyed":
+            hangup = from_event(dict(event))
+            state = classify(hangup, answered=self.answered_at is not None)
+            if state == State.COMPLETED and self.error is not None:
+                state = State.FAILED
+            await self._finish(state, hangup, self.error)
+            return True
+        elif kind == LOST:
+            await self._finish(State.FAILED, None, ("channel-lost", "the channel vanished while "
+                                                    "the connection to Asterisk was down"))
+            return True
+        return False
+
+    async def _answered(self, prepared: Prepared) -> None:
+        self.answer_mono = time.monotonic()
+        self.answered_at = self.s._clock()
+        try:
+            await self.s._ari.play(channel_id=self.id, playback_id=f"{self.id}-play",
+                                   media=prepared.media)
+        except AriError as exc:
+            self.error = ("playback-failed", str(exc))
+        await self._set(State.ANSWERED, answered_at=self.answered_at)

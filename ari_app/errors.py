@@ -1,0 +1,108 @@
+"""One exception tree for the whole service.
+
+    AriAppError
+    ├── ConfigError             settings file invalid; lists every problem
+    ├── RenderError             a template could not be rendered or written
+    ├── ApiError                answered to an HTTP client (status, error_id, message, field)
+    │   ├── MalformedRequest    400: body is not a JSON object
+    │   ├── InvalidField        422: a field failed validation
+    │   ├── PayloadTooLarge     413
+    │   └── NotFound            404
+    ├── MediaError              a playlist entry could not be prepared; nothing is dialled
+    │   ├── SpeechError         the speech engine failed
+    │   └── FetchError          a media URL could not be fetched or converted
+    └── AriError                Asterisk's REST interface refused or failed (status)
+        └── AriUnavailable      no connection to ARI
+
+Library errors are wrapped where they enter (`raise ... from exc`). Messages
+never contain the text being spoken, which may carry a verification code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class AriAppError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class ConfigError(AriAppError):
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class RenderError(AriAppError):
+    pass
+
+
+class ApiError(AriAppError):
+    status = 400
+    error_id = "bad-request"
+    code = 1000
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "status": self.status,
+            "error_id": self.error_id,
+            "message": self.message,
+            "field": self.field,
+        }
+
+
+class MalformedRequest(ApiError):
+    status = 400
+    error_id = "malformed-request"
+    code = 1001
+
+
+class InvalidField(ApiError):
+    status = 422
+    error_id = "invalid-field"
+    code = 1002
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    error_id = "payload-too-large"
+    code = 1003
+
+
+class NotFound(ApiError):
+    status = 404
+    error_id = "not-found"
+    code = 1004
+
+
+class MediaError(AriAppError):
+    """A playlist entry could not be prepared. `entry` is its index in the playlist."""
+
+    def __init__(self, message: str, *, entry: int | None = None) -> None:
+        super().__init__(message)
+        self.entry = entry
+
+
+class SpeechError(MediaError):
+    pass
+
+
+class FetchError(MediaError):
+    pass
+
+
+class AriError(AriAppError):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AriUnavailable(AriError):
+    pass

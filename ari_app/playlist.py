@@ -1,0 +1,159 @@
+"""A `POST /voice/call/play` body, validated into small immutable values.
+
+Everything is checked here, before anything is stored or dialled. Errors name
+the offending field (`playlist[1].options.language`) and never quote text to
+be spoken, which may be a verification code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ari_app.errors import InvalidField
+from ari_app.settings import Settings
+from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, voice_for
+
+MAX_ENTRIES = 50
+MAX_TEXT = 1000
+MAX_URL = 2000
+_TO = re.compile(r"^\+?[0-9]{3,20}$")
+_CALLER = re.compile(r"^\+?[0-9]{1,20}$")
+_URL_TYPES = frozenset({"url", "file", "audio"})
+_TOP_FIELDS = frozenset({"to", "from", "carrier_id", "playlist"})
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Text to speak. `say_as="digits"` reads every digit on its own."""
+
+    text: str
+    language: str
+    gender: str
+    say_as: str | None
+
+    @property
+    def secret(self) -> bool:
+        """Audio of this entry may carry a code: never cached, deleted after the call."""
+        return self.say_as is not None or any(ch.isdigit() for ch in self.text)
+
+
+@dataclass(frozen=True)
+class AudioUrl:
+    """A prerecorded file the service fetches (never Asterisk)."""
+
+    url: str
+
+
+Entry = Speech | AudioUrl
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    to: str
+    caller_id: str
+    carrier_id: str
+    playlist: tuple[Entry, ...]
+
+
+def parse_request(body: object, settings: Settings) -> CallRequest:
+    if not isinstance(body, Mapping):
+        raise InvalidField("the body must be a JSON object", field="body")
+    for name in body:
+        if name not in _TOP_FIELDS:
+            raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
+    to = body.get("to")
+    if not isinstance(to, str) or not _TO.match(to):
+        raise InvalidField("'to' must be 3 to 20 digits with an optional leading '+'", field="to")
+    carrier_id = body.get("carrier_id")
+    if isinstance(carrier_id, int) and not isinstance(carrier_id, bool):
+        carrier_id = str(carrier_id)
+    if not isinstance(carrier_id, str) or carrier_id not in settings.carriers:
+        raise InvalidField("unknown carrier_id", field="carrier_id")
+    caller_id = _caller_id(body.get("from"), settings, carrier_id)
+    playlist = body.get("playlist")
+    if not isinstance(playlist, list) or not 1 <= len(playlist) <= MAX_ENTRIES:
+        raise InvalidField(f"'playlist' must be a list of 1 to {MAX_ENTRIES} entries",
+                           field="playlist")
+    entries = tuple(_entry(raw, f"playlist[{i}]", settings) for i, raw in enumerate(playlist))
+    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries)
+
+
+def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:
+    carrier = settings.carriers[carrier_id]
+    if value is None or value == "me":
+        return carrier.default_caller_id or ""
+    if not isinstance(value, str) or not _CALLER.match(value):
+        raise InvalidField("'from' must be \"me\" or a number (digits, optional leading '+')",
+                           field="from")
+    if carrier.caller_ids and value not in carrier.caller_ids:
+        raise InvalidField("'from' is not a caller ID this carrier allows", field="from")
+    return value
+
+
+def _entry(raw: object, where: str, settings: Settings) -> Entry:
+    if not isinstance(raw, Mapping):
+        raise InvalidField("each playlist entry must be an object", field=where)
+    for name in raw:
+        if name not in ("play", "type", "options"):
+            raise InvalidField(f"unknown field '{str(name)[:50]}'", field=f"{where}.{name}"[:100])
+    kind = raw.get("type", "url")
+    play = raw.get("play")
+    if kind == "tts":
+        return _speech(play, raw.get("options"), where)
+    if kind in _URL_TYPES:
+        if raw.get("options") not in (None, {}):
+            raise InvalidField("options apply to tts entries only", field=f"{where}.options")
+        return AudioUrl(_url(play, f"{where}.play", settings))
+    raise InvalidField("'type' must be \"tts\" or \"url\" (the default)", field=f"{where}.type")
+
+
+def _speech(play: object, options: object, where: str) -> Speech:
+    if not isinstance(play, str) or not play.strip():
+        raise InvalidField("a tts entry needs the text to speak in 'play'", field=f"{where}.play")
+    if len(play) > MAX_TEXT:
+        raise InvalidField(f"text longer than {MAX_TEXT} characters", field=f"{where}.play")
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in play):
+        raise InvalidField("text contains control characters", field=f"{where}.play")
+    opts: Mapping[str, Any] = {} if options is None else options  # type: ignore[assignment]
+    if not isinstance(opts, Mapping):
+        raise InvalidField("'options' must be an object", field=f"{where}.options")
+    for name in opts:
+        if name not in ("language", "gender", "say-as"):
+            raise InvalidField(
+                f"unknown option '{str(name)[:50]}' (known: language, gender, say-as)",
+                field=f"{where}.options.{name}"[:100],
+            )
+    language = opts.get("language", "en-US")
+    gender = opts.get("gender", "female")
+    say_as = opts.get("say-as")
+    if not isinstance(language, str) or voice_for(language, "female") is None:
+        raise InvalidField(f"unsupported language; supported: {', '.join(LANGUAGES)}",
+                           field=f"{where}.options.language")
+    if gender not in GENDERS:
+        raise InvalidField(f"gender must be one of {', '.join(GENDERS)}",
+                           field=f"{where}.options.gender")
+    if say_as is not None and say_as not in SAY_AS:
+        raise InvalidField(f"say-as must be one of {', '.join(SAY_AS)}",
+                           field=f"{where}.options.say-as")
+    return Speech(text=play, language=language, gender=str(gender),
+                  say_as=None if say_as is None else str(say_as))
+
+
+def _url(play: object, where: str, settings: Settings) -> str:
+    if not isinstance(play, str) or not play:
+        raise InvalidField("a url entry needs the audio file's URL in 'play'", field=where)
+    if len(play) > MAX_URL or any(ord(ch) <= 32 for ch in play):
+        raise InvalidField("not a valid URL", field=where)
+    parts = urlsplit(play)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField("only http and https URLs are accepted", field=where)
+    if parts.username or parts.password:
+        raise InvalidField("URLs with credentials are not accepted", field=where)
+    if parts.hostname.lower() not in settings.media.allowed_hosts:
+        raise InvalidField("the URL's host is not on the media allow-list (media.allowed_hosts)",
+                           field=where)
+    return play

@@ -1,0 +1,142 @@
+"""Asterisk config from the settings, through the Jinja2 templates in `dialplan/`.
+
+One context builder per `.conf` file; templates only print what the context
+holds. Every value was validated when the settings were loaded (settings.py),
+so printing is safe. Rendering and writing are separate; writes are atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import jinja2
+
+from ari_app.errors import RenderError
+from ari_app.settings import Carrier, Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "dialplan"
+
+
+def _carrier_context(carrier: Carrier) -> dict[str, object]:
+    return {
+        "id": carrier.id,
+        "trunk": carrier.trunk,
+        "host": carrier.host,
+        "port": carrier.port,
+        "transport": carrier.transport,
+        "uri_params": "" if carrier.transport == "udp" else f"\\;transport={carrier.transport}",
+        "username": carrier.username or "",
+        "password": carrier.password.reveal() if carrier.password else "",
+        "register": carrier.register,
+        "codecs": ",".join(carrier.codecs),
+    }
+
+
+def _pjsip(settings: Settings) -> dict[str, object]:
+    carriers = [settings.carriers[key] for key in sorted(settings.carriers)]
+    transports = sorted({"udp"} | {c.transport for c in carriers})
+    return {
+        "sip": settings.asterisk.sip,
+        "transports": transports,
+        "carriers": [_carrier_context(c) for c in carriers],
+    }
+
+
+def _extensions(settings: Settings) -> dict[str, object]:
+    return {"app": settings.ari.app}
+
+
+def _ari(settings: Settings) -> dict[str, object]:
+    return {"username": settings.ari.username, "password": settings.ari.password.reveal()}
+
+
+def _http(settings: Settings) -> dict[str, object]:
+    return {"http": settings.asterisk.http}
+
+
+def _manager(settings: Settings) -> dict[str, object]:
+    host = settings.asterisk.ami.host
+    try:
+        address = ipaddress.ip_address(host)
+        permit = "0.0.0.0/0.0.0.0" if address.is_unspecified else f"{address}/255.255.255.255"
+    except ValueError:
+        permit = "127.0.0.1/255.255.255.255"
+    return {
+        "ami": settings.asterisk.ami,
+        "username": settings.ami.username,
+        "secret": settings.ami.secret.reveal(),
+        "permit": permit,
+    }
+
+
+RENDERERS: Mapping[str, Callable[[Settings], dict[str, object]]] = {
+    "pjsip.conf": _pjsip,
+    "extensions.conf": _extensions,
+    "ari.conf": _ari,
+    "http.conf": _http,
+    "manager.conf": _manager,
+}
+
+
+def environment(overrides: Path | None = None) -> jinja2.Environment:
+    """Packaged templates, optionally shadowed by an operator's own folder."""
+    search = [str(overrides)] if overrides else []
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_all(settings: Settings, *, source: str, overrides: Path | None = None) -> dict[str, str]:
+    """Render every config file to text: {file name: content}."""
+    env = environment(overrides)
+    out = {}
+    for name, build in RENDERERS.items():
+        try:
+            template = env.get_template(f"{name}.j2")
+            out[name] = template.render(source=source, **build(settings))
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"{name}: {exc}") from exc
+    return out
+
+
+def write_atomically(path: Path, content: str) -> None:
+    """Replace `path` whole or not at all; a new file is readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = path.stat()
+    except FileNotFoundError:
+        previous = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if previous is not None:
+            os.chmod(tmp, previous.st_mode & 0o7777)
+            with contextlib.suppress(PermissionError):
+                os.chown(tmp, previous.st_uid, previous.st_gid)
+        else:
+            os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise RenderError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def write_all(rendered: Mapping[str, str], out_dir: Path) -> list[Path]:
+    paths = []
+    for name, content in rendered.items():
+        write_atomically(out_dir / name, content)
+        paths.append(out_dir / name)
+    return paths

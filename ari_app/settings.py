@@ -1,0 +1,431 @@
+"""Settings: one YAML file, parsed once into frozen, typed values.
+
+Every problem in the file is collected and reported together. Every value that
+can reach an Asterisk `.conf` file is checked here, so the templates can print
+values as they are: nothing that changes Asterisk config syntax gets through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ari_app.errors import ConfigError
+
+ENV_VAR = "ARI_APP_CONFIG"
+
+# Characters with a meaning in Asterisk config files: comments, sections,
+# templates, directives, continuation and line breaks.
+_CONF_UNSAFE = re.compile(r"[\x00-\x1f\x7f;\[\]#()\\\"'=<>{}$`]")
+# Secrets may hold punctuation (& # + @ ...); only line breaks, NUL and the
+# comment character could change the meaning of a config line.
+_SECRET_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_SIP_USER = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+_NUMBER = re.compile(r"^\+?[0-9]{1,20}$")
+_PREFIX = re.compile(r"^[0-9+]{0,10}$")
+
+CODECS = frozenset({"ulaw", "alaw", "g722", "gsm", "opus", "g729", "slin"})
+# TLS needs certificate settings this version does not render yet.
+TRANSPORTS = frozenset({"udp", "tcp"})
+
+
+class Secret:
+    """A password that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    url: str
+    username: str
+    password: Secret
+    app: str
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str
+    port: int
+    username: str
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    """Where the rendered Asterisk config makes Asterisk listen."""
+
+    sip: Address
+    http: Address
+    ami: Address
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    dir: Path
+    asterisk_dir: str
+    allowed_hosts: frozenset[str]
+    host_map: Mapping[str, Address]
+    fetch_timeout: float
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class TtsSettings:
+    engine: str
+    rate: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    ring_timeout: int
+    max_duration: int
+    playback_timeout: int
+
+
+@dataclass(frozen=True)
+class Carrier:
+    id: str
+    host: str
+    port: int
+    transport: str
+    username: str | None
+    password: Secret | None
+    register: bool
+    codecs: tuple[str, ...]
+    prefix: str
+    caller_ids: tuple[str, ...]
+
+    @property
+    def trunk(self) -> str:
+        """The PJSIP endpoint/aor/auth name of this carrier in Asterisk."""
+        return f"carrier-{self.id}"
+
+    @property
+    def default_caller_id(self) -> str | None:
+        return self.caller_ids[0] if self.caller_ids else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    ari: AriSettings
+    ami: AmiSettings
+    asterisk: AsteriskSettings
+    listen: Address
+    storage_path: Path
+    media: MediaSettings
+    tts: TtsSettings
+    calls: CallSettings
+    carriers: Mapping[str, Carrier]
+
+
+_MISSING: Any = object()
+
+
+class _Reader:
+    """Reads one YAML mapping, recording problems under dotted key names."""
+
+    def __init__(self, data: object, prefix: str, problems: list[str]) -> None:
+        self.prefix = prefix
+        self.problems = problems
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.problem(prefix.rstrip("."), "must be a mapping")
+            data = {}
+        self.data: Mapping[str, Any] = data
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def raw(self, name: str, default: Any) -> Any:
+        self.seen.add(name)
+        value = self.data.get(name, default)
+        if value is _MISSING:
+            self.problem(self.key(name), "is required")
+        return value
+
+    def section(self, name: str) -> _Reader:
+        return _Reader(self.raw(name, {}), self.key(name) + ".", self.problems)
+
+    def text(self, name: str, default: Any = _MISSING, *, pattern: re.Pattern[str] | None = None,
+             conf: bool = True) -> str:
+        value = self.raw(name, default)
+        if value is _MISSING:
+            return ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            self.problem(self.key(name), "must be a string")
+            return ""
+        return self.check_text(self.key(name), value, pattern=pattern, conf=conf)
+
+    def check_text(self, key: str, value: str, *, pattern: re.Pattern[str] | None,
+                   conf: bool) -> str:
+        if conf and _CONF_UNSAFE.search(value):
+            self.problem(key, "contains a character that would change Asterisk config syntax "
+                              "(line break, ; [ ] # ( ) = quotes, $ or similar)")
+        elif pattern is not None and not pattern.match(value):
+            self.problem(key, f"has an invalid value (expected {_describe(pattern)})")
+        return value
+
+    def secret(self, name: str, default: Any = _MISSING) -> Secret:
+        value = self.raw(name, default)
+        if value is _MISSING or value is None:
+            return Secret("")
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            self.problem(self.key(name), "must be a string")
+            return Secret("")
+        value = str(value)
+        if _SECRET_UNSAFE.search(value) or value != value.strip():
+            self.problem(self.key(name), "may not contain line breaks, control characters, ';' "
+                                         "or leading/trailing spaces")
+        return Secret(value)
+
+    def integer(self, name: str, default: Any, low: int, high: int) -> int:
+        value = self.raw(name, default)
+        if value is _MISSING:
+            return low
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(self.key(name), f"must be an integer from {low} to {high}")
+            return low
+        return value
+
+    def number(self, name: str, default: Any, low: float, high: float) -> float:
+        value = self.raw(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            self.problem(self.key(name), f"must be a number from {low} to {high}")
+            return low
+        return float(value)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name, default)
+        if not isinstance(value, bool):
+            self.problem(self.key(name), "must be true or false")
+            return default
+        return value
+
+    def texts(self, name: str, default: tuple[str, ...], *,
+              pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+        value = self.raw(name, list(default))
+        if not isinstance(value, list):
+            self.problem(self.key(name), "must be a list")
+            return ()
+        out = []
+        for index, item in enumerate(value):
+            if isinstance(item, int) and not isinstance(item, bool):
+                item = str(item)
+            if not isinstance(item, str):
+                self.problem(f"{self.key(name)}[{index}]", "must be a string")
+                continue
+            out.append(self.check_text(f"{self.key(name)}[{index}]", item, pattern=pattern,
+                                       conf=True))
+        return tuple(out)
+
+    def address(self, name: str, default: str) -> Address:
+        value = self.text(name, default)
+        host, sep, port = value.rpartition(":")
+        if not sep or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+            self.problem(self.key(name), "must be HOST:PORT, e.g. 127.0.0.1:8080")
+            return Address("127.0.0.1", 1)
+        return Address(host, int(port))
+
+    def finish(self) -> None:
+        for extra in sorted(set(self.data) - self.seen, key=str):
+            self.problem(self.key(str(extra)), "is not a known setting")
+
+
+def _describe(pattern: re.Pattern[str]) -> str:
+    return {
+        _NAME: "letters, digits, '-' or '_', at most 40",
+        _HOST: "a host name or IP address",
+        _SIP_USER: "a SIP user name: letters, digits, '.', '_', '+', '-'",
+        _NUMBER: "digits with an optional leading '+'",
+        _PREFIX: "at most 10 digits or '+'",
+    }.get(pattern, pattern.pattern)
+
+
+def load(path: Path | str | None = None) -> Settings:
+    """Load settings from `path`, or $ARI_APP_CONFIG; raise ConfigError listing every problem."""
+    chosen = path or os.environ.get(ENV_VAR)
+    if not chosen:
+        raise ConfigError([f"no config file: pass --config FILE or set {ENV_VAR}"])
+    file = Path(chosen)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read ({exc.strerror})"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{file}: not valid YAML ({exc})"]) from exc
+    return parse(data, base=file.resolve().parent)
+
+
+def parse(data: object, *, base: Path) -> Settings:
+    """Turn the YAML document into Settings; relative paths are taken from `base`."""
+    problems: list[str] = []
+    top = _Reader(data, "", problems)
+
+    ari_r = top.section("ari")
+    ari = AriSettings(
+        url=ari_r.text("url", "http://127.0.0.1:8088", conf=False),
+        username=ari_r.text("username", "ari-app", pattern=_NAME),
+        password=ari_r.secret("password"),
+        app=ari_r.text("app", "ari-app", pattern=_NAME),
+    )
+    if not re.match(r"^https?://[^/\s?#]+/?$", ari.url):
+        ari_r.problem(ari_r.key("url"), "must be http(s)://HOST:PORT (no path)")
+    ari_r.finish()
+
+    ami_r = top.section("ami")
+    ami = AmiSettings(
+        host=ami_r.text("host", "127.0.0.1", pattern=_HOST),
+        port=ami_r.integer("port", 5038, 1, 65535),
+        username=ami_r.text("username", "ari-app", pattern=_NAME),
+        secret=ami_r.secret("secret"),
+    )
+    ami_r.finish()
+
+    ast_r = top.section("asterisk")
+    asterisk = AsteriskSettings(
+        sip=ast_r.address("sip", "127.0.0.1:5060"),
+        http=ast_r.address("http", "127.0.0.1:8088"),
+        ami=ast_r.address("ami", "127.0.0.1:5038"),
+    )
+    ast_r.finish()
+
+    http_r = top.section("http")
+    listen = http_r.address("listen", "127.0.0.1:8080")
+    http_r.finish()
+
+    storage_r = top.section("storage")
+    storage_path = base / storage_r.text("path", "var/ari-app.sqlite3", conf=False)
+    storage_r.finish()
+
+    media = _media(top.section("media"), base)
+    tts_r = top.section("tts")
+    tts = TtsSettings(
+        engine=tts_r.text("engine", "espeak-ng", pattern=re.compile(r"^espeak-ng$")),
+        rate=tts_r.integer("rate", 150, 80, 400),
+        timeout=tts_r.number("timeout", 10, 1, 120),
+    )
+    tts_r.finish()
+
+    calls_r = top.section("calls")
+    calls = CallSettings(
+        ring_timeout=calls_r.integer("ring_timeout", 30, 5, 300),
+        max_duration=calls_r.integer("max_duration", 300, 10, 3600),
+        playback_timeout=calls_r.integer("playback_timeout", 120, 5, 3600),
+    )
+    calls_r.finish()
+
+    carriers = _carriers(top.section("carriers"))
+    top.finish()
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
+        media=media, tts=tts, calls=calls, carriers=MappingProxyType(carriers),
+    )
+
+
+def _media(reader: _Reader, base: Path) -> MediaSettings:
+    directory = base / reader.text("dir", "var/media", conf=False)
+    asterisk_dir = reader.text("asterisk_dir", str(directory), conf=False) or str(directory)
+    hosts = reader.texts("allowed_hosts", (), pattern=_HOST)
+    host_map: dict[str, Address] = {}
+    map_r = reader.section("host_map")
+    for host in map_r.data:
+        if not isinstance(host, str) or not _HOST.match(host):
+            map_r.problem(map_r.key(str(host)), "must be keyed by a host name")
+            continue
+        host_map[host.lower()] = map_r.address(host, "")
+    map_r.finish()
+    settings = MediaSettings(
+        dir=directory,
+        asterisk_dir=asterisk_dir.rstrip("/"),
+        allowed_hosts=frozenset(h.lower() for h in hosts),
+        host_map=MappingProxyType(host_map),
+        fetch_timeout=reader.number("fetch_timeout", 10, 0.5, 120),
+        max_bytes=reader.integer("max_bytes", 5_000_000, 1_000, 100_000_000),
+    )
+    reader.finish()
+    return settings
+
+
+def _carriers(reader: _Reader) -> dict[str, Carrier]:
+    carriers = {}
+    for raw_id in reader.data:
+        carrier_id = str(raw_id)
+        if not _NAME.match(carrier_id):
+            reader.problem(reader.key(carrier_id), "carrier ids are letters, digits, '-' or '_'")
+        c = reader.section(raw_id)
+        username = c.text("username", None, pattern=_SIP_USER) if "username" in c.data else None
+        password = c.secret("password") if "password" in c.data else None
+        carrier = Carrier(
+            id=carrier_id,
+            host=c.text("host", pattern=_HOST),
+            port=c.integer("port", 5060, 1, 65535),
+            transport=c.text("transport", "udp"),
+            username=username,
+            password=password,
+            register=c.flag("register", False),
+            codecs=c.texts("codecs", ("ulaw", "alaw")),
+            prefix=c.text("prefix", "", pattern=_PREFIX),
+            caller_ids=c.texts("caller_ids", (), pattern=_NUMBER),
+        )
+        if carrier.transport not in TRANSPORTS:
+            c.problem(c.key("transport"), f"must be one of {', '.join(sorted(TRANSPORTS))}")
+        for index, codec in enumerate(carrier.codecs):
+            if codec not in CODECS:
+                c.problem(f"{c.key('codecs')}[{index}]",
+                          f"unknown codec '{codec}' (known: {', '.join(sorted(CODECS))})")
+        if not carrier.codecs:
+            c.problem(c.key("codecs"), "needs at least one codec")
+        if carrier.register and not (username and password):
+            c.problem(c.key("register"), "registration needs username and password")
+        if (username is None) != (password is None):
+            c.problem(c.key("password"), "username and password go together")
+        c.finish()
+        carriers[carrier_id] = carrier
+    reader.seen.update(reader.data)
+    return carriers
