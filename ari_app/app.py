@@ -16,7 +16,7 @@ from ari_app.ari.client import AriClient
 from ari_app.calls import CallService
 from ari_app.media import Fetcher, MediaPreparer
 from ari_app.settings import Settings
-from ari_app.speech import Espeak
+from ari_app.speech import Speaker, build_engines
 from ari_app.stasis import EventRouter
 from ari_app.store import SqliteStore
 
@@ -39,7 +39,8 @@ def build(settings: Settings) -> Service:
     fetcher = Fetcher(settings.media)
     media = MediaPreparer(
         settings=settings.media,
-        speech=Espeak(rate=settings.tts.rate, timeout=settings.tts.timeout),
+        speech=Speaker(build_engines(settings.tts.engines, rate=settings.tts.rate,
+                                     timeout=settings.tts.timeout)),
         fetcher=fetcher,
     )
     calls_box: list[CallService] = []

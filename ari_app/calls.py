@@ -170,7 +170,7 @@ class Call:
                                                     "connected; nothing was dialled"))
             return
         events = self.s._router.open(self.id)
-        await self._set(State.DIALING)
+        await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None)
         try:
             await ari.originate(
                 channel_id=self.id,
@@ -183,37 +183,46 @@ class Call:
         except AriError as exc:
             await self._finish(State.FAILED, None, ("originate-failed", str(exc)))
             return
-        calls = settings.calls
-        deadline = time.monotonic() + calls.ring_timeout + calls.max_duration + _HANGUP_GRACE
-        hangup_sent = False
+        await self._follow(events, prepared)
+
+    async def _follow(self, events: asyncio.Queue[Event], prepared: Prepared) -> None:
+        """React to the call's events until it is destroyed, within every time limit."""
+        calls = self.s._settings.calls
+        now = time.monotonic
+        deadline = now() + calls.ring_timeout + calls.max_duration + _HANGUP_GRACE
+        hangup_at: float | None = None
+        hung_up = False
         while True:
-            if self.answered_at is not None and not hangup_sent:
+            if self.answered_at is not None and not hung_up:
                 deadline = min(deadline, self.answer_mono + calls.max_duration)
+            wake = deadline if hangup_at is None or hung_up else min(deadline, hangup_at)
             try:
-                event = await asyncio.wait_for(events.get(), max(0.0, deadline - time.monotonic()))
+                event = await asyncio.wait_for(events.get(), max(0.0, wake - now()))
             except TimeoutError:
-                if hangup_sent:
+                if hung_up:
                     await self._finish(State.FAILED, None, ("hangup-lost", "Asterisk never "
                                                             "reported the end of the call"))
                     return
-                self.error = self.error or ("max-duration", "the call reached calls.max_duration")
-                hangup_sent = await self._hangup()
-                deadline = time.monotonic() + _HANGUP_GRACE
+                if hangup_at is None or now() < hangup_at:
+                    self.error = self.error or ("max-duration",
+                                                "the call reached calls.max_duration")
+                await self._hangup()
+                hung_up = True
+                deadline = now() + _HANGUP_GRACE
                 continue
-            done = await self._on_event(event, prepared)
-            if done:
+            if await self._on_event(event, prepared):
                 return
-            if self.playlist_done or (self.error and not hangup_sent):
-                hangup_sent = hangup_sent or await self._hangup()
-                if hangup_sent:
-                    deadline = min(deadline, time.monotonic() + _HANGUP_GRACE)
+            if hangup_at is None and self.error is not None:
+                hangup_at = now()
+            elif hangup_at is None and self.playlist_done:
+                # A moment of silence after the last word, so its end is not clipped.
+                hangup_at = now() + calls.hangup_delay_ms / 1000
 
-    async def _hangup(self) -> bool:
+    async def _hangup(self) -> None:
         try:
             await self.s._ari.hangup(self.id)
         except AriError:
             log.warning("hangup failed", extra=self.extra)
-        return True
 
     async def _on_event(self, event: Event, prepared: Prepared) -> bool:
         """React to one event; True once the call has its final state."""

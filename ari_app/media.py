@@ -23,7 +23,7 @@ from ari_app import audio
 from ari_app.errors import FetchError, MediaError
 from ari_app.playlist import AudioUrl, Entry, Speech
 from ari_app.settings import MediaSettings
-from ari_app.speech import Espeak
+from ari_app.speech import Speaker
 
 _Maker = Callable[[Path], Awaitable[float]]
 """Builds the sound files at a base path and returns their length in seconds."""
@@ -36,6 +36,8 @@ class Prepared:
     secret_bases: tuple[Path, ...]
     """Files to delete when the call ends."""
     seconds: float
+    engines: tuple[str, ...]
+    """The speech engines that spoke, for the call's status."""
 
 
 def sniff(data: bytes) -> str | None:
@@ -96,11 +98,12 @@ class Fetcher:
 
 
 class MediaPreparer:
-    def __init__(self, *, settings: MediaSettings, speech: Espeak, fetcher: Fetcher) -> None:
+    def __init__(self, *, settings: MediaSettings, speech: Speaker, fetcher: Fetcher) -> None:
         self._settings = settings
         self._speech = speech
         self._fetcher = fetcher
         self._locks: dict[str, asyncio.Lock] = {}
+        self._spoke: dict[Path, str] = {}
 
     def _uri(self, base: Path) -> str:
         relative = base.relative_to(self._settings.dir)
@@ -130,10 +133,12 @@ class MediaPreparer:
             for base in secrets:
                 audio.remove_formats(base)
             raise failure
+        engines = {self._spoke.pop(base, "") for base, _ in bases.values()} - {""}
         return Prepared(
             media=tuple(self._uri(bases[e][0]) for e in playlist),
             secret_bases=tuple(secrets),
             seconds=sum(bases[e][1] for e in playlist),
+            engines=tuple(sorted(engines)),
         )
 
     def discard(self, prepared: Prepared) -> None:
@@ -145,7 +150,8 @@ class MediaPreparer:
             if entry.secret:
                 base = self._settings.dir / "calls" / f"{call_id}-{n}-{uuid.uuid4().hex[:8]}"
                 return base, await self._speak(entry, base)
-            key = f"espeak-ng|{entry.language}|{entry.gender}|{entry.say_as}|{entry.text}"
+            key = "|".join((*self._speech.engines, entry.language, entry.gender,
+                            str(entry.say_as), entry.text))
             return await self._cached(self._settings.dir / "tts" / _digest(key),
                                       lambda base: self._speak(entry, base))
         return await self._cached(self._settings.dir / "url" / _digest(entry.url),
@@ -160,9 +166,10 @@ class MediaPreparer:
             return base, await make(base)
 
     async def _speak(self, entry: Speech, base: Path) -> float:
-        wav = await self._speech.synthesize(entry.text, language=entry.language,
-                                            gender=entry.gender, say_as=entry.say_as)
-        slin = await audio.to_slin(wav, "wav")
+        spoken = await self._speech.speak(entry.text, language=entry.language,
+                                          gender=entry.gender, say_as=entry.say_as)
+        self._spoke[base] = spoken.engine
+        slin = await audio.to_slin(spoken.wav, "wav")
         await audio.write_formats(slin, base)
         return audio.duration(slin)
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
-from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, voice_for
+from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, supported
 
 MAX_ENTRIES = 50
 MAX_TEXT = 1000
@@ -103,7 +103,7 @@ def _entry(raw: object, where: str, settings: Settings) -> Entry:
     kind = raw.get("type", "url")
     play = raw.get("play")
     if kind == "tts":
-        return _speech(play, raw.get("options"), where)
+        return _speech(play, raw.get("options"), where, settings)
     if kind in _URL_TYPES:
         if raw.get("options") not in (None, {}):
             raise InvalidField("options apply to tts entries only", field=f"{where}.options")
@@ -111,7 +111,7 @@ def _entry(raw: object, where: str, settings: Settings) -> Entry:
     raise InvalidField("'type' must be \"tts\" or \"url\" (the default)", field=f"{where}.type")
 
 
-def _speech(play: object, options: object, where: str) -> Speech:
+def _speech(play: object, options: object, where: str, settings: Settings) -> Speech:
     if not isinstance(play, str) or not play.strip():
         raise InvalidField("a tts entry needs the text to speak in 'play'", field=f"{where}.play")
     if len(play) > MAX_TEXT:
@@ -130,12 +130,13 @@ def _speech(play: object, options: object, where: str) -> Speech:
     language = opts.get("language", "en-US")
     gender = opts.get("gender", "female")
     say_as = opts.get("say-as")
-    if not isinstance(language, str) or voice_for(language, "female") is None:
-        raise InvalidField(f"unsupported language; supported: {', '.join(LANGUAGES)}",
-                           field=f"{where}.options.language")
     if gender not in GENDERS:
         raise InvalidField(f"gender must be one of {', '.join(GENDERS)}",
                            field=f"{where}.options.gender")
+    if not isinstance(language, str) or not supported(language, str(gender),
+                                                      settings.tts.engines):
+        raise InvalidField(f"unsupported language; supported: {', '.join(LANGUAGES)}",
+                           field=f"{where}.options.language")
     if say_as is not None and say_as not in SAY_AS:
         raise InvalidField(f"say-as must be one of {', '.join(SAY_AS)}",
                            field=f"{where}.options.say-as")

@@ -89,7 +89,7 @@ def environment(overrides: Path | None = None) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - Asterisk config, not HTML; values are validated
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ari_app.errors import ConfigError
+from ari_app.speech import ENGINES
 
 ENV_VAR = "ARI_APP_CONFIG"
 
@@ -107,7 +108,7 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class TtsSettings:
-    engine: str
+    engines: tuple[str, ...]
     rate: int
     timeout: float
 
@@ -116,7 +117,7 @@ class TtsSettings:
 class CallSettings:
     ring_timeout: int
     max_duration: int
-    playback_timeout: int
+    hangup_delay_ms: int
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,8 @@ class _Reader:
 
     def number(self, name: str, default: Any, low: float, high: float) -> float:
         value = self.raw(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not low <= value <= high:
             self.problem(self.key(name), f"must be a number from {low} to {high}")
             return low
         return float(value)
@@ -344,17 +346,22 @@ def parse(data: object, *, base: Path) -> Settings:
     media = _media(top.section("media"), base)
     tts_r = top.section("tts")
     tts = TtsSettings(
-        engine=tts_r.text("engine", "espeak-ng", pattern=re.compile(r"^espeak-ng$")),
+        engines=tts_r.texts("engines", ENGINES),
         rate=tts_r.integer("rate", 150, 80, 400),
         timeout=tts_r.number("timeout", 10, 1, 120),
     )
+    for index, name in enumerate(tts.engines):
+        if name not in ENGINES:
+            tts_r.problem(f"tts.engines[{index}]", f"unknown engine (known: {', '.join(ENGINES)})")
+    if not tts.engines:
+        tts_r.problem("tts.engines", "needs at least one engine")
     tts_r.finish()
 
     calls_r = top.section("calls")
     calls = CallSettings(
         ring_timeout=calls_r.integer("ring_timeout", 30, 5, 300),
         max_duration=calls_r.integer("max_duration", 300, 10, 3600),
-        playback_timeout=calls_r.integer("playback_timeout", 120, 5, 3600),
+        hangup_delay_ms=calls_r.integer("hangup_delay_ms", 700, 0, 5000),
     )
     calls_r.finish()
 

@@ -1,23 +1,36 @@
-"""Text to speech with espeak-ng (offline, from Debian).
+"""Text to speech with offline engines from Debian: flite (English) and espeak-ng (many languages).
 
-The text goes to espeak-ng on its standard input, never on its command line,
-where any local user could read it in the process list.
+Engines are tried in the configured order (`tts.engines`); the first one with a
+voice for the language and gender speaks, and when it fails the next one is
+used. Text never appears on an engine's command line, where any local user
+could read it in the process list.
+
+flite's female US voice (slt) reads digits far more clearly over an 8 kHz
+phone line than espeak-ng's voices, so it comes first for English by default.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
+from typing import Protocol
 
 from ari_app.errors import SpeechError
+
+log = logging.getLogger(__name__)
 
 GENDERS = ("female", "male")
 SAY_AS = ("digits",)
 
 # BCP 47 language -> espeak-ng voice. Keys are matched case-insensitively.
-_VOICES: Mapping[str, str] = MappingProxyType({
+_ESPEAK_VOICES: Mapping[str, str] = MappingProxyType({
     "en": "en-us", "en-us": "en-us", "en-gb": "en-gb", "en-au": "en-us", "en-ca": "en-us",
     "es": "es", "es-es": "es", "es-mx": "es-419", "es-us": "es-419", "es-419": "es-419",
     "fr": "fr-fr", "fr-fr": "fr-fr", "fr-ca": "fr-fr", "fr-be": "fr-be", "fr-ch": "fr-ch",
@@ -30,19 +43,14 @@ _VOICES: Mapping[str, str] = MappingProxyType({
     "el": "el", "el-gr": "el", "ro": "ro", "ro-ro": "ro", "hu": "hu", "hu-hu": "hu",
 })
 # espeak-ng voice variants standing for the requested gender.
-_VARIANTS: Mapping[str, str] = MappingProxyType({"female": "f3", "male": "m3"})
-LANGUAGES = tuple(sorted({k for k in _VOICES if "-" in k or k in ("en", "es", "fr", "de")}))
+_ESPEAK_VARIANTS: Mapping[str, str] = MappingProxyType({"female": "f3", "male": "m3"})
+# flite speaks English only: slt is a US female voice, rms a US male voice.
+_FLITE_LANGUAGES = frozenset({"en", "en-us", "en-gb", "en-au", "en-ca"})
+_FLITE_VOICES: Mapping[str, str] = MappingProxyType({"female": "slt", "male": "rms"})
 
+LANGUAGES = tuple(sorted(_ESPEAK_VOICES))
+_SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - private mkstemp files
 _DIGIT_RUN = re.compile(r"[0-9]+")
-
-
-def voice_for(language: str, gender: str) -> str | None:
-    """The espeak-ng voice for a BCP 47 language and a gender, or None if unsupported."""
-    base = _VOICES.get(language.strip().lower())
-    variant = _VARIANTS.get(gender)
-    if base is None or variant is None:
-        return None
-    return f"{base}+{variant}"
 
 
 def spell_digits(text: str) -> str:
@@ -50,9 +58,37 @@ def spell_digits(text: str) -> str:
     return _DIGIT_RUN.sub(lambda m: ", ".join(m.group()) + ".", text)
 
 
-class Espeak:
-    """Synthesizes speech to a WAV (espeak-ng's own rate, 22.05 kHz mono)."""
+class Engine(Protocol):
+    name: str
 
+    def voice(self, language: str, gender: str) -> str | None:
+        """This engine's voice for a BCP 47 language and a gender, or None."""
+
+    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+        """WAV bytes of `text`; `slow` for digits read one by one."""
+
+
+async def _run(argv: Sequence[str], stdin: bytes, timeout: float, name: str) -> bytes:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise SpeechError(f"cannot run {name}: {exc.strerror}") from exc
+    try:
+        out, err = await asyncio.wait_for(process.communicate(stdin), timeout)
+    except TimeoutError as exc:
+        process.kill()
+        await process.wait()
+        raise SpeechError(f"{name} took longer than {timeout:.0f} s") from exc
+    if process.returncode != 0:
+        raise SpeechError(f"{name} failed (exit {process.returncode}): "
+                          f"{err.decode(errors='replace')[:200]}")
+    return out
+
+
+class Espeak:
     name = "espeak-ng"
 
     def __init__(self, *, rate: int, timeout: float, binary: str = "espeak-ng") -> None:
@@ -60,29 +96,99 @@ class Espeak:
         self._timeout = timeout
         self._binary = binary
 
-    async def synthesize(self, text: str, *, language: str, gender: str,
-                         say_as: str | None) -> bytes:
-        voice = voice_for(language, gender)
-        if voice is None:
-            raise SpeechError(f"no espeak-ng voice for {language}/{gender}")
-        spoken = spell_digits(text) if say_as == "digits" else text
-        # Digits are read a little slower than the words around them.
-        rate = self._rate - 20 if say_as == "digits" else self._rate
-        try:
-            process = await asyncio.create_subprocess_exec(
-                self._binary, "--stdin", "--stdout", "-v", voice, "-s", str(rate),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            raise SpeechError(f"cannot run {self._binary}: {exc.strerror}") from exc
-        try:
-            wav, err = await asyncio.wait_for(process.communicate(spoken.encode()), self._timeout)
-        except TimeoutError as exc:
-            process.kill()
-            await process.wait()
-            raise SpeechError(f"espeak-ng took longer than {self._timeout:.0f} s") from exc
-        if process.returncode != 0 or not wav.startswith(b"RIFF"):
-            raise SpeechError(f"espeak-ng failed (exit {process.returncode}): "
-                              f"{err.decode(errors='replace')[:200]}")
+    def voice(self, language: str, gender: str) -> str | None:
+        base = _ESPEAK_VOICES.get(language.strip().lower())
+        variant = _ESPEAK_VARIANTS.get(gender)
+        return None if base is None or variant is None else f"{base}+{variant}"
+
+    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+        rate = self._rate - 20 if slow else self._rate
+        wav = await _run([self._binary, "--stdin", "--stdout", "-v", voice, "-s", str(rate)],
+                         text.encode(), self._timeout, self.name)
+        if not wav.startswith(b"RIFF"):
+            raise SpeechError("espeak-ng produced no audio")
         return wav
+
+
+class Flite:
+    name = "flite"
+
+    def __init__(self, *, timeout: float, binary: str = "flite") -> None:
+        self._timeout = timeout
+        self._binary = binary
+
+    def voice(self, language: str, gender: str) -> str | None:
+        if language.strip().lower() not in _FLITE_LANGUAGES:
+            return None
+        return _FLITE_VOICES.get(gender)
+
+    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+        # flite seeks in its output, so it cannot write to a pipe: it writes to
+        # a private file in memory-backed /dev/shm that lives only until read.
+        fd, name = tempfile.mkstemp(suffix=".wav", dir=_SHM)
+        os.close(fd)
+        try:
+            stretch = "1.15" if slow else "1.0"
+            await _run([self._binary, "-voice", voice, "--setf", f"duration_stretch={stretch}",
+                        "-f", "-", "-o", name], text.encode(), self._timeout, self.name)
+            wav = Path(name).read_bytes()  # noqa: ASYNC240 - a small file in memory
+        finally:
+            os.unlink(name)
+        if not wav.startswith(b"RIFF") or len(wav) <= 44:
+            raise SpeechError("flite produced no audio")
+        return wav
+
+
+@dataclass(frozen=True)
+class Spoken:
+    wav: bytes
+    engine: str
+
+
+class Speaker:
+    """Speaks with the first engine, in order, that has a voice and does not fail."""
+
+    def __init__(self, engines: Sequence[Engine]) -> None:
+        self._engines = tuple(engines)
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self._engines)
+
+    def supports(self, language: str, gender: str) -> bool:
+        return any(e.voice(language, gender) for e in self._engines)
+
+    async def speak(self, text: str, *, language: str, gender: str,
+                    say_as: str | None) -> Spoken:
+        spoken = spell_digits(text) if say_as == "digits" else text
+        failures = []
+        for engine in self._engines:
+            voice = engine.voice(language, gender)
+            if voice is None:
+                continue
+            try:
+                wav = await engine.synthesize(spoken, voice=voice, slow=say_as == "digits")
+            except SpeechError as exc:
+                log.warning("speech engine %s failed, trying the next: %s", engine.name, exc)
+                failures.append(f"{engine.name}: {exc}")
+                continue
+            return Spoken(wav=wav, engine=engine.name)
+        if not failures:
+            raise SpeechError(f"no speech engine has a {gender} voice for {language}")
+        raise SpeechError("every speech engine failed (" + "; ".join(failures) + ")")
+
+
+ENGINES = ("flite", "espeak-ng")
+
+
+def build_engines(order: Sequence[str], *, rate: int, timeout: float) -> list[Engine]:
+    made: dict[str, Engine] = {
+        "flite": Flite(timeout=timeout),
+        "espeak-ng": Espeak(rate=rate, timeout=timeout),
+    }
+    return [made[name] for name in order]
+
+
+def supported(language: str, gender: str, order: Sequence[str]) -> bool:
+    """Whether one of the configured engines has a voice for this language and gender."""
+    return any(e.voice(language, gender) for e in build_engines(order, rate=150, timeout=1))

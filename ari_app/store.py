@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS calls (
     sip_code INTEGER,
     played INTEGER NOT NULL DEFAULT 0,
     answer_to_audio_ms REAL,
+    speech_engines TEXT,
     error_id TEXT,
     error TEXT
 );
@@ -63,6 +64,7 @@ class CallRecord:
     sip_code: int | None = None
     played: int = 0
     answer_to_audio_ms: float | None = None
+    speech_engines: str | None = None
     error_id: str | None = None
     error: str | None = None
 

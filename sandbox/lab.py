@@ -158,7 +158,8 @@ class Instance:
 
     def cli(self, command: str, timeout: float = 30) -> str:
         result = subprocess.run(
-            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", self.conf_in_root, "-rx", command],
+            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", self.conf_in_root,
+             "-rx", command],
             capture_output=True, text=True, timeout=timeout, check=False,
         )
         return result.stdout
@@ -210,7 +211,8 @@ class Lab:
         os.chown(VAR / "recordings", uid, gid)
         rendered = VAR / "rendered"
         subprocess.run(
-            [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "render", "--out", str(rendered)],
+            [sys.executable, "-m", "ari_app", "--config", str(CONFIG),
+             "render", "--out", str(rendered)],
             check=True, cwd=CHECKOUT,
         )
         pbx = Instance("pbx", self.root)

@@ -48,7 +48,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 def status_body(record: CallRecord) -> dict[str, object]:
@@ -75,6 +77,7 @@ def status_body(record: CallRecord) -> dict[str, object]:
         "entries": [{"index": i, "type": t, "played": i < record.played}
                     for i, t in enumerate(types)],
         "answer_to_audio_ms": record.answer_to_audio_ms,
+        "speech_engines": record.speech_engines.split(",") if record.speech_engines else [],
         "error": error,
     }
 

@@ -79,7 +79,9 @@ _STATUS = {
             "properties": {"index": {"type": "integer"}, "type": {"type": "string"},
                            "played": {"type": "boolean"}},
         }},
-        "answer_to_audio_ms": {"type": ["number", "null"]},
+        "answer_to_audio_ms": {"type": ["number", "null"],
+                               "description": "from answer to the first playback starting"},
+        "speech_engines": {"type": "array", "items": {"type": "string"}},
         "error": {"type": ["object", "null"]},
     },
 }

@@ -80,7 +80,8 @@ class AriClient:
         while True:
             try:
                 async with self._http().ws_connect(
-                    ws_url, params=params, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                    ws_url, params=params, heartbeat=self._heartbeat,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=5),
                 ) as ws:
                     log.info("ARI events connected", extra={"app": self._app})
                     self._up.set()

@@ -1,0 +1,64 @@
+# Two commands: `make run` (set up, then the sandbox and the service in the
+# foreground) and `make test` (set up, then every check). Both run as root on
+# a fresh Debian machine and install what they need.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := mmdebstrap espeak-ng flite sox libsox-fmt-mp3 sip-tester tshark
+PYTEST_ARGS ?=
+
+.PHONY: run test lint unit e2e bench deps venv sounds root render clean
+
+run: deps venv sounds root
+	$(PY) -m sandbox.lab run
+
+test: deps venv sounds root lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check ari_app sandbox tests bench
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest tests/unit tests/service $(PYTEST_ARGS)
+
+e2e: deps venv sounds root
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: deps venv sounds root
+	$(PY) -m bench.run
+
+# Debian packages: installed only when one is missing, so a second run is quick.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	  | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "[setup] installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "[setup] installing python3-venv"; apt-get install -y -q python3-venv; }
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@echo "[setup] Python virtualenv in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+sounds: sounds/voices/.made
+sounds/voices/.made: sounds/make-sounds.sh
+	sh sounds/make-sounds.sh
+	@touch $@
+
+root: venv
+	$(PY) -m sandbox.lab build-root
+
+render: venv
+	$(PY) -m ari_app --config sandbox/ari-app.yaml render --out var/rendered
+
+clean:
+	rm -rf var $(VENV) sounds/voices

@@ -1,0 +1,76 @@
+"""Transcribe the carrier's recording with pocketsphinx (its bundled English model).
+
+A JSGF grammar of the prompt's words and the ten digits keeps recognition to
+what a code call can contain. The recording is 8 kHz G.711 audio; the model
+wants 16 kHz, so sox up-samples it. The model hears male voices far better
+than female ones, so a female voice is first shifted down three semitones (a
+crude vocal-tract-length normalisation); silence is padded on both ends so the
+last word is decoded whole.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from pocketsphinx import Decoder
+
+WORDS = {
+    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+
+
+def _grammar(digits: int, readings: int) -> str:
+    reading = "your code is" + " <digit>" * digits
+    return (
+        "#JSGF V1.0;\ngrammar code;\n"
+        f"public <call> = {' '.join([f'( {reading} )'] * readings)} ;\n"
+        f"<digit> = {' | '.join(WORDS)} ;\n"
+    )
+
+
+def transcribe(wav: Path, *, digits: int, readings: int, female: bool) -> list[str]:
+    """The words heard, e.g. ['your', 'code', 'is', 'one', ...].
+
+    The grammar fixes the shape (the prompt, then `digits` digits, `readings`
+    times) and leaves every digit free: what is checked is which digits are heard.
+    """
+    pcm = subprocess.run(
+        ["sox", str(wav), "-t", "raw", "-r", "16000", "-c", "1", "-e", "signed-integer",
+         "-b", "16", "-", "pad", "0.5", "0.5", *(["pitch", "-300"] if female else [])],
+        capture_output=True, check=True,
+    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".gram") as grammar:
+        grammar.write(_grammar(digits, readings))
+        grammar.flush()
+        decoder = Decoder(jsgf=grammar.name, samprate=16000, loglevel="FATAL")
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+    hypothesis = decoder.hyp()
+    return hypothesis.hypstr.split() if hypothesis is not None else []
+
+
+def codes_heard(words: list[str]) -> list[str]:
+    """Split the words into the codes read after each 'your code is'."""
+    codes: list[str] = []
+    for word in words:
+        if word == "is":
+            codes.append("")
+        elif word in WORDS and codes:
+            codes[-1] += WORDS[word]
+    return codes
+
+
+def in_order(heard: str, expected: str) -> int:
+    """How many of the expected digits were heard in order (longest common subsequence)."""
+    row = [0] * (len(expected) + 1)
+    for h in heard:
+        previous = 0
+        for j, e in enumerate(expected, start=1):
+            current = row[j]
+            row[j] = previous + 1 if h == e else max(row[j], row[j - 1])
+            previous = current
+    return row[-1]
