@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
-_CONNECT_WAIT = 30.0
 _HANGUP_GRACE = 10.0
 
 
@@ -38,13 +37,15 @@ class CallService:
     """Accepts validated requests and owns the task of every live call."""
 
     def __init__(self, *, settings: Settings, store: Store, ari: Ari, media: MediaPreparer,
-                 router: EventRouter, clock: Callable[[], float] = time.time) -> None:
+                 router: EventRouter, clock: Callable[[], float] = time.time,
+                 connect_wait: float = 30.0) -> None:
         self._settings = settings
         self._store = store
         self._ari = ari
         self._media = media
         self._router = router
         self._clock = clock
+        self.connect_wait = connect_wait
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: CallRequest) -> str:
@@ -72,7 +73,7 @@ class CallService:
                 self._tasks.add(asyncio.create_task(self._end_interrupted(record.id)))
 
     async def _end_interrupted(self, call_id: str) -> None:
-        if await self._ari.wait_connected(_CONNECT_WAIT):
+        if await self._ari.wait_connected(self.connect_wait):
             try:
                 await self._ari.hangup(call_id)
             except AriError:
@@ -165,7 +166,7 @@ class Call:
     async def _dial_and_play(self, prepared: Prepared) -> None:
         settings = self.s._settings
         ari = self.s._ari
-        if not await ari.wait_connected(_CONNECT_WAIT):
+        if not await ari.wait_connected(self.s.connect_wait):
             await self._finish(State.FAILED, None, ("ari-unavailable", "Asterisk (ARI) is not "
                                                     "connected; nothing was dialled"))
             return

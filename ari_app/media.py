@@ -89,11 +89,11 @@ class Fetcher:
                     body += chunk
                     if len(body) > limit:
                         raise FetchError(f"media file larger than {limit} bytes")
-        except (aiohttp.ClientError, OSError) as exc:
-            raise FetchError(f"cannot fetch media: {type(exc).__name__}") from exc
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
             raise FetchError(f"media fetch took longer than {self._settings.fetch_timeout} s") \
                 from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise FetchError(f"cannot fetch media: {type(exc).__name__}") from exc
         return bytes(body)
 
 

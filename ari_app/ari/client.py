@@ -7,6 +7,7 @@ password characters work and nothing leaks into Asterisk's or a proxy's logs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -39,7 +40,8 @@ class AriClient:
         max_backoff: float = 10.0,
     ) -> None:
         self._base = url.rstrip("/") + "/ari"
-        self._auth = aiohttp.BasicAuth(username, password).encode()
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._auth = f"Basic {token}"
         self._app = app
         self._on_event = on_event
         self._on_connect = on_connect

@@ -76,7 +76,7 @@ class Service:
     def status(self, request_id: str) -> dict[str, Any]:
         response = self.http.request("GET", f"{API}/voice/call/status/{request_id}", timeout=10)
         assert response.status == 200, response.data
-        return json.loads(response.data)  # type: ignore[no-any-return]
+        return json.loads(response.data)
 
     def place(self, body: Any) -> str:
         code, answer = self.post(body)
@@ -128,7 +128,7 @@ def calls_processed(lab: Lab, name: str) -> int:
 
 
 def seed(name: str) -> dict[str, Any]:
-    return json.loads((DATA / f"seed-{name}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((DATA / f"seed-{name}.json").read_text())
 
 
 def recording(request_id: str, timeout: float = 10) -> Path:

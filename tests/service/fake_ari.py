@@ -1,0 +1,105 @@
+"""An in-memory ARI that replays event traffic recorded from the real sandbox Asterisk.
+
+`tests/data/ari-events.json` holds the events of three real calls (made by
+`sandbox/record_events.py`). The fake picks the scenario by the called number's
+last digits, as the simulated carrier does, and releases each call's events in
+the phases real Asterisk does: up to StasisStart on originate, the playback
+events on play, the rest on hangup. Ids are rewritten to the caller's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ari_app.ari import Event, EventHandler
+from ari_app.errors import AriError
+
+EVENTS = json.loads((Path(__file__).parent.parent / "data" / "ari-events.json").read_text())
+
+
+def _rewrite(event: Any, old: str, new: str) -> Any:
+    return json.loads(json.dumps(event).replace(old, new))
+
+
+class FakeAri:
+    def __init__(self, on_event: EventHandler, *, connected: bool = True) -> None:
+        self._on_event = on_event
+        self._up = asyncio.Event()
+        if connected:
+            self._up.set()
+        self.originated: list[dict[str, Any]] = []
+        self.played: list[tuple[str, tuple[str, ...]]] = []
+        self.hung_up: list[str] = []
+        self.live: set[str] = set()
+        self._pending: dict[str, list[list[Event]]] = {}
+        self.fail_originate: AriError | None = None
+        self.hold_after_answer = False
+
+    @property
+    def connected(self) -> bool:
+        return self._up.is_set()
+
+    def set_connected(self, up: bool) -> None:
+        if up:
+            self._up.set()
+        else:
+            self._up.clear()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _emit(self, events: Sequence[Event]) -> None:
+        for event in events:
+            await asyncio.sleep(0)
+            await self._on_event(event)
+
+    async def originate(self, *, channel_id: str, endpoint: str, app: str, caller_id: str,
+                        timeout: int, variables: Mapping[str, str]) -> None:
+        if self.fail_originate is not None:
+            raise self.fail_originate
+        self.originated.append({"channel_id": channel_id, "endpoint": endpoint, "app": app,
+                                "caller_id": caller_id, "timeout": timeout,
+                                "variables": dict(variables)})
+        number = endpoint.split("/", 1)[1].split("@", 1)[0]
+        name = {"486": "busy", "503": "unavailable"}.get(number[-3:], "completed")
+        recorded = _rewrite(EVENTS[name], f"call-{name}", channel_id)
+        phases: list[list[Event]] = [[], [], []]
+        phase = 0
+        for event in recorded:
+            phases[phase].append(event)
+            if event["type"] == "StasisStart":
+                phase = 1
+            elif event["type"] == "PlaybackFinished":
+                phase = 2
+        self.live.add(channel_id)
+        self._pending[channel_id] = phases[1:]
+        if name != "completed":
+            self.live.discard(channel_id)
+        asyncio.get_running_loop().create_task(self._emit(phases[0]))
+
+    async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None:
+        self.played.append((channel_id, tuple(media)))
+        playback = self._pending[channel_id][0]
+        events = _rewrite(playback, f"{channel_id}-play", playback_id)
+        if not self.hold_after_answer:
+            asyncio.get_running_loop().create_task(self._emit(events))
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        self.hung_up.append(channel_id)
+        if channel_id in self.live:
+            self.live.discard(channel_id)
+            asyncio.get_running_loop().create_task(self._emit(self._pending[channel_id][1]))
+
+    async def channel_ids(self) -> set[str]:
+        return set(self.live)
+
+    async def ping(self) -> bool:
+        return self.connected

@@ -1,0 +1,94 @@
+"""The HTTP API over a real aiohttp server, with the fake ARI behind it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ari_app.api.http import Api
+from tests.service.test_calls import Rig, build
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
+    rig = build(tmp_path)
+    app = Api(settings=rig.settings, calls=rig.calls, store=rig.store).app()
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    yield client, rig
+    await client.close()
+    await rig.calls.shutdown()
+    await rig.store.close()
+
+
+@pytest.mark.parametrize("name", ["seed-tts.json", "seed-prerecorded.json"])
+async def test_canonical_requests_are_accepted_and_stored(api: tuple[TestClient, Rig],
+                                                          name: str) -> None:
+    client, rig = api
+    response = await client.post("/voice/call/play", data=(DATA / name).read_bytes())
+    body = await response.json()
+
+    assert response.status == 202
+    assert body["code"] == 0 and body["status"] == 200 and body["data"] == "accepted"
+    record = await rig.store.get(body["request_id"])
+    assert record is not None and record.to_number == "12125551212"
+    status = await client.get(f"/voice/call/status/{body['request_id']}")
+    assert status.status == 200
+    assert (await status.json())["request_id"] == body["request_id"]
+
+
+async def test_status_of_a_finished_call(api: tuple[TestClient, Rig]) -> None:
+    client, rig = api
+    response = await client.post("/voice/call/play", data=(DATA / "seed-tts.json").read_bytes())
+    request_id = (await response.json())["request_id"]
+    await rig.final(request_id)
+    status = await (await client.get(f"/voice/call/status/{request_id}")).json()
+
+    assert status["state"] == "completed"
+    assert status["hangup"] == {"cause": 16, "cause_txt": "Normal Clearing", "sip_code": None}
+    assert status["entries"] == [{"index": 0, "type": "tts", "played": True},
+                                 {"index": 1, "type": "tts", "played": True}]
+    assert status["answered_at"] and status["ended_at"] and status["duration"] >= 0
+    assert "123456" not in json.dumps(status)
+
+
+@pytest.mark.parametrize("path", ["/voice/call/status/nope",
+                                  "/voice/call/status/00000000-0000-4000-8000-000000000000"])
+async def test_unknown_request_id_is_404(api: tuple[TestClient, Rig], path: str) -> None:
+    client, _ = api
+    response = await client.get(path)
+    body = await response.json()
+    assert response.status == 404
+    assert body["error_id"] == "not-found" and body["field"] == "request_id" and body["code"]
+
+
+@pytest.mark.parametrize(("raw", "status", "error_id"), [
+    (b"{", 400, "malformed-request"),
+    (b"\xff\xfe", 400, "malformed-request"),
+    (b"[]", 422, "invalid-field"),
+    (b'{"to": "1"}', 422, "invalid-field"),
+    (b'{"x": ' + b'"a"' * 1 + b', "pad": "' + b"a" * 70_000 + b'"}', 413, "payload-too-large"),
+])
+async def test_bad_bodies_get_json_errors_and_no_call(api: tuple[TestClient, Rig],
+                                                      raw: bytes, status: int,
+                                                      error_id: str) -> None:
+    client, rig = api
+    response = await client.post("/voice/call/play", data=raw)
+    body = await response.json()
+
+    assert response.status == status, body
+    assert body["error_id"] == error_id and body["status"] == status and body["code"] != 0
+    assert rig.ari.originated == []
+
+
+async def test_openapi_document_is_served(api: tuple[TestClient, Rig]) -> None:
+    client, _ = api
+    document = await (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    assert {"/voice/call/play", "/voice/call/status/{request_id}"} <= set(document["paths"])

@@ -1,0 +1,221 @@
+"""CallService against the fake ARI that replays recorded Asterisk traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ari_app.calls import CALL_HEADER, CallService
+from ari_app.errors import AriError, FetchError
+from ari_app.media import Prepared
+from ari_app.outcome import FINAL
+from ari_app.playlist import CallRequest, Entry, parse_request
+from ari_app.settings import Settings, parse
+from ari_app.stasis import EventRouter
+from ari_app.store import CallRecord, SqliteStore
+from tests.service.fake_ari import FakeAri
+
+SANDBOX = Path(__file__).resolve().parents[2] / "sandbox" / "ari-app.yaml"
+
+
+def settings_for(tmp: Path) -> Settings:
+    data = yaml.safe_load(SANDBOX.read_text())
+    data["storage"]["path"] = str(tmp / "db.sqlite3")
+    data["media"]["dir"] = str(tmp / "media")
+    data["media"]["asterisk_dir"] = str(tmp / "media")
+    return parse(data, base=tmp)
+
+
+class FakeMedia:
+    def __init__(self) -> None:
+        self.fail: Exception | None = None
+        self.discarded: list[Prepared] = []
+
+    async def prepare(self, call_id: str, playlist: Sequence[Entry]) -> Prepared:
+        if self.fail is not None:
+            raise self.fail
+        return Prepared(media=tuple(f"sound:/media/{call_id}-{i}" for i in range(len(playlist))),
+                        secret_bases=(), seconds=1.0, engines=("flite",))
+
+    def discard(self, prepared: Prepared) -> None:
+        self.discarded.append(prepared)
+
+
+@dataclasses.dataclass
+class Rig:
+    settings: Settings
+    store: SqliteStore
+    ari: FakeAri
+    media: FakeMedia
+    calls: CallService
+    router: EventRouter
+
+    def request(self, to: str = "12125551212") -> CallRequest:
+        body = {"to": to, "from": "me", "carrier_id": "74445609",
+                "playlist": [{"play": "Your code is 123456", "type": "tts",
+                              "options": {"language": "en-US", "say-as": "digits"}}]}
+        return parse_request(body, self.settings)
+
+    async def final(self, call_id: str, timeout: float = 5) -> CallRecord:
+        async with asyncio.timeout(timeout):
+            while True:
+                record = await self.store.get(call_id)
+                assert record is not None
+                if record.state in FINAL:
+                    return record
+                await asyncio.sleep(0.01)
+
+
+def build(tmp: Path, settings: Settings | None = None, store: SqliteStore | None = None) -> Rig:
+    settings = settings or settings_for(tmp)
+    router = EventRouter()
+    store = store or SqliteStore(settings.storage_path)
+    ari = FakeAri(router.dispatch)
+    media = FakeMedia()
+    calls = CallService(settings=settings, store=store, ari=ari, media=media,
+                        router=router, connect_wait=0.2)
+    return Rig(settings, store, ari, media, calls, router)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    rig = build(tmp_path)
+    yield rig
+    await rig.calls.shutdown()
+    await rig.store.close()
+
+
+async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:
+    call_id = await rig.calls.submit(rig.request())
+    record = await rig.final(call_id)
+
+    assert record.state == "completed"
+    assert record.cause == 16 and record.answered_at is not None
+    assert record.played == 1 and record.speech_engines == "flite"
+    assert record.answer_to_audio_ms is not None
+    (originate,) = rig.ari.originated
+    assert originate["channel_id"] == call_id
+    assert originate["endpoint"] == "PJSIP/12125551212@carrier-74445609"
+    assert originate["caller_id"] == "+15550100"
+    assert originate["variables"] == {f"PJSIP_HEADER(add,{CALL_HEADER})": call_id}
+    assert rig.ari.played == [(call_id, (f"sound:/media/{call_id}-0",))]
+    assert rig.ari.hung_up == [call_id]
+    assert len(rig.media.discarded) == 1
+
+
+@pytest.mark.parametrize(("number", "state", "cause"),
+                         [("12125550486", "busy", 17), ("12125550503", "failed", 34)])
+async def test_unanswered_calls_end_with_their_cause(rig: Rig, number: str, state: str,
+                                                     cause: int) -> None:
+    call_id = await rig.calls.submit(rig.request(number))
+    record = await rig.final(call_id)
+
+    assert (record.state, record.cause) == (state, cause)
+    assert record.answered_at is None and record.played == 0
+    assert rig.ari.played == []
+
+
+async def test_media_failure_means_no_call(rig: Rig) -> None:
+    rig.media.fail = FetchError("media server answered HTTP 404", entry=0)
+    call_id = await rig.calls.submit(rig.request())
+    record = await rig.final(call_id)
+
+    assert record.state == "failed" and record.error_id == "media-unavailable"
+    assert record.error is not None and "playlist[0]" in record.error
+    assert rig.ari.originated == []
+
+
+async def test_no_originate_while_ari_is_down(rig: Rig) -> None:
+    rig.ari.set_connected(False)
+    call_id = await rig.calls.submit(rig.request())
+    record = await rig.final(call_id)
+
+    assert record.state == "failed" and record.error_id == "ari-unavailable"
+    assert rig.ari.originated == []
+
+
+async def test_refused_originate_fails_the_call(rig: Rig) -> None:
+    rig.ari.fail_originate = AriError("ARI POST /channels answered 500: boom", status=500)
+    call_id = await rig.calls.submit(rig.request())
+    record = await rig.final(call_id)
+
+    assert record.state == "failed" and record.error_id == "originate-failed"
+
+
+async def test_channel_lost_during_a_disconnect_is_reconciled(rig: Rig) -> None:
+    rig.ari.hold_after_answer = True
+    call_id = await rig.calls.submit(rig.request())
+    async with asyncio.timeout(5):
+        while rig.ari.played == []:
+            await asyncio.sleep(0.01)
+    rig.ari.live.discard(call_id)  # Asterisk lost it while we were not listening
+    await rig.calls.reconcile()
+    record = await rig.final(call_id)
+
+    assert record.state == "failed" and record.error_id == "channel-lost"
+
+
+async def test_max_duration_hangs_up(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    settings = dataclasses.replace(
+        settings, calls=dataclasses.replace(settings.calls, max_duration=0.2))
+    rig = build(tmp_path, settings)
+    rig.ari.hold_after_answer = True
+    call_id = await rig.calls.submit(rig.request())
+    async with asyncio.timeout(5):
+        while rig.ari.hung_up == []:
+            await asyncio.sleep(0.01)
+    # Asterisk answers the hangup with the rest of the recorded traffic.
+    playback_done = rig.ari._pending[call_id][1]
+    await rig.ari._emit(playback_done)
+    record = await rig.final(call_id)
+    await rig.store.close()
+
+    assert record.state == "failed" and record.error_id == "max-duration"
+
+
+async def test_one_broken_call_does_not_disturb_another(rig: Rig) -> None:
+    original = rig.media.prepare
+    calls = 0
+
+    async def flaky(call_id: str, playlist: Sequence[Entry]) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug")
+        return await original(call_id, playlist)
+
+    rig.media.prepare = flaky
+    broken = await rig.calls.submit(rig.request())
+    good = await rig.calls.submit(rig.request())
+
+    assert (await rig.final(broken)).error_id == "internal-error"
+    assert (await rig.final(good)).state == "completed"
+
+
+async def test_restart_places_queued_calls_and_ends_live_ones(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    store = SqliteStore(settings.storage_path)
+    queued = "00000000-0000-4000-8000-000000000001"
+    live = "00000000-0000-4000-8000-000000000002"
+    first = build(tmp_path, settings, store)
+    await store.insert(queued, first.request())
+    await store.insert(live, first.request())
+    await store.update(live, state="answered")
+
+    rig = build(tmp_path, settings, store)
+    await rig.calls.resume()
+
+    assert (await rig.final(queued)).state == "completed"
+    interrupted = await rig.final(live)
+    assert interrupted.state == "failed" and interrupted.error_id == "service-restarted"
+    assert live in rig.ari.hung_up
+    assert [o["channel_id"] for o in rig.ari.originated] == [queued]
+    assert await store.unfinished() == []
+    await store.close()

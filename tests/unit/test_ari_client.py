@@ -1,0 +1,166 @@
+"""The ARI client against a small local stand-in of Asterisk's HTTP and websocket interface."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ari_app.ari.client import AriClient
+from ari_app.errors import AriError, AriUnavailable
+
+PASSWORD = "p&ss#w+rd@1"
+
+
+@dataclass
+class Stand:
+    """Records what the client sent; drops the websocket on demand."""
+
+    requests: list[web.Request] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    connects: int = 0
+
+
+@pytest.fixture
+async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
+    stand = Stand()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        expected = "Basic " + base64.b64encode(f"ari-app:{PASSWORD}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            raise web.HTTPUnauthorized()
+        stand.requests.append(request)
+        return await handler(request)
+
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        stand.connects += 1
+        stand.sockets.append(ws)
+        await ws.send_json({"type": "StasisStart", "channel": {"id": f"c{stand.connects}"}})
+        async for _ in ws:
+            pass
+        return ws
+
+    async def originate(request: web.Request) -> web.Response:
+        stand.bodies.append(await request.json())
+        return web.json_response({"id": request.match_info["id"], "state": "Down"})
+
+    async def play(request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["pb"]}, status=201)
+
+    async def hangup(request: web.Request) -> web.Response:
+        if request.match_info["id"] == "gone":
+            return web.json_response({"message": "Channel not found"}, status=404)
+        if request.match_info["id"] == "broken":
+            return web.json_response({"message": "Internal"}, status=500)
+        return web.Response(status=204)
+
+    async def channels(request: web.Request) -> web.Response:
+        return web.json_response([{"id": "a"}, {"id": "b"}])
+
+    async def ping(request: web.Request) -> web.Response:
+        return web.json_response({"ping": "pong"})
+
+    app = web.Application(middlewares=[auth])
+    app.router.add_get("/ari/events", events)
+    app.router.add_post("/ari/channels/{id}", originate)
+    app.router.add_post("/ari/channels/{id}/play/{pb}", play)
+    app.router.add_delete("/ari/channels/{id}", hangup)
+    app.router.add_get("/ari/channels", channels)
+    app.router.add_get("/ari/asterisk/ping", ping)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield stand, server
+    await server.close()
+
+
+def client_for(server: TestServer, events: list[Any], connects: list[int],
+               password: str = PASSWORD) -> AriClient:
+    async def on_event(event: Any) -> None:
+        if event["channel"]["id"] == "c1" and not events:
+            events.append(event)
+            raise RuntimeError("a handler bug must not stop the reader")
+        events.append(event)
+
+    async def on_connect() -> None:
+        connects.append(1)
+
+    return AriClient(url=f"http://127.0.0.1:{server.port}", username="ari-app",
+                     password=password, app="otp", on_event=on_event, on_connect=on_connect,
+                     max_backoff=0.2)
+
+
+async def test_rest_calls_carry_credentials_in_the_header_only(
+        stand: tuple[Stand, TestServer]) -> None:
+    recorded, server = stand
+    ari = client_for(server, [], [])
+    assert await ari.ping()
+    await ari.originate(channel_id="call-1", endpoint="PJSIP/123@trunk", app="otp",
+                        caller_id="+15550100", timeout=30, variables={"X": "1"})
+    await ari.play(channel_id="call-1", playback_id="pb-1",
+                   media=["sound:/a/b", "sound:/a/c"])
+    await ari.hangup("gone")  # already gone is fine
+    assert await ari.channel_ids() == {"a", "b"}
+    with pytest.raises(AriError) as caught:
+        await ari.hangup("broken")
+    assert caught.value.status == 500
+    await ari.close()
+
+    originate = recorded.requests[1]
+    assert originate.path == "/ari/channels/call-1"
+    assert dict(originate.query) == {"endpoint": "PJSIP/123@trunk", "app": "otp",
+                                     "callerId": "+15550100", "timeout": "30"}
+    assert recorded.bodies == [{"variables": {"X": "1"}}]
+    play = recorded.requests[2]
+    assert play.query.getall("media") == ["sound:/a/b,sound:/a/c"]
+    assert all("ss" not in str(r.url) for r in recorded.requests)
+
+
+async def test_wrong_password_is_an_error(stand: tuple[Stand, TestServer]) -> None:
+    _, server = stand
+    ari = client_for(server, [], [], password="wrong")
+    with pytest.raises(AriError) as caught:
+        await ari.channel_ids()
+    assert caught.value.status == 401
+    await ari.close()
+
+
+async def test_unreachable_asterisk(stand: tuple[Stand, TestServer]) -> None:
+    ari = AriClient(url="http://127.0.0.1:9", username="u", password="p", app="a",
+                    on_event=lambda e: asyncio.sleep(0), on_connect=lambda: asyncio.sleep(0))
+    with pytest.raises(AriUnavailable):
+        await ari.channel_ids()
+    await ari.close()
+
+
+async def test_websocket_reconnects_and_resyncs(stand: tuple[Stand, TestServer]) -> None:
+    recorded, server = stand
+    events: list[Any] = []
+    connects: list[int] = []
+    ari = client_for(server, events, connects)
+    task = asyncio.create_task(ari.run())
+    async with asyncio.timeout(5):
+        while not (ari.connected and events):
+            await asyncio.sleep(0.01)
+        assert connects == [1]
+        await recorded.sockets[0].close()
+        while len(events) < 2:
+            await asyncio.sleep(0.01)
+    assert [e["channel"]["id"] for e in events] == ["c1", "c2"]
+    assert connects == [1, 1] and ari.connected
+    assert recorded.requests[0].query["app"] == "otp"
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert not ari.connected
+    await ari.close()

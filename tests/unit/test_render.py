@@ -1,0 +1,62 @@
+"""Golden-output tests: each rendered .conf file compared whole with tests/unit/golden/.
+
+After an intended template change: UPDATE_GOLDEN=1 pytest tests/unit/test_render.py
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from ari_app.errors import RenderError
+from ari_app.render import RENDERERS, render_all, write_all, write_atomically
+from ari_app.settings import load
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, str]:
+    return render_all(load(GOLDEN / "settings.yaml"), source="golden/settings.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_rendered_file_matches_golden(rendered: dict[str, str], name: str) -> None:
+    golden = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(rendered[name])
+    assert rendered[name] == golden.read_text()
+
+
+def test_listeners_are_on_loopback(rendered: dict[str, str]) -> None:
+    assert "bindaddr = 127.0.0.1" in rendered["http.conf"]
+    assert "bindaddr = 127.0.0.1" in rendered["manager.conf"]
+    assert "bind = 127.0.0.1:5060" in rendered["pjsip.conf"]
+
+
+def test_missing_value_is_an_error_not_an_empty_string(tmp_path: Path) -> None:
+    (tmp_path / "http.conf.j2").write_text("bindaddr = {{ no_such_value }}\n")
+    with pytest.raises(RenderError, match=r"http\.conf"):
+        render_all(load(GOLDEN / "settings.yaml"), source="x", overrides=tmp_path)
+
+
+def test_operator_templates_override_packaged_ones(tmp_path: Path) -> None:
+    (tmp_path / "extensions.conf.j2").write_text("; site dialplan for {{ app }}\n")
+    out = render_all(load(GOLDEN / "settings.yaml"), source="x", overrides=tmp_path)
+    assert out["extensions.conf"] == "; site dialplan for otp-calls\n"
+
+
+def test_writes_are_atomic_and_private(tmp_path: Path, rendered: dict[str, str]) -> None:
+    paths = write_all(rendered, tmp_path)
+    assert sorted(p.name for p in paths) == sorted(RENDERERS)
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    existing = tmp_path / "ari.conf"
+    existing.chmod(0o640)
+    write_atomically(existing, "new\n")
+    assert existing.read_text() == "new\n"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -1,0 +1,110 @@
+"""Settings: every problem listed at once; nothing that alters Asterisk config syntax passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ari_app.errors import ConfigError
+from ari_app.settings import Secret, load, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sandbox() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "sandbox/ari-app.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def problems(data: object) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(data, base=ROOT)
+    return caught.value.problems
+
+
+def test_shipped_configs_load() -> None:
+    sandbox_settings = load(ROOT / "sandbox/ari-app.yaml")
+    assert sandbox_settings.carriers["74445609"].trunk == "carrier-74445609"
+    assert sandbox_settings.listen.port == 8080
+    example = load(ROOT / "config.example.yaml")
+    assert example.listen.host == "127.0.0.1"
+    assert example.asterisk.http.host == "127.0.0.1" and example.asterisk.ami.host == "127.0.0.1"
+
+
+def test_defaults_bind_to_loopback() -> None:
+    settings = parse({"ari": {"password": "x"}, "ami": {"secret": "y"}}, base=ROOT)
+    assert str(settings.listen) == "127.0.0.1:8080"
+    assert {settings.asterisk.sip.host, settings.asterisk.http.host,
+            settings.asterisk.ami.host} == {"127.0.0.1"}
+
+
+def test_environment_variable_picks_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARI_APP_CONFIG", str(ROOT / "sandbox/ari-app.yaml"))
+    assert "74445609" in load().carriers
+    monkeypatch.delenv("ARI_APP_CONFIG")
+    with pytest.raises(ConfigError, match="--config"):
+        load()
+
+
+def test_every_problem_is_reported_together() -> None:
+    data = sandbox()
+    data["http"]["listen"] = "nowhere"
+    data["calls"]["ring_timeout"] = 0
+    data["carriers"]["74445609"]["transport"] = "carrier-pigeon"
+    data["carriers"]["74445609"]["codecs"] = ["ulaw", "mp3"]
+    data["colour"] = "blue"
+    found = problems(data)
+    assert len(found) == 5, found
+    for key in ("http.listen", "calls.ring_timeout", "carriers.74445609.transport",
+                "carriers.74445609.codecs[1]", "colour"):
+        assert any(p.startswith(key + ":") for p in found), (key, found)
+
+
+@pytest.mark.parametrize("bad", ["evil\nhost", "a;b", "[trunk]", "host]", "#include x",
+                                 "x=y", "${SHELL(id)}", "a\rb"])
+def test_config_syntax_in_values_is_refused_naming_the_key(bad: str) -> None:
+    data = sandbox()
+    data["carriers"]["74445609"]["host"] = bad
+    found = problems(data)
+    assert found and found[0].startswith("carriers.74445609.host:"), found
+
+
+@pytest.mark.parametrize(("section", "key"), [("ari", "password"), ("ami", "secret")])
+def test_secrets_refuse_line_breaks(section: str, key: str) -> None:
+    data = sandbox()
+    data[section][key] = "pass\n[evil]"
+    assert problems(data)[0].startswith(f"{section}.{key}:")
+
+
+def test_secrets_keep_punctuation_and_never_print() -> None:
+    settings = parse(sandbox(), base=ROOT)
+    assert settings.ari.password.reveal() == "sandbox&ari#pass+word@1"
+    assert "sandbox&ari" not in repr(settings)
+    assert str(Secret("hunter2")) == "Secret('********')"
+
+
+def test_registration_needs_credentials() -> None:
+    data = sandbox()
+    data["carriers"]["74445609"]["register"] = True
+    assert any(p.startswith("carriers.74445609.register:") for p in problems(data))
+
+
+def test_relative_paths_follow_the_config_file() -> None:
+    settings = load(ROOT / "sandbox/ari-app.yaml")
+    assert settings.storage_path == ROOT / "sandbox/../var/ari-app.sqlite3"
+    assert settings.media.host_map["server.domain.com"].port == 8090
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ari: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(bad)
+    python = tmp_path / "python.yaml"
+    python.write_text("ari: !!python/object/apply:os.system ['true']")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(python)
