@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from types import FrameType
 
-from sandbox.lab import CHECKOUT, CONFIG, Lab, say
+from sandbox.api import API, ApiProcess
+from sandbox.lab import Lab, say
 
-API = "http://127.0.0.1:8080"
 ARI_PASSWORD = "sandbox&ari#pass+word@1"
-
-
-def start_api() -> subprocess.Popen[bytes]:
-    """Start `ari-app serve` on the sandbox config and wait until it answers."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "serve"], cwd=CHECKOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"ari-app serve exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{API}/openapi.json", timeout=1):
-                return process
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("ari-app serve did not answer within 30 s")
+"""Also in sandbox/ari-app.yaml; punctuation on purpose."""
 
 
 def run_foreground() -> None:
@@ -44,10 +23,10 @@ def run_foreground() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     lab = Lab(ari_password=ARI_PASSWORD)
-    api = None
+    api = ApiProcess()
     try:
         lab.start()
-        api = start_api()
+        api.start()
         say(f"API ready on {API} (OpenAPI: {API}/openapi.json)")
         say("place a first call (the simulated carrier answers and records it):")
         print(
@@ -58,15 +37,10 @@ def run_foreground() -> None:
             "var/asterisk/*/log/\n  Ctrl-C stops everything.\n",
             flush=True,
         )
-        while not stopping and api.poll() is None:
+        while not stopping and api.running():
             time.sleep(0.2)
     finally:
         say("stopping")
-        if api is not None and api.poll() is None:
-            api.terminate()
-            try:
-                api.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                api.kill()
+        api.stop()
         lab.stop()
         say("stopped")

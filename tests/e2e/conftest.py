@@ -10,88 +10,25 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
 
-from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab
-from sandbox.run import API, ARI_PASSWORD
+from sandbox.api import ApiProcess
+from sandbox.lab import VAR, Lab
+from sandbox.run import ARI_PASSWORD
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-FINAL = {"completed", "busy", "no_answer", "failed", "canceled"}
+Service = ApiProcess
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-@dataclass
-class Service:
-    """The API process; `restart()` stops it and starts a new one on the same database."""
-
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "serve"],
-            cwd=CHECKOUT, stdout=log, stderr=log,
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"ari-app serve exited; see {self.log_path}"
-            try:
-                if self.http.request("GET", f"{API}/openapi.json", timeout=1).status == 200:
-                    return
-            except urllib3.exceptions.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("ari-app serve did not answer within 30 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def post(self, body: Any, *, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
-        data = raw if raw is not None else json.dumps(body).encode()
-        response = self.http.request("POST", f"{API}/voice/call/play", body=data,
-                                     headers={"Content-Type": "application/json"}, timeout=10)
-        return response.status, json.loads(response.data)
-
-    def status(self, request_id: str) -> dict[str, Any]:
-        response = self.http.request("GET", f"{API}/voice/call/status/{request_id}", timeout=10)
-        assert response.status == 200, response.data
-        return json.loads(response.data)
-
-    def place(self, body: Any) -> str:
-        code, answer = self.post(body)
-        assert code == 202, answer
-        assert answer["code"] == 0 and answer["data"] == "accepted"
-        return str(answer["request_id"])
-
-    def wait_final(self, request_id: str, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.status(request_id)
-            if status["state"] in FINAL:
-                return status
-            time.sleep(0.2)
-        raise AssertionError(f"call {request_id} not final after {timeout} s: {status}")
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +48,7 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def service(lab: Lab) -> Iterator[Service]:
-    service = Service(log_path=VAR / "log" / "api-test.log")
+    service = ApiProcess(log_path=VAR / "log" / "api-test.log")
     service.start()
     try:
         yield service

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.lab import CHECKOUT, Lab
-from tests.e2e.conftest import Service, calls_processed, recording, seed, wav_seconds
+from sandbox.lab import CHECKOUT, CONFIG, Lab
+from tests.e2e.conftest import DATA, Service, calls_processed, recording, seed, wav_seconds
 from tests.e2e.transcribe import codes_heard, in_order, transcribe
 
 CODE = "123456"
@@ -148,3 +150,29 @@ def test_codes_never_reach_logs_or_file_names(service: Service) -> None:
     names = subprocess.run(["find", str(CHECKOUT / "var"), "-name", f"*{CODE}*"],
                            capture_output=True, text=True, check=True).stdout
     assert names == ""
+
+
+def test_cli_call_follows_the_call_to_its_outcome(service: Service) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "call",
+         str(DATA / "seed-tts.json")],
+        capture_output=True, text=True, timeout=120, check=False, cwd=CHECKOUT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("accepted: request_id ")
+    states = [line.removeprefix("state: ") for line in lines if line.startswith("state: ")]
+    assert states[-1] == "completed" and "answered" in states, states
+
+
+def test_check_config_reports_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("http:\n  listen: nowhere\ncarriers:\n  x:\n    host: \"a\\nb\"\n")
+    result = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(bad),
+                             "check-config"], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    for key in ("http.listen", "carriers.x.host", "ari.password", "ami.secret"):
+        assert key in result.stderr, result.stderr
+    good = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(CONFIG),
+                           "check-config"], capture_output=True, text=True, check=False)
+    assert good.returncode == 0 and "1 carrier(s): 74445609" in good.stdout

@@ -1,0 +1,93 @@
+"""The service as a separate process on the sandbox config, and a small client for it.
+
+Used by `make run`, the end-to-end tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import urllib3
+
+from sandbox.lab import CHECKOUT, CONFIG
+
+API = "http://127.0.0.1:8080"
+FINAL = frozenset({"completed", "busy", "no_answer", "failed", "canceled"})
+
+
+@dataclass
+class ApiProcess:
+    """`ari-app serve`; output goes to `log_path`, or the terminal when it is None."""
+
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
+
+    def start(self, timeout: float = 30) -> None:
+        log: IO[bytes] | None = self.log_path.open("ab") if self.log_path else None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "serve"],
+            cwd=CHECKOUT, stdout=log, stderr=log,
+        )
+        if log is not None:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ari-app serve exited with {self.process.returncode}")
+            try:
+                if self.http.request("GET", f"{API}/openapi.json", timeout=1).status == 200:
+                    return
+            except urllib3.exceptions.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"ari-app serve did not answer within {timeout:.0f} s")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def post(self, body: Any, *, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+        data = raw if raw is not None else json.dumps(body).encode()
+        response = self.http.request("POST", f"{API}/voice/call/play", body=data,
+                                     headers={"Content-Type": "application/json"}, timeout=10)
+        return response.status, json.loads(response.data)
+
+    def status(self, request_id: str) -> dict[str, Any]:
+        response = self.http.request("GET", f"{API}/voice/call/status/{request_id}", timeout=10)
+        if response.status != 200:
+            raise RuntimeError(f"status of {request_id}: HTTP {response.status}")
+        return json.loads(response.data)  # type: ignore[no-any-return]
+
+    def place(self, body: Any) -> str:
+        code, answer = self.post(body)
+        if code != 202 or answer.get("data") != "accepted":
+            raise RuntimeError(f"call refused: {code} {answer}")
+        return str(answer["request_id"])
+
+    def wait_final(self, request_id: str, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = self.status(request_id)
+            if status["state"] in FINAL:
+                return status
+            time.sleep(0.1)
+        raise TimeoutError(f"call {request_id} not final after {timeout:.0f} s: {status}")
