@@ -31,7 +31,7 @@ def run_foreground() -> None:
         say("place a first call (the simulated carrier answers and records it):")
         print(
             f"\n  curl -s -X POST {API}/voice/call/play -H 'Content-Type: application/json' \\\n"
-            "       -d @../shared/examples/seed-tts.json\n"
+            "       -d @tests/data/seed-tts.json\n"
             f"  curl -s {API}/voice/call/status/<request_id>\n\n"
             "  recordings: var/recordings/<request_id>.wav   logs: var/log/, "
             "var/asterisk/*/log/\n  Ctrl-C stops everything.\n",
