@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ari_app.errors import MediaError
+from ari_app.process import run
 
 FORMATS = {
     "sln": ("-e", "signed-integer", "-b", "16", "-t", "raw"),
@@ -22,22 +23,7 @@ SAMPLE_RATE = 8000
 
 
 async def _sox(args: list[str], data: bytes, timeout: float) -> bytes:
-    try:
-        process = await asyncio.create_subprocess_exec(
-            "sox", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as exc:
-        raise MediaError(f"cannot run sox: {exc.strerror}") from exc
-    try:
-        out, err = await asyncio.wait_for(process.communicate(data), timeout)
-    except TimeoutError as exc:
-        process.kill()
-        await process.wait()
-        raise MediaError("audio conversion timed out") from exc
-    if process.returncode != 0:
-        raise MediaError(f"audio conversion failed: {err.decode(errors='replace')[:200]}")
-    return out
+    return await run(["sox", *args], data, timeout=timeout, error=MediaError)
 
 
 async def to_slin(data: bytes, source_type: str, *, timeout: float = 30) -> bytes:

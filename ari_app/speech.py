@@ -11,7 +11,6 @@ phone line than espeak-ng's voices, so it comes first for English by default.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -23,6 +22,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from ari_app.errors import SpeechError
+from ari_app.process import run
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +68,6 @@ class Engine(Protocol):
         """WAV bytes of `text`; `slow` for digits read one by one."""
 
 
-async def _run(argv: Sequence[str], stdin: bytes, timeout: float, name: str) -> bytes:
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as exc:
-        raise SpeechError(f"cannot run {name}: {exc.strerror}") from exc
-    try:
-        out, err = await asyncio.wait_for(process.communicate(stdin), timeout)
-    except TimeoutError as exc:
-        process.kill()
-        await process.wait()
-        raise SpeechError(f"{name} took longer than {timeout:.0f} s") from exc
-    if process.returncode != 0:
-        raise SpeechError(f"{name} failed (exit {process.returncode}): "
-                          f"{err.decode(errors='replace')[:200]}")
-    return out
-
-
 class Espeak:
     name = "espeak-ng"
 
@@ -103,8 +83,8 @@ class Espeak:
 
     async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
         rate = self._rate - 20 if slow else self._rate
-        wav = await _run([self._binary, "--stdin", "--stdout", "-v", voice, "-s", str(rate)],
-                         text.encode(), self._timeout, self.name)
+        wav = await run([self._binary, "--stdin", "--stdout", "-v", voice, "-s", str(rate)],
+                        text.encode(), timeout=self._timeout, error=SpeechError)
         if not wav.startswith(b"RIFF"):
             raise SpeechError("espeak-ng produced no audio")
         return wav
@@ -129,8 +109,9 @@ class Flite:
         os.close(fd)
         try:
             stretch = "1.15" if slow else "1.0"
-            await _run([self._binary, "-voice", voice, "--setf", f"duration_stretch={stretch}",
-                        "-f", "-", "-o", name], text.encode(), self._timeout, self.name)
+            await run([self._binary, "-voice", voice, "--setf", f"duration_stretch={stretch}",
+                       "-f", "-", "-o", name], text.encode(), timeout=self._timeout,
+                      error=SpeechError)
             wav = Path(name).read_bytes()  # noqa: ASYNC240 - a small file in memory
         finally:
             os.unlink(name)

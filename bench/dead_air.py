@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from sandbox.api import ApiProcess
-from sandbox.lab import CHECKOUT, VAR, Lab
+from sandbox.lab import CHECKOUT, VAR, running
 from sandbox.run import ARI_PASSWORD
 
 RESULTS = CHECKOUT / "bench" / "results"
@@ -87,14 +87,12 @@ def main() -> None:
     args = parser.parse_args()
     body = json.loads((CHECKOUT / "tests/data/seed-tts.json").read_text())
     pcap = VAR / "bench-dead-air.pcap"
-    lab = Lab(ari_password=ARI_PASSWORD)
     api = ApiProcess(log_path=VAR / "log" / "api-bench.log")
     service_side = []
-    try:
-        lab.start()
-        api.start()
+    with running(ARI_PASSWORD):
         tshark = capture(pcap)
         try:
+            api.start()
             for n in range(args.calls):
                 status = api.wait_final(api.place(body))
                 if status["state"] != "completed":
@@ -105,9 +103,7 @@ def main() -> None:
         finally:
             tshark.terminate()
             tshark.wait()
-    finally:
-        api.stop()
-        lab.stop()
+            api.stop()
     wire = dead_air(pcap)
     if len(wire) != args.calls:
         raise SystemExit(f"found {len(wire)} answered calls with audio in the capture, "

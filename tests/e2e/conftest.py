@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from sandbox.api import ApiProcess
-from sandbox.lab import VAR, Lab
+from sandbox.lab import VAR, Lab, running
 from sandbox.run import ARI_PASSWORD
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -38,12 +38,8 @@ def lab() -> Iterator[Lab]:
     # A clean database and recordings for every run.
     for stale in ("ari-app.sqlite3", "ari-app.sqlite3-wal", "ari-app.sqlite3-shm"):
         (VAR / stale).unlink(missing_ok=True)
-    lab = Lab(ari_password=ARI_PASSWORD)
-    try:
-        lab.start()
+    with running(ARI_PASSWORD) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture(scope="session")
