@@ -43,10 +43,11 @@ def build(settings: Settings) -> Service:
                                      timeout=settings.tts.timeout)),
         fetcher=fetcher,
     )
-    calls_box: list[CallService] = []
+    calls: CallService | None = None
 
     async def on_connect() -> None:
-        await calls_box[0].reconcile()
+        if calls is not None:
+            await calls.reconcile()
 
     ari = AriClient(
         url=settings.ari.url, username=settings.ari.username,
@@ -54,7 +55,6 @@ def build(settings: Settings) -> Service:
         on_event=router.dispatch, on_connect=on_connect,
     )
     calls = CallService(settings=settings, store=store, ari=ari, media=media, router=router)
-    calls_box.append(calls)
     api = Api(settings=settings, calls=calls, store=store)
     return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, calls=calls, api=api)
 

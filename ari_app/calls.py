@@ -39,19 +39,19 @@ class CallService:
     def __init__(self, *, settings: Settings, store: Store, ari: Ari, media: MediaPreparer,
                  router: EventRouter, clock: Callable[[], float] = time.time,
                  connect_wait: float = 30.0) -> None:
-        self._settings = settings
-        self._store = store
-        self._ari = ari
-        self._media = media
-        self._router = router
-        self._clock = clock
+        self.settings = settings
+        self.store = store
+        self.ari = ari
+        self.media = media
+        self.router = router
+        self.clock = clock
         self.connect_wait = connect_wait
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: CallRequest) -> str:
         """Store the call, then start it. Returns once the call is durable."""
         call_id = str(uuid.uuid4())
-        await self._store.insert(call_id, request)
+        await self.store.insert(call_id, request)
         self._start(call_id, request)
         return call_id
 
@@ -63,7 +63,7 @@ class CallService:
 
     async def resume(self) -> None:
         """After a restart: place calls that never dialled; end those that were live."""
-        for record, request in await self._store.unfinished():
+        for record, request in await self.store.unfinished():
             if record.state == State.QUEUED:
                 log.info("resuming queued call", extra={"request_id": record.id})
                 self._start(record.id, request)
@@ -73,27 +73,27 @@ class CallService:
                 self._tasks.add(asyncio.create_task(self._end_interrupted(record.id)))
 
     async def _end_interrupted(self, call_id: str) -> None:
-        if await self._ari.wait_connected(self.connect_wait):
+        if await self.ari.wait_connected(self.connect_wait):
             try:
-                await self._ari.hangup(call_id)
+                await self.ari.hangup(call_id)
             except AriError:
                 log.warning("could not hang up interrupted call", extra={"request_id": call_id})
-        await self._store.update(
-            call_id, state=State.FAILED, ended_at=self._clock(), error_id="service-restarted",
+        await self.store.update(
+            call_id, state=State.FAILED, ended_at=self.clock(), error_id="service-restarted",
             error="the service restarted while the call was in progress",
         )
 
     async def reconcile(self) -> None:
         """After each (re)connect: calls whose channel vanished meanwhile are ended."""
-        if not self._router.channel_ids:
+        if not self.router.channel_ids:
             return
         try:
-            live = await self._ari.channel_ids()
+            live = await self.ari.channel_ids()
         except AriError:
             log.warning("reconcile failed: cannot list channels")
             return
-        for channel_id in self._router.channel_ids - live:
-            self._router.lost(channel_id)
+        for channel_id in self.router.channel_ids - live:
+            self.router.lost(channel_id)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -108,7 +108,7 @@ class Call:
         self.id = call_id
         self.request = request
         self.s = service
-        self.carrier = service._settings.carriers[request.carrier_id]
+        self.carrier = service.settings.carriers[request.carrier_id]
         self.state = State.QUEUED
         self.answered_at: float | None = None
         self.played = 0
@@ -131,13 +131,13 @@ class Call:
             log.exception("call failed unexpectedly", extra=self.extra)
             await self._finish(State.FAILED, None, ("internal-error", "internal error"))
         finally:
-            self.s._router.close(self.id)
+            self.s.router.close(self.id)
             if prepared is not None:
-                self.s._media.discard(prepared)
+                self.s.media.discard(prepared)
 
     async def _prepare(self) -> Prepared | None:
         try:
-            return await self.s._media.prepare(self.id, self.request.playlist)
+            return await self.s.media.prepare(self.id, self.request.playlist)
         except MediaError as exc:
             where = f"playlist[{exc.entry}]: " if exc.entry is not None else ""
             log.warning("media not ready, not dialling: %s%s", where, exc, extra=self.extra)
@@ -147,12 +147,12 @@ class Call:
     async def _set(self, state: State, **changes: Any) -> None:
         self.state = state
         log.info("call %s", state.value, extra=self.extra)
-        await self.s._store.update(self.id, state=state, **changes)
+        await self.s.store.update(self.id, state=state, **changes)
 
     async def _finish(self, state: State, hangup: Hangup | None,
                       error: tuple[str, str] | None) -> None:
         self.state = state
-        changes: dict[str, Any] = {"state": state, "ended_at": self.s._clock(),
+        changes: dict[str, Any] = {"state": state, "ended_at": self.s.clock(),
                                    "played": self.played}
         if hangup is not None:
             changes |= {"cause": hangup.cause, "cause_txt": hangup.cause_txt,
@@ -161,16 +161,16 @@ class Call:
             changes |= {"error_id": error[0], "error": error[1]}
         log.info("call ended %s", state.value,
                  extra=self.extra | {"cause": hangup.cause if hangup else None})
-        await self.s._store.update(self.id, **changes)
+        await self.s.store.update(self.id, **changes)
 
     async def _dial_and_play(self, prepared: Prepared) -> None:
-        settings = self.s._settings
-        ari = self.s._ari
+        settings = self.s.settings
+        ari = self.s.ari
         if not await ari.wait_connected(self.s.connect_wait):
             await self._finish(State.FAILED, None, ("ari-unavailable", "Asterisk (ARI) is not "
                                                     "connected; nothing was dialled"))
             return
-        events = self.s._router.open(self.id)
+        events = self.s.router.open(self.id)
         await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None)
         try:
             await ari.originate(
@@ -188,7 +188,7 @@ class Call:
 
     async def _follow(self, events: asyncio.Queue[Event], prepared: Prepared) -> None:
         """React to the call's events until it is destroyed, within every time limit."""
-        calls = self.s._settings.calls
+        calls = self.s.settings.calls
         now = time.monotonic
         deadline = now() + calls.ring_timeout + calls.max_duration + _HANGUP_GRACE
         hangup_at: float | None = None
@@ -221,7 +221,7 @@ class Call:
 
     async def _hangup(self) -> None:
         try:
-            await self.s._ari.hangup(self.id)
+            await self.s.ari.hangup(self.id)
         except AriError:
             log.warning("hangup failed", extra=self.extra)
 
@@ -235,7 +235,7 @@ class Call:
             await self._answered(prepared)
         elif kind == "PlaybackStarted" and self.first_audio_ms is None:
             self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
-            await self.s._store.update(self.id, answer_to_audio_ms=self.first_audio_ms)
+            await self.s.store.update(self.id, answer_to_audio_ms=self.first_audio_ms)
         elif kind == "PlaybackContinuing":
             self.played += 1
         elif kind == "PlaybackFinished":
@@ -259,9 +259,9 @@ class Call:
 
     async def _answered(self, prepared: Prepared) -> None:
         self.answer_mono = time.monotonic()
-        self.answered_at = self.s._clock()
+        self.answered_at = self.s.clock()
         try:
-            await self.s._ari.play(channel_id=self.id, playback_id=f"{self.id}-play",
+            await self.s.ari.play(channel_id=self.id, playback_id=f"{self.id}-play",
                                    media=prepared.media)
         except AriError as exc:
             self.error = ("playback-failed", str(exc))

@@ -25,8 +25,17 @@ from ari_app.playlist import AudioUrl, Entry, Speech
 from ari_app.settings import MediaSettings
 from ari_app.speech import Speaker
 
-_Maker = Callable[[Path], Awaitable[float]]
-"""Builds the sound files at a base path and returns their length in seconds."""
+
+@dataclass(frozen=True)
+class Sound:
+    """One prepared sound: its files' base path, its length, the engine that spoke it."""
+
+    base: Path
+    seconds: float
+    engine: str | None = None
+
+
+_Maker = Callable[[Path], Awaitable[Sound]]
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,8 @@ class MediaPreparer:
         self._settings = settings
         self._speech = speech
         self._fetcher = fetcher
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._spoke: dict[Path, str] = {}
+        # Cache fills are serialised per name; a fixed set of locks keeps memory flat.
+        self._locks = tuple(asyncio.Lock() for _ in range(64))
 
     def _uri(self, base: Path) -> str:
         relative = base.relative_to(self._settings.dir)
@@ -116,40 +125,37 @@ class MediaPreparer:
             *(self._one(call_id, n, entry) for n, entry in enumerate(unique)),
             return_exceptions=True,
         )
-        bases: dict[Entry, tuple[Path, float]] = {}
-        secrets = []
+        sounds: dict[Entry, Sound] = {}
         failure: MediaError | None = None
         for entry, result in zip(unique, results, strict=True):
-            if isinstance(result, BaseException):
-                if failure is None:
-                    failure = result if isinstance(result, MediaError) else MediaError(
-                        f"unexpected {type(result).__name__}")
-                    failure.entry = playlist.index(entry)
-                continue
-            bases[entry] = result
-            if isinstance(entry, Speech) and entry.secret:
-                secrets.append(result[0])
+            if isinstance(result, Sound):
+                sounds[entry] = result
+            elif failure is None:
+                failure = result if isinstance(result, MediaError) else MediaError(
+                    f"unexpected {type(result).__name__}")
+                failure.entry = playlist.index(entry)
+        secrets = tuple(sound.base for entry, sound in sounds.items()
+                        if isinstance(entry, Speech) and entry.secret)
         if failure is not None:
             for base in secrets:
                 audio.remove_formats(base)
             raise failure
-        engines = {self._spoke.pop(base, "") for base, _ in bases.values()} - {""}
         return Prepared(
-            media=tuple(self._uri(bases[e][0]) for e in playlist),
-            secret_bases=tuple(secrets),
-            seconds=sum(bases[e][1] for e in playlist),
-            engines=tuple(sorted(engines)),
+            media=tuple(self._uri(sounds[e].base) for e in playlist),
+            secret_bases=secrets,
+            seconds=sum(sounds[e].seconds for e in playlist),
+            engines=tuple(sorted({s.engine for s in sounds.values() if s.engine})),
         )
 
     def discard(self, prepared: Prepared) -> None:
         for base in prepared.secret_bases:
             audio.remove_formats(base)
 
-    async def _one(self, call_id: str, n: int, entry: Entry) -> tuple[Path, float]:
+    async def _one(self, call_id: str, n: int, entry: Entry) -> Sound:
         if isinstance(entry, Speech):
             if entry.secret:
                 base = self._settings.dir / "calls" / f"{call_id}-{n}-{uuid.uuid4().hex[:8]}"
-                return base, await self._speak(entry, base)
+                return await self._speak(entry, base)
             key = "|".join((*self._speech.engines, entry.language, entry.gender,
                             str(entry.say_as), entry.text))
             return await self._cached(self._settings.dir / "tts" / _digest(key),
@@ -157,23 +163,22 @@ class MediaPreparer:
         return await self._cached(self._settings.dir / "url" / _digest(entry.url),
                                   lambda base: self._download(entry, base))
 
-    async def _cached(self, base: Path, make: _Maker) -> tuple[Path, float]:
-        lock = self._locks.setdefault(base.name, asyncio.Lock())
-        async with lock:
+    async def _cached(self, base: Path, make: _Maker) -> Sound:
+        """The sound at `base` if an earlier call made it, else made now (once at a time)."""
+        async with self._locks[hash(base.name) % len(self._locks)]:
             sln = base.with_name(base.name + ".sln")
             if sln.exists() and base.with_name(base.name + ".alaw").exists():
-                return base, audio.duration_of(sln)
-            return base, await make(base)
+                return Sound(base, audio.duration_of(sln))
+            return await make(base)
 
-    async def _speak(self, entry: Speech, base: Path) -> float:
+    async def _speak(self, entry: Speech, base: Path) -> Sound:
         spoken = await self._speech.speak(entry.text, language=entry.language,
                                           gender=entry.gender, say_as=entry.say_as)
-        self._spoke[base] = spoken.engine
         slin = await audio.to_slin(spoken.wav, "wav")
         await audio.write_formats(slin, base)
-        return audio.duration(slin)
+        return Sound(base, audio.duration(slin), spoken.engine)
 
-    async def _download(self, entry: AudioUrl, base: Path) -> float:
+    async def _download(self, entry: AudioUrl, base: Path) -> Sound:
         data = await self._fetcher.fetch(entry.url)
         kind = sniff(data)
         if kind is None:
@@ -182,7 +187,7 @@ class MediaPreparer:
         if not slin:
             raise FetchError("media holds no audio")
         await audio.write_formats(slin, base)
-        return audio.duration(slin)
+        return Sound(base, audio.duration(slin))
 
 
 def _digest(key: str) -> str:
