@@ -26,14 +26,24 @@ async def _sox(args: list[str], data: bytes, timeout: float) -> bytes:
     return await run(["sox", *args], data, timeout=timeout, error=MediaError)
 
 
-async def to_slin(data: bytes, source_type: str, *, timeout: float = 30) -> bytes:
-    """Decode WAV/MP3/OGG bytes to 8 kHz mono 16-bit linear, leading silence trimmed."""
+_TRIM = ["silence", "1", "0.02", "0.5%"]
+
+
+async def to_slin(data: bytes, source_type: str, *, trim_end: bool = False,
+                  timeout: float = 30) -> bytes:
+    """Decode WAV/MP3 bytes to 8 kHz mono 16-bit linear, level normalised, leading
+    silence trimmed (and trailing silence too with `trim_end`, for clips whose gaps we set)."""
+    trim = [*_TRIM, "reverse", *_TRIM, "reverse"] if trim_end else _TRIM
     return await _sox(
         ["-V1", "--ignore-length", "-t", source_type, "-",
-         "-r", str(SAMPLE_RATE), "-c", "1", *FORMATS["sln"], "-",
-         "silence", "1", "0.02", "0.5%", "norm", "-3"],
+         "-r", str(SAMPLE_RATE), "-c", "1", *FORMATS["sln"], "-", *trim, "norm", "-3"],
         data, timeout,
     )
+
+
+def silence(ms: int) -> bytes:
+    """`ms` milliseconds of 8 kHz 16-bit linear silence."""
+    return bytes(2 * SAMPLE_RATE * ms // 1000)
 
 
 async def write_formats(slin: bytes, base: Path, *, timeout: float = 30) -> None:
@@ -49,11 +59,6 @@ async def write_formats(slin: bytes, base: Path, *, timeout: float = 30) -> None
         tmp.write_bytes(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, base.with_name(f"{base.name}.{ext}"))
-
-
-def remove_formats(base: Path) -> None:
-    for ext in FORMATS:
-        base.with_name(f"{base.name}.{ext}").unlink(missing_ok=True)
 
 
 def duration(slin: bytes) -> float:

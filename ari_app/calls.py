@@ -112,6 +112,7 @@ class Call:
         self.state = State.QUEUED
         self.answered_at: float | None = None
         self.played = 0
+        self.items_done = 0
         self.playlist_done = False
         self.error: tuple[str, str] | None = None
         self.answer_mono = 0.0
@@ -119,7 +120,6 @@ class Call:
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
 
     async def run(self) -> None:
-        prepared: Prepared | None = None
         try:
             prepared = await self._prepare()
             if prepared is not None:
@@ -132,12 +132,10 @@ class Call:
             await self._finish(State.FAILED, None, ("internal-error", "internal error"))
         finally:
             self.s.router.close(self.id)
-            if prepared is not None:
-                self.s.media.discard(prepared)
 
     async def _prepare(self) -> Prepared | None:
         try:
-            return await self.s.media.prepare(self.id, self.request.playlist)
+            return await self.s.media.prepare(self.request.playlist)
         except MediaError as exc:
             where = f"playlist[{exc.entry}]: " if exc.entry is not None else ""
             log.warning("media not ready, not dialling: %s%s", where, exc, extra=self.extra)
@@ -171,7 +169,8 @@ class Call:
                                                     "connected; nothing was dialled"))
             return
         events = self.s.router.open(self.id)
-        await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None)
+        await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None,
+                        audio_seconds=round(prepared.seconds, 3))
         try:
             await ari.originate(
                 channel_id=self.id,
@@ -237,7 +236,8 @@ class Call:
             self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
             await self.s.store.update(self.id, answer_to_audio_ms=self.first_audio_ms)
         elif kind == "PlaybackContinuing":
-            self.played += 1
+            self.items_done += 1
+            self.played = prepared.entries_done(self.items_done)
         elif kind == "PlaybackFinished":
             if event.get("playback", {}).get("state") == "failed":
                 self.error = ("playback-failed", "Asterisk could not play the last entry")

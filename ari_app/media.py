@@ -1,17 +1,22 @@
-"""Every playlist entry made into a sound Asterisk can play, before anything dials.
+"""Every playlist entry made into sounds Asterisk can play, before anything dials.
 
-- Speech that may carry a code is written under `calls/` with a random name and
-  deleted when the call ends; other speech is cached by a hash of what shapes it.
+- Speech is split into words and digits. Words go to the speech engine and are
+  cached by everything that shapes their audio; a word never contains a digit.
+  Each digit is a clip of its own, made once per engine and voice, so a code is
+  never sent to an engine, never written to disk and never cached as a whole:
+  it exists only as the order of clips in one play request (sent in the body of
+  that request, not in its URL).
 - URLs are fetched by the service (Asterisk is never handed a user's URL), from
   allowed hosts only, with a size and a time limit, checked by their bytes,
   converted and cached by a hash of the URL.
+- Pauses are cached silence; Asterisk sounds are played by name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,33 +25,48 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from ari_app import audio
-from ari_app.errors import FetchError, MediaError
-from ari_app.playlist import AudioUrl, Entry, Speech
+from ari_app.errors import FetchError, MediaError, SpeechError
+from ari_app.playlist import AudioUrl, Entry, Pause, Speech
 from ari_app.settings import MediaSettings
-from ari_app.speech import Speaker
+from ari_app.speech import Engine, Speaker, segments
+
+log = logging.getLogger(__name__)
+
+WORDS_TO_DIGITS_MS = 300
+AFTER_DIGITS_MS = 400
 
 
 @dataclass(frozen=True)
 class Sound:
-    """One prepared sound: its files' base path, its length, the engine that spoke it."""
+    """One playable item: its ARI media URI, its length, the engine that spoke it."""
 
-    base: Path
+    uri: str
     seconds: float
     engine: str | None = None
 
 
-_Maker = Callable[[Path], Awaitable[Sound]]
+_Maker = Callable[[Path], Awaitable[float]]
+"""Writes a sound's files at a base path and returns its length in seconds."""
 
 
 @dataclass(frozen=True)
 class Prepared:
     media: tuple[str, ...]
-    """ARI media URIs, in playlist order."""
-    secret_bases: tuple[Path, ...]
-    """Files to delete when the call ends."""
+    """ARI media URIs, in playing order."""
+    items_per_entry: tuple[int, ...]
     seconds: float
     engines: tuple[str, ...]
     """The speech engines that spoke, for the call's status."""
+
+    def entries_done(self, items: int) -> int:
+        """How many playlist entries are wholly played once `items` media items are."""
+        done = 0
+        for count in self.items_per_entry:
+            if items < count:
+                break
+            items -= count
+            done += 1
+        return done
 
 
 def sniff(data: bytes) -> str | None:
@@ -114,71 +134,96 @@ class MediaPreparer:
         # Cache fills are serialised per name; a fixed set of locks keeps memory flat.
         self._locks = tuple(asyncio.Lock() for _ in range(64))
 
-    def _uri(self, base: Path) -> str:
-        relative = base.relative_to(self._settings.dir)
-        return f"sound:{self._settings.asterisk_dir}/{relative.as_posix()}"
-
-    async def prepare(self, call_id: str, playlist: Sequence[Entry]) -> Prepared:
+    async def prepare(self, playlist: Sequence[Entry]) -> Prepared:
         """Make every entry playable; a failure raises MediaError naming the entry."""
         unique = list(dict.fromkeys(playlist))  # an entry given twice is prepared once
-        results = await asyncio.gather(
-            *(self._one(call_id, n, entry) for n, entry in enumerate(unique)),
-            return_exceptions=True,
-        )
-        sounds: dict[Entry, Sound] = {}
-        failure: MediaError | None = None
+        results = await asyncio.gather(*(self._entry(e) for e in unique), return_exceptions=True)
+        ready: dict[Entry, list[Sound]] = {}
         for entry, result in zip(unique, results, strict=True):
-            if isinstance(result, Sound):
-                sounds[entry] = result
-            elif failure is None:
+            if isinstance(result, BaseException):
                 failure = result if isinstance(result, MediaError) else MediaError(
                     f"unexpected {type(result).__name__}")
                 failure.entry = playlist.index(entry)
-        secrets = tuple(sound.base for entry, sound in sounds.items()
-                        if isinstance(entry, Speech) and entry.secret)
-        if failure is not None:
-            for base in secrets:
-                audio.remove_formats(base)
-            raise failure
+                raise failure
+            ready[entry] = result * entry.repeat
+        sounds = [ready[e] for e in playlist]
         return Prepared(
-            media=tuple(self._uri(sounds[e].base) for e in playlist),
-            secret_bases=secrets,
-            seconds=sum(sounds[e].seconds for e in playlist),
-            engines=tuple(sorted({s.engine for s in sounds.values() if s.engine})),
+            media=tuple(s.uri for group in sounds for s in group),
+            items_per_entry=tuple(len(group) for group in sounds),
+            seconds=sum(s.seconds for group in sounds for s in group),
+            engines=tuple(sorted({s.engine for g in sounds for s in g if s.engine})),
         )
 
-    def discard(self, prepared: Prepared) -> None:
-        for base in prepared.secret_bases:
-            audio.remove_formats(base)
-
-    async def _one(self, call_id: str, n: int, entry: Entry) -> Sound:
+    async def _entry(self, entry: Entry) -> list[Sound]:
         if isinstance(entry, Speech):
-            if entry.secret:
-                base = self._settings.dir / "calls" / f"{call_id}-{n}-{uuid.uuid4().hex[:8]}"
-                return await self._speak(entry, base)
-            key = "|".join((*self._speech.engines, entry.language, entry.gender,
-                            str(entry.say_as), entry.text))
-            return await self._cached(self._settings.dir / "tts" / _digest(key),
-                                      lambda base: self._speak(entry, base))
-        return await self._cached(self._settings.dir / "url" / _digest(entry.url),
-                                  lambda base: self._download(entry, base))
+            return await self._speech_entry(entry)
+        if isinstance(entry, AudioUrl):
+            return [await self._cached(f"url|{entry.url}", lambda b: self._download(entry, b))]
+        if isinstance(entry, Pause):
+            return [await self._silence(entry.ms)]
+        return [Sound(f"sound:{entry.name}", 0.0)]
 
-    async def _cached(self, base: Path, make: _Maker) -> Sound:
-        """The sound at `base` if an earlier call made it, else made now (once at a time)."""
+    async def _speech_entry(self, entry: Speech) -> list[Sound]:
+        """The words and digit clips of one text, all by one voice; the next engine if it fails."""
+        failures = []
+        for engine, voice in self._speech.voices(entry.language, entry.gender):
+            try:
+                return await self._speak_with(engine, voice, entry)
+            except SpeechError as exc:
+                log.warning("speech engine %s failed, trying the next: %s", engine.name, exc)
+                failures.append(f"{engine.name}: {exc}")
+        if not failures:
+            raise SpeechError(f"no speech engine has a {entry.gender} voice for {entry.language}")
+        raise SpeechError("every speech engine failed (" + "; ".join(failures) + ")")
+
+    async def _speak_with(self, engine: Engine, voice: str, entry: Speech) -> list[Sound]:
+        out: list[Sound] = []
+        parts = segments(entry.text)
+        for n, (is_digits, text) in enumerate(parts):
+            if not is_digits:
+                out.append(await self._clip(engine, voice, text))
+                continue
+            if n > 0:
+                out.append(await self._silence(WORDS_TO_DIGITS_MS))
+            for i, digit in enumerate(text):
+                if i:
+                    grouped = entry.group and i % entry.group == 0
+                    gap = entry.pause_ms * 2 if grouped else entry.pause_ms
+                    if gap:
+                        out.append(await self._silence(gap))
+                out.append(await self._clip(engine, voice, digit))
+            out.append(await self._silence(AFTER_DIGITS_MS))
+        return out
+
+    async def _clip(self, engine: Engine, voice: str, text: str) -> Sound:
+        async def make(base: Path) -> float:
+            wav = await engine.synthesize(f"{text}.", voice=voice, slow=text.isdigit())
+            slin = await audio.to_slin(wav, "wav", trim_end=True)
+            await audio.write_formats(slin, base)
+            return audio.duration(slin)
+
+        sound = await self._cached(f"tts|{engine.name}|{voice}|{text}", make)
+        return Sound(sound.uri, sound.seconds, engine.name)
+
+    async def _silence(self, ms: int) -> Sound:
+        async def make(base: Path) -> float:
+            await audio.write_formats(audio.silence(ms), base)
+            return ms / 1000
+
+        return await self._cached(f"silence|{ms}", make)
+
+    async def _cached(self, key: str, make: _Maker) -> Sound:
+        """The sound for `key` if made before, else made now (once at a time)."""
+        kind = key.split("|", 1)[0]
+        base = self._settings.dir / kind / hashlib.sha256(key.encode()).hexdigest()[:32]
+        uri = f"sound:{self._settings.asterisk_dir}/{kind}/{base.name}"
         async with self._locks[hash(base.name) % len(self._locks)]:
             sln = base.with_name(base.name + ".sln")
             if sln.exists() and base.with_name(base.name + ".alaw").exists():
-                return Sound(base, audio.duration_of(sln))
-            return await make(base)
+                return Sound(uri, audio.duration_of(sln))
+            return Sound(uri, await make(base))
 
-    async def _speak(self, entry: Speech, base: Path) -> Sound:
-        spoken = await self._speech.speak(entry.text, language=entry.language,
-                                          gender=entry.gender, say_as=entry.say_as)
-        slin = await audio.to_slin(spoken.wav, "wav")
-        await audio.write_formats(slin, base)
-        return Sound(base, audio.duration(slin), spoken.engine)
-
-    async def _download(self, entry: AudioUrl, base: Path) -> Sound:
+    async def _download(self, entry: AudioUrl, base: Path) -> float:
         data = await self._fetcher.fetch(entry.url)
         kind = sniff(data)
         if kind is None:
@@ -187,8 +232,4 @@ class MediaPreparer:
         if not slin:
             raise FetchError("media holds no audio")
         await audio.write_formats(slin, base)
-        return Sound(base, audio.duration(slin))
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+        return audio.duration(slin)

@@ -15,11 +15,15 @@ from urllib.parse import urlsplit
 
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
-from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, supported
+from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, segments, supported
 
 MAX_ENTRIES = 50
 MAX_TEXT = 1000
 MAX_URL = 2000
+MAX_REPEAT = 5
+MAX_PAUSE = 10_000
+_OPTIONS = ("language", "gender", "say-as", "pause", "group")
+_SOUND = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
 _TO = re.compile(r"^\+?[0-9]{3,20}$")
 _CALLER = re.compile(r"^\+?[0-9]{1,20}$")
 _URL_TYPES = frozenset({"url", "file", "audio"})
@@ -28,17 +32,17 @@ _TOP_FIELDS = frozenset({"to", "from", "carrier_id", "playlist"})
 
 @dataclass(frozen=True)
 class Speech:
-    """Text to speak. `say_as="digits"` reads every digit on its own."""
+    """Text to speak. Digits are always read one by one from prepared clips, so a code
+    never reaches a speech engine; `say_as="digits"` is the explicit form of that.
+    `pause_ms` separates digits, `group` digits form a group with a longer pause after."""
 
     text: str
     language: str
     gender: str
     say_as: str | None
-
-    @property
-    def secret(self) -> bool:
-        """Audio of this entry may carry a code: never cached, deleted after the call."""
-        return self.say_as is not None or any(ch.isdigit() for ch in self.text)
+    pause_ms: int = 250
+    group: int = 0
+    repeat: int = 1
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,28 @@ class AudioUrl:
     """A prerecorded file the service fetches (never Asterisk)."""
 
     url: str
+    repeat: int = 1
 
 
-Entry = Speech | AudioUrl
+@dataclass(frozen=True)
+class Pause:
+    """Silence, in milliseconds."""
+
+    ms: int
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class AsteriskSound:
+    """One of Asterisk's own recorded prompts, by name (e.g. `vm-goodbye`, `digits/5`)."""
+
+    name: str
+    repeat: int = 1
+
+
+Entry = Speech | AudioUrl | Pause | AsteriskSound
+KINDS: dict[type[Entry], str] = {Speech: "tts", AudioUrl: "url", Pause: "pause",
+                                 AsteriskSound: "sound"}
 
 
 @dataclass(frozen=True)
@@ -98,33 +121,51 @@ def _entry(raw: object, where: str, settings: Settings) -> Entry:
     if not isinstance(raw, Mapping):
         raise InvalidField("each playlist entry must be an object", field=where)
     for name in raw:
-        if name not in ("play", "type", "options"):
+        if name not in ("play", "type", "options", "repeat"):
             raise InvalidField(f"unknown field '{str(name)[:50]}'", field=f"{where}.{name}"[:100])
     kind = raw.get("type", "url")
     play = raw.get("play")
+    repeat = raw.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise InvalidField(f"'repeat' must be an integer from 1 to {MAX_REPEAT}",
+                           field=f"{where}.repeat")
+    if kind not in ("tts", "pause", "sound", *_URL_TYPES):
+        raise InvalidField("'type' must be tts, url (the default), pause or sound",
+                           field=f"{where}.type")
     if kind == "tts":
-        return _speech(play, raw.get("options"), where, settings)
+        return _speech(play, raw.get("options"), where, settings, repeat)
+    if raw.get("options") not in (None, {}):
+        raise InvalidField("options apply to tts entries only", field=f"{where}.options")
     if kind in _URL_TYPES:
-        if raw.get("options") not in (None, {}):
-            raise InvalidField("options apply to tts entries only", field=f"{where}.options")
-        return AudioUrl(_url(play, f"{where}.play", settings))
-    raise InvalidField("'type' must be \"tts\" or \"url\" (the default)", field=f"{where}.type")
+        return AudioUrl(_url(play, f"{where}.play", settings), repeat)
+    if kind == "pause":
+        if isinstance(play, bool) or not isinstance(play, int) or not 1 <= play <= MAX_PAUSE:
+            raise InvalidField(f"a pause is 1 to {MAX_PAUSE} milliseconds in 'play'",
+                               field=f"{where}.play")
+        return Pause(play, repeat)
+    if not isinstance(play, str) or not _SOUND.match(play):
+        raise InvalidField("an Asterisk sound name: letters, digits, '-', '_' and up to "
+                           "three '/' (e.g. vm-goodbye, digits/5)", field=f"{where}.play")
+    return AsteriskSound(play, repeat)
 
 
-def _speech(play: object, options: object, where: str, settings: Settings) -> Speech:
+def _speech(play: object, options: object, where: str, settings: Settings,
+            repeat: int) -> Speech:
     if not isinstance(play, str) or not play.strip():
         raise InvalidField("a tts entry needs the text to speak in 'play'", field=f"{where}.play")
     if len(play) > MAX_TEXT:
         raise InvalidField(f"text longer than {MAX_TEXT} characters", field=f"{where}.play")
     if any(ord(ch) < 32 and ch not in "\t\n" for ch in play):
         raise InvalidField("text contains control characters", field=f"{where}.play")
+    if not segments(play):
+        raise InvalidField("the text has nothing to speak", field=f"{where}.play")
     opts: Mapping[str, Any] = {} if options is None else options  # type: ignore[assignment]
     if not isinstance(opts, Mapping):
         raise InvalidField("'options' must be an object", field=f"{where}.options")
     for name in opts:
-        if name not in ("language", "gender", "say-as"):
+        if name not in _OPTIONS:
             raise InvalidField(
-                f"unknown option '{str(name)[:50]}' (known: language, gender, say-as)",
+                f"unknown option '{str(name)[:50]}' (known: {', '.join(_OPTIONS)})",
                 field=f"{where}.options.{name}"[:100],
             )
     language = opts.get("language", "en-US")
@@ -140,8 +181,16 @@ def _speech(play: object, options: object, where: str, settings: Settings) -> Sp
     if say_as is not None and say_as not in SAY_AS:
         raise InvalidField(f"say-as must be one of {', '.join(SAY_AS)}",
                            field=f"{where}.options.say-as")
+    pause_ms = opts.get("pause", 250)
+    if isinstance(pause_ms, bool) or not isinstance(pause_ms, int) or not 0 <= pause_ms <= 2000:
+        raise InvalidField("pause (between digits) is 0 to 2000 milliseconds",
+                           field=f"{where}.options.pause")
+    group = opts.get("group", 0)
+    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group <= 8:
+        raise InvalidField("group is 0 (no groups) to 8 digits", field=f"{where}.options.group")
     return Speech(text=play, language=language, gender=str(gender),
-                  say_as=None if say_as is None else str(say_as))
+                  say_as=None if say_as is None else str(say_as), pause_ms=pause_ms,
+                  group=group, repeat=repeat)
 
 
 def _url(play: object, where: str, settings: Settings) -> str:

@@ -2,8 +2,9 @@
 
 Engines are tried in the configured order (`tts.engines`); the first one with a
 voice for the language and gender speaks, and when it fails the next one is
-used. Text never appears on an engine's command line, where any local user
-could read it in the process list.
+used (media.py). Text never appears on an engine's command line, where any
+local user could read it in the process list. Digits never reach an engine as
+a number: each digit is a clip of its own, made once per voice.
 
 flite's female US voice (slt) reads digits far more clearly over an 8 kHz
 phone line than espeak-ng's voices, so it comes first for English by default.
@@ -11,20 +12,16 @@ phone line than espeak-ng's voices, so it comes first for English by default.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
 from ari_app.errors import SpeechError
 from ari_app.process import run
-
-log = logging.getLogger(__name__)
 
 GENDERS = ("female", "male")
 SAY_AS = ("digits",)
@@ -53,9 +50,19 @@ _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - private
 _DIGIT_RUN = re.compile(r"[0-9]+")
 
 
-def spell_digits(text: str) -> str:
-    """Make every digit a word of its own, with a pause between: '123' -> '1, 2, 3.'"""
-    return _DIGIT_RUN.sub(lambda m: ", ".join(m.group()) + ".", text)
+def segments(text: str) -> list[tuple[bool, str]]:
+    """Split text into (is_digits, part): 'Code 12, ok' -> [(F,'Code'), (T,'12'), (F,'ok')]."""
+    out: list[tuple[bool, str]] = []
+    position = 0
+    for match in [*_DIGIT_RUN.finditer(text), None]:
+        end = match.start() if match else len(text)
+        words = text[position:end].strip(" ,:;-").lstrip(".").strip()
+        if any(ch.isalnum() for ch in words):
+            out.append((False, words))
+        if match:
+            out.append((True, match.group()))
+            position = match.end()
+    return out
 
 
 class Engine(Protocol):
@@ -120,14 +127,8 @@ class Flite:
         return wav
 
 
-@dataclass(frozen=True)
-class Spoken:
-    wav: bytes
-    engine: str
-
-
 class Speaker:
-    """Speaks with the first engine, in order, that has a voice and does not fail."""
+    """The configured engines, in order."""
 
     def __init__(self, engines: Sequence[Engine]) -> None:
         self._engines = tuple(engines)
@@ -136,27 +137,14 @@ class Speaker:
     def engines(self) -> tuple[str, ...]:
         return tuple(e.name for e in self._engines)
 
-    def supports(self, language: str, gender: str) -> bool:
-        return any(e.voice(language, gender) for e in self._engines)
-
-    async def speak(self, text: str, *, language: str, gender: str,
-                    say_as: str | None) -> Spoken:
-        spoken = spell_digits(text) if say_as == "digits" else text
-        failures = []
+    def voices(self, language: str, gender: str) -> list[tuple[Engine, str]]:
+        """Every engine with a voice for this language and gender, in the configured order."""
+        out = []
         for engine in self._engines:
             voice = engine.voice(language, gender)
-            if voice is None:
-                continue
-            try:
-                wav = await engine.synthesize(spoken, voice=voice, slow=say_as == "digits")
-            except SpeechError as exc:
-                log.warning("speech engine %s failed, trying the next: %s", engine.name, exc)
-                failures.append(f"{engine.name}: {exc}")
-                continue
-            return Spoken(wav=wav, engine=engine.name)
-        if not failures:
-            raise SpeechError(f"no speech engine has a {gender} voice for {language}")
-        raise SpeechError("every speech engine failed (" + "; ".join(failures) + ")")
+            if voice is not None:
+                out.append((engine, voice))
+        return out
 
 
 ENGINES = ("flite", "espeak-ng")

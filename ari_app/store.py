@@ -12,14 +12,14 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from ari_app.outcome import FINAL, State
-from ari_app.playlist import AudioUrl, CallRequest, Entry, Speech
+from ari_app.playlist import KINDS, CallRequest, Entry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS calls (
     played INTEGER NOT NULL DEFAULT 0,
     answer_to_audio_ms REAL,
     speech_engines TEXT,
+    audio_seconds REAL,
     error_id TEXT,
     error TEXT
 );
@@ -65,6 +66,7 @@ class CallRecord:
     played: int = 0
     answer_to_audio_ms: float | None = None
     speech_engines: str | None = None
+    audio_seconds: float | None = None
     error_id: str | None = None
     error: str | None = None
 
@@ -80,33 +82,25 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-def encode_request(request: CallRequest) -> str:
-    def entry(e: Entry) -> dict[str, Any]:
-        if isinstance(e, Speech):
-            return {"type": "tts", "text": e.text, "language": e.language, "gender": e.gender,
-                    "say_as": e.say_as}
-        return {"type": "url", "url": e.url}
+_BY_KIND: dict[str, type[Entry]] = {kind: cls for cls, kind in KINDS.items()}
 
-    return json.dumps({"to": request.to, "caller_id": request.caller_id,
-                       "carrier_id": request.carrier_id,
-                       "playlist": [entry(e) for e in request.playlist]})
+
+def encode_request(request: CallRequest) -> str:
+    return json.dumps({
+        "to": request.to, "caller_id": request.caller_id, "carrier_id": request.carrier_id,
+        "playlist": [{"kind": KINDS[type(e)], **asdict(e)} for e in request.playlist],
+    })
 
 
 def decode_request(text: str) -> CallRequest:
     data = json.loads(text)
-
-    def entry(e: Mapping[str, Any]) -> Entry:
-        if e["type"] == "tts":
-            return Speech(text=e["text"], language=e["language"], gender=e["gender"],
-                          say_as=e["say_as"])
-        return AudioUrl(url=e["url"])
-
+    playlist = tuple(_BY_KIND[e.pop("kind")](**e) for e in data["playlist"])
     return CallRequest(to=data["to"], caller_id=data["caller_id"], carrier_id=data["carrier_id"],
-                       playlist=tuple(entry(e) for e in data["playlist"]))
+                       playlist=playlist)
 
 
 def entry_types(playlist: Sequence[Entry]) -> str:
-    return ",".join("tts" if isinstance(e, Speech) else "url" for e in playlist)
+    return ",".join(KINDS[type(e)] for e in playlist)
 
 
 class SqliteStore:

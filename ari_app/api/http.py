@@ -78,6 +78,7 @@ def status_body(record: CallRecord) -> dict[str, object]:
                     for i, t in enumerate(types)],
         "answer_to_audio_ms": record.answer_to_audio_ms,
         "speech_engines": record.speech_engines.split(",") if record.speech_engines else [],
+        "audio_seconds": record.audio_seconds,
         "error": error,
     }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ari_app import __version__
 from ari_app.outcome import State
-from ari_app.playlist import MAX_ENTRIES, MAX_TEXT
+from ari_app.playlist import MAX_ENTRIES, MAX_REPEAT, MAX_TEXT
 from ari_app.speech import GENDERS, LANGUAGES, SAY_AS
 
 _ERROR = {
@@ -25,8 +25,12 @@ _ENTRY = {
     "type": "object",
     "required": ["play"],
     "properties": {
-        "play": {"type": "string", "description": "text to speak (tts) or the audio file's URL"},
-        "type": {"type": "string", "enum": ["tts", "url", "file", "audio"], "default": "url"},
+        "play": {"type": ["string", "integer"],
+                 "description": "text to speak (tts), the audio file's URL (url), milliseconds "
+                                "of silence (pause) or an Asterisk sound's name (sound)"},
+        "type": {"type": "string", "enum": ["tts", "url", "file", "audio", "pause", "sound"],
+                 "default": "url"},
+        "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT, "default": 1},
         "options": {
             "type": "object",
             "additionalProperties": False,
@@ -35,6 +39,10 @@ _ENTRY = {
                              "description": "BCP 47; matched case-insensitively"},
                 "gender": {"type": "string", "enum": list(GENDERS), "default": "female"},
                 "say-as": {"type": "string", "enum": list(SAY_AS)},
+                "pause": {"type": "integer", "minimum": 0, "maximum": 2000, "default": 250,
+                          "description": "milliseconds between digits"},
+                "group": {"type": "integer", "minimum": 0, "maximum": 8, "default": 0,
+                          "description": "digits per group; a double pause between groups"},
             },
         },
     },
@@ -82,6 +90,8 @@ _STATUS = {
         "answer_to_audio_ms": {"type": ["number", "null"],
                                "description": "from answer to the first playback starting"},
         "speech_engines": {"type": "array", "items": {"type": "string"}},
+        "audio_seconds": {"type": ["number", "null"],
+                          "description": "length of everything the call plays"},
         "error": {"type": ["object", "null"]},
     },
 }

@@ -144,9 +144,9 @@ class AriClient:
                             body={"variables": dict(variables)})
 
     async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None:
-        # One `media` parameter, comma-separated: repeated parameters replace each other.
+        # In the body, not the URL: the order of digit clips spells the code.
         await self._request("POST", f"/channels/{channel_id}/play/{playback_id}",
-                            params={"media": ",".join(media)})
+                            body={"media": list(media)})
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         # 404: the channel is already gone, which is what we wanted.

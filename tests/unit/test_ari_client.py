@@ -56,6 +56,7 @@ async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
         return web.json_response({"id": request.match_info["id"], "state": "Down"})
 
     async def play(request: web.Request) -> web.Response:
+        stand.bodies.append(await request.json())
         return web.json_response({"id": request.match_info["pb"]}, status=201)
 
     async def hangup(request: web.Request) -> web.Response:
@@ -120,9 +121,10 @@ async def test_rest_calls_carry_credentials_in_the_header_only(
     assert originate.path == "/ari/channels/call-1"
     assert dict(originate.query) == {"endpoint": "PJSIP/123@trunk", "app": "otp",
                                      "callerId": "+15550100", "timeout": "30"}
-    assert recorded.bodies == [{"variables": {"X": "1"}}]
+    assert recorded.bodies == [{"variables": {"X": "1"}},
+                               {"media": ["sound:/a/b", "sound:/a/c"]}]
     play = recorded.requests[2]
-    assert play.query.getall("media") == ["sound:/a/b,sound:/a/c"]
+    assert play.path == "/ari/channels/call-1/play/pb-1" and not play.query
     assert all("ss" not in str(r.url) for r in recorded.requests)
 
 

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestServer
 
 from ari_app.errors import FetchError, MediaError
 from ari_app.media import Fetcher, MediaPreparer, sniff
-from ari_app.playlist import AudioUrl, Speech
+from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech
 from ari_app.settings import Address, MediaSettings
-from ari_app.speech import Speaker, build_engines
+from ari_app.speech import Engine, Espeak, Flite, Speaker, build_engines
 
 
 def wav(seconds: float = 0.5) -> bytes:
@@ -90,44 +90,97 @@ async def test_fetch_refuses_hosts_off_the_list(tmp_path: Path, server: TestServ
     await fetcher.close()
 
 
-async def test_prepare_writes_every_format_and_discards_codes(tmp_path: Path,
-                                                              server: TestServer) -> None:
-    settings = settings_for(tmp_path, server)
-    fetcher = Fetcher(settings)
-    media = MediaPreparer(settings=settings, fetcher=fetcher,
-                          speech=Speaker(build_engines(["flite", "espeak-ng"], rate=150,
-                                                       timeout=10)))
-    code = Speech(text="Your code is 4321", language="en-US", gender="female", say_as="digits")
-    words = Speech(text="Goodbye", language="fr-FR", gender="male", say_as=None)
-    playlist = (AudioUrl("http://media.example/a.wav"), code,
-                AudioUrl("http://media.example/a.mp3"), code, words)
-    prepared = await media.prepare("call-1", playlist)
+_FETCHERS: list[Fetcher] = []
 
-    assert len(prepared.media) == 5 and prepared.media[1] == prepared.media[3]
-    assert all(uri.startswith("sound:/srv/media/") for uri in prepared.media)
+
+@pytest.fixture(autouse=True)
+async def close_fetchers() -> AsyncIterator[None]:
+    yield
+    while _FETCHERS:
+        await _FETCHERS.pop().close()
+
+
+def preparer(tmp: Path, server: TestServer, engines: list[Engine] | None = None) -> MediaPreparer:
+    settings = settings_for(tmp, server)
+    _FETCHERS.append(Fetcher(settings))
+    return MediaPreparer(settings=settings, fetcher=_FETCHERS[-1], speech=Speaker(
+        engines or build_engines(["flite", "espeak-ng"], rate=150, timeout=10)))
+
+
+CODE = Speech(text="Your code is 4321", language="en-US", gender="female", say_as="digits")
+
+
+async def test_prepare_writes_every_format_once(tmp_path: Path, server: TestServer) -> None:
+    media = preparer(tmp_path, server)
+    words = Speech(text="Au revoir", language="fr-FR", gender="male", say_as=None)
+    playlist = (AudioUrl("http://media.example/a.wav"), CODE,
+                AudioUrl("http://media.example/a.mp3"), CODE, words, Pause(500),
+                AsteriskSound("vm-goodbye"))
+    prepared = await media.prepare(playlist)
+
+    # words, gap, 4 digits with 3 gaps, a pause after the digits
+    assert prepared.items_per_entry == (1, 10, 1, 10, 1, 1, 1)
+    assert prepared.media[1:11] == prepared.media[12:22]
+    assert prepared.media[-1] == "sound:vm-goodbye"
     assert prepared.engines == ("espeak-ng", "flite")
-    for uri in prepared.media:
+    for uri in prepared.media[:-1]:
+        assert uri.startswith("sound:/srv/media/")
         base = tmp_path / uri.removeprefix("sound:/srv/media/")
         sizes = {ext: base.with_name(f"{base.name}.{ext}").stat().st_size
                  for ext in ("sln", "ulaw", "alaw")}
         assert sizes["sln"] == 2 * sizes["ulaw"] == 2 * sizes["alaw"] > 0
-    assert not any("4321" in p.name for p in tmp_path.rglob("*"))
-    assert 0.5 < prepared.seconds < 20
+    assert 2 < prepared.seconds < 20
+    assert prepared.entries_done(0) == 0
+    assert prepared.entries_done(11) == 2 and prepared.entries_done(len(prepared.media)) == 7
 
-    media.discard(prepared)
-    assert list((tmp_path / "calls").iterdir()) == []
-    assert len(list((tmp_path / "url").iterdir())) == 6  # cached: 2 files x 3 formats
-    await fetcher.close()
+
+async def test_a_code_is_never_spoken_or_stored_whole(tmp_path: Path, server: TestServer) -> None:
+    heard: list[str] = []
+
+    class Listening(Flite):
+        async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+            heard.append(text)
+            return await super().synthesize(text, voice=voice, slow=slow)
+
+    media = preparer(tmp_path, server, [Listening(timeout=10)])
+    first = await media.prepare([CODE])
+    again = await media.prepare([Speech(text="Your code is 1234", language="en-US",
+                                        gender="female", say_as="digits")])
+
+    assert sorted(heard) == ["1.", "2.", "3.", "4.", "Your code is."]  # clips made once
+    assert first.media[0] == again.media[0]
+    for path in tmp_path.rglob("*"):
+        assert "4321" not in path.name and b"4321" not in (
+            path.read_bytes() if path.is_file() else b"")
+
+
+async def test_repeat_and_groups(tmp_path: Path, server: TestServer) -> None:
+    media = preparer(tmp_path, server)
+    grouped = Speech(text="123456", language="en-US", gender="female", say_as="digits",
+                     pause_ms=200, group=3, repeat=2)
+    prepared = await media.prepare([grouped])
+    # 6 digits, 5 gaps, the pause after; twice
+    assert prepared.items_per_entry == (24,)
+    gaps = [prepared.media[i] for i in (1, 3, 5, 7, 9)]
+    assert gaps[0] == gaps[1] == gaps[3] == gaps[4] != gaps[2]  # the group gap is longer
+
+
+async def test_next_engine_speaks_when_the_first_fails(tmp_path: Path, server: TestServer) -> None:
+    media = preparer(tmp_path, server, [Flite(timeout=5, binary="/nonexistent/flite"),
+                                        Espeak(rate=150, timeout=5)])
+    prepared = await media.prepare([CODE])
+    assert prepared.engines == ("espeak-ng",)
 
 
 async def test_one_bad_entry_fails_the_whole_playlist(tmp_path: Path, server: TestServer) -> None:
-    settings = settings_for(tmp_path, server)
-    fetcher = Fetcher(settings)
-    media = MediaPreparer(settings=settings, fetcher=fetcher,
-                          speech=Speaker(build_engines(["espeak-ng"], rate=150, timeout=10)))
-    code = Speech(text="Your code is 4321", language="en-US", gender="female", say_as="digits")
+    media = preparer(tmp_path, server)
     with pytest.raises(MediaError) as caught:
-        await media.prepare("call-2", (code, AudioUrl("http://media.example/page.wav")))
+        await media.prepare((CODE, AudioUrl("http://media.example/page.wav")))
     assert caught.value.entry == 1 and "neither WAV nor MP3" in str(caught.value)
-    assert list((tmp_path / "calls").iterdir()) == []  # the code's audio is gone too
-    await fetcher.close()
+
+
+async def test_all_engines_failing_names_no_text(tmp_path: Path, server: TestServer) -> None:
+    media = preparer(tmp_path, server, [Espeak(rate=150, timeout=5, binary="/nonexistent/x")])
+    with pytest.raises(MediaError) as caught:
+        await media.prepare([CODE])
+    assert caught.value.entry == 0 and "4321" not in str(caught.value)

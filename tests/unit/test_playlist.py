@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ari_app.errors import InvalidField
-from ari_app.playlist import AudioUrl, Speech, parse_request
+from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech, parse_request
 from ari_app.settings import Settings, load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,6 @@ def test_seed_tts(settings: Settings) -> None:
     speech = Speech(text="Your code is 123456", language="en-US", gender="female",
                     say_as="digits")
     assert request.playlist == (speech, speech)
-    assert speech.secret
 
 
 def test_seed_prerecorded(settings: Settings) -> None:
@@ -109,6 +108,40 @@ def test_unsupported_language_lists_the_supported_ones(settings: Settings) -> No
     body["playlist"][0]["options"]["language"] = "xx-YY"
     with pytest.raises(InvalidField, match="en-us"):
         parse_request(body, settings)
+
+
+def test_pause_sound_repeat_and_reading_options(settings: Settings) -> None:
+    body = seed("tts")
+    body["playlist"] = [
+        {"type": "pause", "play": 750},
+        {"type": "sound", "play": "digits/5", "repeat": 2},
+        {"type": "tts", "play": "Code 123456", "repeat": 3,
+         "options": {"language": "de-DE", "gender": "male", "pause": 400, "group": 3}},
+    ]
+    request = parse_request(body, settings)
+    assert request.playlist == (
+        Pause(750), AsteriskSound("digits/5", repeat=2),
+        Speech(text="Code 123456", language="de-DE", gender="male", say_as=None, pause_ms=400,
+               group=3, repeat=3))
+
+
+@pytest.mark.parametrize(("entry", "field"), [
+    ({"type": "pause", "play": 0}, "playlist[0].play"),
+    ({"type": "pause", "play": "500"}, "playlist[0].play"),
+    ({"type": "pause", "play": 10_001}, "playlist[0].play"),
+    ({"type": "sound", "play": "../../etc/passwd"}, "playlist[0].play"),
+    ({"type": "sound", "play": "a,b"}, "playlist[0].play"),
+    ({"type": "sound", "play": "hello", "options": {"language": "en"}}, "playlist[0].options"),
+    ({"type": "tts", "play": "hi", "repeat": 0}, "playlist[0].repeat"),
+    ({"type": "tts", "play": "hi", "repeat": 6}, "playlist[0].repeat"),
+    ({"type": "tts", "play": "...", "options": {}}, "playlist[0].play"),
+    ({"type": "tts", "play": "1", "options": {"pause": 5000}}, "playlist[0].options.pause"),
+    ({"type": "tts", "play": "1", "options": {"group": 9}}, "playlist[0].options.group"),
+])
+def test_bad_entries_name_the_field(settings: Settings, entry: Any, field: str) -> None:
+    body = seed("tts")
+    body["playlist"] = [entry]
+    assert field_of(body, settings) == field
 
 
 def test_not_an_object(settings: Settings) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from ari_app.errors import SpeechError
-from ari_app.speech import Espeak, Flite, Speaker, build_engines, spell_digits, supported
+from ari_app.speech import Espeak, Flite, Speaker, build_engines, segments, supported
 
 
-def test_digits_are_read_one_by_one() -> None:
-    assert spell_digits("Your code is 123456") == "Your code is 1, 2, 3, 4, 5, 6."
-    assert spell_digits("no digits") == "no digits"
-    assert spell_digits("7 then 89") == "7. then 8, 9."
+def test_text_is_split_into_words_and_digit_runs() -> None:
+    assert segments("Your code is 123456.") == [(False, "Your code is"), (True, "123456")]
+    assert segments("Code: 12, then 34. Bye") == [
+        (False, "Code"), (True, "12"), (False, "then"), (True, "34"), (False, "Bye")]
+    assert segments("no digits") == [(False, "no digits")]
+    assert segments(" ... ") == []
 
 
 def test_voices_by_language_and_gender() -> None:
@@ -28,23 +30,21 @@ def test_voices_by_language_and_gender() -> None:
 
 @pytest.mark.parametrize("engine", ["flite", "espeak-ng"])
 async def test_engines_produce_wav(engine: str) -> None:
-    speaker = Speaker(build_engines([engine], rate=150, timeout=10))
-    spoken = await speaker.speak("Your code is 42", language="en-US", gender="female",
-                                 say_as="digits")
-    assert spoken.engine == engine
-    assert spoken.wav.startswith(b"RIFF") and len(spoken.wav) > 8000
+    (speaker,) = build_engines([engine], rate=150, timeout=10)
+    voice = speaker.voice("en-US", "female")
+    assert voice is not None
+    wav = await speaker.synthesize("Your code is", voice=voice, slow=False)
+    assert wav.startswith(b"RIFF") and len(wav) > 8000
 
 
-async def test_next_engine_speaks_when_the_first_fails() -> None:
-    broken = Flite(timeout=5, binary="/nonexistent/flite")
-    speaker = Speaker([broken, Espeak(rate=150, timeout=5)])
-    spoken = await speaker.speak("hello", language="en-US", gender="male", say_as=None)
-    assert spoken.engine == "espeak-ng"
+def test_speaker_lists_voices_in_engine_order() -> None:
+    speaker = Speaker(build_engines(["flite", "espeak-ng"], rate=150, timeout=5))
+    assert [(e.name, v) for e, v in speaker.voices("en-US", "male")] == [
+        ("flite", "rms"), ("espeak-ng", "en-us+m3")]
+    assert [e.name for e, _ in speaker.voices("de-DE", "female")] == ["espeak-ng"]
 
 
-async def test_all_engines_failing_is_a_speech_error_without_the_text() -> None:
-    speaker = Speaker([Espeak(rate=150, timeout=5, binary="/nonexistent/espeak")])
-    with pytest.raises(SpeechError) as caught:
-        await speaker.speak("Your code is 987654", language="en-US", gender="male",
-                            say_as="digits")
-    assert "987654" not in str(caught.value)
+async def test_a_missing_engine_is_a_speech_error() -> None:
+    with pytest.raises(SpeechError, match="cannot run"):
+        await Espeak(rate=150, timeout=5, binary="/nonexistent/espeak").synthesize(
+            "hello", voice="en-us", slow=False)
