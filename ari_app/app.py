@@ -14,7 +14,8 @@ from ari_app import logs
 from ari_app.api.http import Api
 from ari_app.ari.client import AriClient
 from ari_app.calls import CallService
-from ari_app.media import Fetcher, MediaPreparer
+from ari_app.fetch import Fetcher
+from ari_app.media import MediaPreparer
 from ari_app.settings import Settings
 from ari_app.speech import Speaker, build_engines
 from ari_app.stasis import EventRouter

@@ -20,12 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import aiohttp
 
 from ari_app import audio
 from ari_app.errors import FetchError, MediaError, SpeechError
+from ari_app.fetch import Fetcher
 from ari_app.playlist import AudioUrl, Entry, Pause, Speech
 from ari_app.settings import MediaSettings
 from ari_app.speech import Engine, Speaker, segments
@@ -76,54 +74,6 @@ def sniff(data: bytes) -> str | None:
     if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
         return "mp3"
     return None
-
-
-class Fetcher:
-    """GET a media URL from an allowed host, within the size and time limits."""
-
-    def __init__(self, settings: MediaSettings) -> None:
-        self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._settings.fetch_timeout)
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    async def fetch(self, url: str) -> bytes:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host not in self._settings.allowed_hosts:
-            raise FetchError("host not on the media allow-list")
-        target, headers = url, {}
-        mapped = self._settings.host_map.get(host)
-        if mapped is not None:
-            target = urlunsplit((parts.scheme, str(mapped), parts.path, parts.query, ""))
-            headers["Host"] = parts.netloc
-        limit = self._settings.max_bytes
-        try:
-            async with self._http().get(target, headers=headers, allow_redirects=False) as resp:
-                if resp.status != 200:
-                    raise FetchError(f"media server answered HTTP {resp.status}")
-                if resp.content_length is not None and resp.content_length > limit:
-                    raise FetchError(f"media file larger than {limit} bytes")
-                body = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    body += chunk
-                    if len(body) > limit:
-                        raise FetchError(f"media file larger than {limit} bytes")
-        except TimeoutError as exc:  # before OSError, of which it is a subclass
-            raise FetchError(f"media fetch took longer than {self._settings.fetch_timeout} s") \
-                from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise FetchError(f"cannot fetch media: {type(exc).__name__}") from exc
-        return bytes(body)
 
 
 class MediaPreparer:

@@ -7,6 +7,7 @@ values as they are: nothing that changes Asterisk config syntax gets through.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -101,6 +102,7 @@ class MediaSettings:
     dir: Path
     asterisk_dir: str
     allowed_hosts: frozenset[str]
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     host_map: Mapping[str, Address]
     fetch_timeout: float
     max_bytes: int
@@ -248,7 +250,7 @@ class _Reader:
         return value
 
     def texts(self, name: str, default: tuple[str, ...], *,
-              pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+              pattern: re.Pattern[str] | None = None, conf: bool = True) -> tuple[str, ...]:
         value = self.raw(name, list(default))
         if not isinstance(value, list):
             self.problem(self.key(name), "must be a list")
@@ -261,7 +263,7 @@ class _Reader:
                 self.problem(f"{self.key(name)}[{index}]", "must be a string")
                 continue
             out.append(self.check_text(f"{self.key(name)}[{index}]", item, pattern=pattern,
-                                       conf=True))
+                                       conf=conf))
         return tuple(out)
 
     def address(self, name: str, default: str) -> Address:
@@ -379,6 +381,13 @@ def _media(reader: _Reader, base: Path) -> MediaSettings:
     directory = base / reader.text("dir", "var/media", conf=False)
     asterisk_dir = reader.text("asterisk_dir", str(directory), conf=False) or str(directory)
     hosts = reader.texts("allowed_hosts", (), pattern=_HOST)
+    networks = []
+    for index, text in enumerate(reader.texts("allowed_networks", (), conf=False)):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            reader.problem(f"{reader.key('allowed_networks')}[{index}]",
+                           "must be an address or network, e.g. 10.1.2.0/24")
     host_map: dict[str, Address] = {}
     map_r = reader.section("host_map")
     for host in map_r.data:
@@ -391,6 +400,7 @@ def _media(reader: _Reader, base: Path) -> MediaSettings:
         dir=directory,
         asterisk_dir=asterisk_dir.rstrip("/"),
         allowed_hosts=frozenset(h.lower() for h in hosts),
+        allowed_networks=tuple(networks),
         host_map=MappingProxyType(host_map),
         fetch_timeout=reader.number("fetch_timeout", 10, 0.5, 120),
         max_bytes=reader.integer("max_bytes", 5_000_000, 1_000, 100_000_000),

@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ari_app.errors import FetchError, MediaError
-from ari_app.media import Fetcher, MediaPreparer, sniff
+from ari_app.errors import MediaError
+from ari_app.fetch import Fetcher
+from ari_app.media import MediaPreparer, sniff
 from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech
 from ari_app.settings import Address, MediaSettings
 from ari_app.speech import Engine, Espeak, Flite, Speaker, build_engines
@@ -39,15 +40,21 @@ async def server() -> AsyncIterator[TestServer]:
             return web.Response(body=body)
         return handler
 
-    async def moved(request: web.Request) -> web.Response:
-        raise web.HTTPFound("/a.wav")
+    def redirect(location: str) -> web.Handler:
+        async def handler(request: web.Request) -> web.Response:
+            raise web.HTTPFound(location.replace("PORT", str(request.url.port)))
+        return handler
 
     app = web.Application()
     app.router.add_get("/a.wav", serve(wav()))
     app.router.add_get("/a.mp3", serve(mp3()))
     app.router.add_get("/big.wav", serve(wav(20)))
     app.router.add_get("/page.wav", serve(b"<html>not audio</html>"))
-    app.router.add_get("/moved.wav", moved)
+    app.router.add_get("/moved.wav", redirect("/a.wav"))
+    app.router.add_get("/loop.wav", redirect("/loop.wav"))
+    app.router.add_get("/to-loopback.wav", redirect("http://127.0.0.1:PORT/a.wav"))
+    app.router.add_get("/to-inside.wav", redirect("http://inside.example/a.wav"))
+    app.router.add_get("/to-file.wav", redirect("file:///etc/passwd"))
     app.router.add_get("/slow.wav", slow)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -57,7 +64,8 @@ async def server() -> AsyncIterator[TestServer]:
 
 def settings_for(tmp: Path, server: TestServer, **overrides: object) -> MediaSettings:
     values: dict[str, object] = {
-        "dir": tmp, "asterisk_dir": "/srv/media", "allowed_hosts": frozenset({"media.example"}),
+        "dir": tmp, "asterisk_dir": "/srv/media", "allowed_networks": (),
+        "allowed_hosts": frozenset({"media.example", "inside.example", "2130706433"}),
         "host_map": {"media.example": Address("127.0.0.1", server.port or 0)},
         "fetch_timeout": 1.0, "max_bytes": 200_000,
     }
@@ -69,25 +77,6 @@ def test_sniff() -> None:
     assert sniff(wav()) == "wav"
     assert sniff(mp3()) == "mp3"
     assert sniff(b"<html>") is None
-
-
-@pytest.mark.parametrize(("path", "message"), [
-    ("/missing.wav", "HTTP 404"), ("/big.wav", "larger than"), ("/moved.wav", "HTTP 302"),
-    ("/slow.wav", "longer than"),
-])
-async def test_fetch_failures(tmp_path: Path, server: TestServer, path: str,
-                              message: str) -> None:
-    fetcher = Fetcher(settings_for(tmp_path, server))
-    with pytest.raises(FetchError, match=message):
-        await fetcher.fetch(f"http://media.example{path}")
-    await fetcher.close()
-
-
-async def test_fetch_refuses_hosts_off_the_list(tmp_path: Path, server: TestServer) -> None:
-    fetcher = Fetcher(settings_for(tmp_path, server))
-    with pytest.raises(FetchError, match="allow-list"):
-        await fetcher.fetch(f"http://127.0.0.1:{server.port}/a.wav")
-    await fetcher.close()
 
 
 _FETCHERS: list[Fetcher] = []
