@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ari_app import logs
+from ari_app import audio, logs
 from ari_app.api.http import Api
 from ari_app.ari.client import AriClient
 from ari_app.calls import CallService
 from ari_app.fetch import Fetcher
 from ari_app.media import MediaPreparer
+from ari_app.playlist import parse_playlist
 from ari_app.settings import Settings
 from ari_app.speech import Speaker, build_engines
 from ari_app.stasis import EventRouter
@@ -34,9 +35,7 @@ class Service:
     api: Api
 
 
-def build(settings: Settings) -> Service:
-    router = EventRouter()
-    store = SqliteStore(settings.storage_path)
+def build_media(settings: Settings) -> tuple[MediaPreparer, Fetcher]:
     fetcher = Fetcher(settings.media)
     media = MediaPreparer(
         settings=settings.media,
@@ -44,6 +43,22 @@ def build(settings: Settings) -> Service:
                                      timeout=settings.tts.timeout)),
         fetcher=fetcher,
     )
+    return media, fetcher
+
+
+async def preview(settings: Settings, body: object) -> bytes:
+    """The WAV a call with this body's playlist would play; no Asterisk needed."""
+    media, fetcher = build_media(settings)
+    try:
+        return audio.wav(media.render(await media.prepare(parse_playlist(body, settings))))
+    finally:
+        await fetcher.close()
+
+
+def build(settings: Settings) -> Service:
+    router = EventRouter()
+    store = SqliteStore(settings.storage_path)
+    media, fetcher = build_media(settings)
     calls: CallService | None = None
 
     async def on_connect() -> None:
@@ -56,7 +71,7 @@ def build(settings: Settings) -> Service:
         on_event=router.dispatch, on_connect=on_connect,
     )
     calls = CallService(settings=settings, store=store, ari=ari, media=media, router=router)
-    api = Api(settings=settings, calls=calls, store=store)
+    api = Api(settings=settings, calls=calls, store=store, media=media)
     return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, calls=calls, api=api)
 
 

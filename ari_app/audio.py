@@ -8,7 +8,9 @@ the file that matches the call's codec.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import wave
 from pathlib import Path
 
 from ari_app.errors import MediaError
@@ -67,3 +69,14 @@ def duration(slin: bytes) -> float:
 
 def duration_of(sln: Path) -> float:
     return sln.stat().st_size / 2 / SAMPLE_RATE
+
+
+def wav(slin: bytes) -> bytes:
+    """8 kHz linear audio as a WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(slin)
+    return buffer.getvalue()

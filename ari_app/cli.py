@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     call = sub.add_parser("call", help="place one call and print each state until the outcome")
     call.add_argument("request", type=Path, help="JSON body of POST /voice/call/play")
     call.add_argument("--api", default=None, help="API base URL (default: from settings)")
+    preview = sub.add_parser("preview", help="write the audio a request's playlist would play")
+    preview.add_argument("request", type=Path, help="JSON body with a playlist")
+    preview.add_argument("--out", type=Path, required=True, help="WAV file to write (8 kHz)")
     return parser
 
 
@@ -55,6 +58,16 @@ def main(argv: list[str] | None = None) -> int:
             body = json.loads(args.request.read_text(encoding="utf-8"))
             api = args.api or f"http://{settings.listen}"
             return asyncio.run(place_call(api, body))
+        elif args.command == "preview":
+            from ari_app.app import preview as render_preview
+
+            body = json.loads(args.request.read_text(encoding="utf-8"))
+            wav = asyncio.run(render_preview(settings, body))
+            args.out.write_bytes(wav)
+            print(f"wrote {args.out} ({(len(wav) - 44) / 16000:.2f} s)")
+    except (OSError, ValueError) as exc:
+        print(f"ari-app: {exc}", file=sys.stderr)
+        return 1
     except ConfigError as exc:
         print(f"ari-app: {exc}", file=sys.stderr)
         return 2

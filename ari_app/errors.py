@@ -7,7 +7,8 @@
     │   ├── MalformedRequest    400: body is not a JSON object
     │   ├── InvalidField        422: a field failed validation
     │   ├── PayloadTooLarge     413
-    │   └── NotFound            404
+    │   ├── NotFound            404
+    │   └── MediaUnavailable    422: a preview's media could not be prepared
     ├── MediaError              a playlist entry could not be prepared; nothing is dialled
     │   ├── SpeechError         the speech engine failed
     │   └── FetchError          a media URL could not be fetched or converted
@@ -106,3 +107,9 @@ class AriError(AriAppError):
 
 class AriUnavailable(AriError):
     pass
+
+
+class MediaUnavailable(ApiError):
+    status = 422
+    error_id = "media-unavailable"
+    code = 1005

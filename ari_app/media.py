@@ -104,6 +104,17 @@ class MediaPreparer:
             engines=tuple(sorted({s.engine for g in sounds for s in g if s.engine})),
         )
 
+    def render(self, prepared: Prepared) -> bytes:
+        """The 8 kHz linear audio the call would play, item after item (for previews)."""
+        prefix = f"sound:{self._settings.asterisk_dir}/"
+        out = bytearray()
+        for n, uri in enumerate(prepared.media):
+            if not uri.startswith(prefix):
+                raise MediaError("a preview cannot include Asterisk's own sounds",
+                                 entry=prepared.entries_done(n))
+            out += (self._settings.dir / f"{uri.removeprefix(prefix)}.sln").read_bytes()
+        return bytes(out)
+
     async def _entry(self, entry: Entry) -> list[Sound]:
         if isinstance(entry, Speech):
             return await self._speech_entry(entry)

@@ -97,12 +97,25 @@ def parse_request(body: object, settings: Settings) -> CallRequest:
     if not isinstance(carrier_id, str) or carrier_id not in settings.carriers:
         raise InvalidField("unknown carrier_id", field="carrier_id")
     caller_id = _caller_id(body.get("from"), settings, carrier_id)
-    playlist = body.get("playlist")
+    entries = _playlist(body.get("playlist"), settings)
+    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries)
+
+
+def parse_playlist(body: object, settings: Settings) -> tuple[Entry, ...]:
+    """Only the playlist of a body (for previews); `to`, `from` and `carrier_id` are ignored."""
+    if not isinstance(body, Mapping):
+        raise InvalidField("the body must be a JSON object", field="body")
+    for name in body:
+        if name not in _TOP_FIELDS:
+            raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
+    return _playlist(body.get("playlist"), settings)
+
+
+def _playlist(playlist: object, settings: Settings) -> tuple[Entry, ...]:
     if not isinstance(playlist, list) or not 1 <= len(playlist) <= MAX_ENTRIES:
         raise InvalidField(f"'playlist' must be a list of 1 to {MAX_ENTRIES} entries",
                            field="playlist")
-    entries = tuple(_entry(raw, f"playlist[{i}]", settings) for i, raw in enumerate(playlist))
-    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries)
+    return tuple(_entry(raw, f"playlist[{i}]", settings) for i, raw in enumerate(playlist))
 
 
 def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:

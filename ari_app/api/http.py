@@ -10,10 +10,19 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from ari_app import audio
 from ari_app.api.openapi import document
 from ari_app.calls import CallService
-from ari_app.errors import ApiError, MalformedRequest, NotFound, PayloadTooLarge
-from ari_app.playlist import parse_request
+from ari_app.errors import (
+    ApiError,
+    MalformedRequest,
+    MediaError,
+    MediaUnavailable,
+    NotFound,
+    PayloadTooLarge,
+)
+from ari_app.media import MediaPreparer
+from ari_app.playlist import parse_playlist, parse_request
 from ari_app.settings import Settings
 from ari_app.store import CallRecord, Store
 
@@ -45,6 +54,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                     "field": None}
             return _json(body, exc.status)
         raise
+
+
+async def _json_body(request: web.Request) -> object:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest("the body is not valid JSON", field="body") from exc
 
 
 def _iso(ts: float | None) -> str | None:
@@ -84,29 +101,38 @@ def status_body(record: CallRecord) -> dict[str, object]:
 
 
 class Api:
-    def __init__(self, *, settings: Settings, calls: CallService, store: Store) -> None:
+    def __init__(self, *, settings: Settings, calls: CallService, store: Store,
+                 media: MediaPreparer) -> None:
         self._settings = settings
         self._calls = calls
         self._store = store
+        self._media = media
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
         app.router.add_post("/voice/call/play", self.play)
         app.router.add_get("/voice/call/status/{request_id}", self.status)
+        app.router.add_post("/voice/playlist/render", self.preview)
         app.router.add_get("/openapi.json", self.openapi)
         return app
 
     async def play(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedRequest("the body is not valid JSON", field="body") from exc
-        call = parse_request(body, self._settings)
+        call = parse_request(await _json_body(request), self._settings)
         request_id = await self._calls.submit(call)
         log.info("call accepted", extra={"request_id": request_id, "carrier": call.carrier_id})
         return _json({"code": 0, "status": 200, "data": "accepted", "request_id": request_id},
                      202)
+
+    async def preview(self, request: web.Request) -> web.Response:
+        """The exact audio a call with this playlist would play, as an 8 kHz WAV."""
+        playlist = parse_playlist(await _json_body(request), self._settings)
+        try:
+            prepared = await self._media.prepare(playlist)
+            slin = self._media.render(prepared)
+        except MediaError as exc:
+            field = f"playlist[{exc.entry}]" if exc.entry is not None else "playlist"
+            raise MediaUnavailable(str(exc), field=field) from exc
+        return web.Response(body=audio.wav(slin), content_type="audio/wav")
 
     async def status(self, request: web.Request) -> web.Response:
         request_id = request.match_info["request_id"]

@@ -121,6 +121,19 @@ def document() -> dict[str, Any]:
                     **_errors(400, 413, 422),
                 },
             }},
+            "/voice/playlist/render": {"post": {
+                "summary": "The exact audio (8 kHz WAV) a call with this playlist would play",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["playlist"],
+                    "properties": {"playlist": _PLAY["properties"]["playlist"]},  # type: ignore[index]
+                }}}},
+                "responses": {
+                    "200": {"description": "the audio",
+                            "content": {"audio/wav": {"schema": {"type": "string",
+                                                                 "format": "binary"}}}},
+                    **_errors(400, 413, 422),
+                },
+            }},
             "/voice/call/status/{request_id}": {"get": {
                 "summary": "The state and outcome of a call",
                 "parameters": [{"name": "request_id", "in": "path", "required": True,

@@ -18,7 +18,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
     rig = build(tmp_path)
-    app = Api(settings=rig.settings, calls=rig.calls, store=rig.store).app()
+    app = Api(settings=rig.settings, calls=rig.calls, store=rig.store,
+              media=rig.media).app()
     client = TestClient(TestServer(app))
     await client.start_server()
     yield client, rig
