@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEBS := mmdebstrap espeak-ng flite sox libsox-fmt-mp3 sip-tester tshark
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit e2e bench bench-dead-air deps venv sounds root render clean
+.PHONY: run test lint unit e2e bench bench-prepare bench-dead-air deps venv sounds root render clean
 
 run: deps venv sounds root
 	$(PY) -m sandbox.lab run
@@ -28,7 +28,10 @@ e2e: deps venv sounds root
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # Benchmarks print numbers; they are not part of `make test`.
-bench: bench-dead-air
+bench: bench-prepare bench-dead-air
+
+bench-prepare: deps venv
+	$(PY) -m bench.prepare
 
 bench-dead-air: deps venv sounds root
 	$(PY) -m bench.dead_air --calls 20

@@ -138,23 +138,27 @@ class MediaPreparer:
         raise SpeechError("every speech engine failed (" + "; ".join(failures) + ")")
 
     async def _speak_with(self, engine: Engine, voice: str, entry: Speech) -> list[Sound]:
-        out: list[Sound] = []
-        parts = segments(entry.text)
-        for n, (is_digits, text) in enumerate(parts):
+        plan: list[str | int] = []  # words or a digit to speak, or milliseconds of silence
+        for n, (is_digits, text) in enumerate(segments(entry.text)):
             if not is_digits:
-                out.append(await self._clip(engine, voice, text))
+                plan.append(text)
                 continue
             if n > 0:
-                out.append(await self._silence(WORDS_TO_DIGITS_MS))
+                plan.append(WORDS_TO_DIGITS_MS)
             for i, digit in enumerate(text):
                 if i:
                     grouped = entry.group and i % entry.group == 0
                     gap = entry.pause_ms * 2 if grouped else entry.pause_ms
                     if gap:
-                        out.append(await self._silence(gap))
-                out.append(await self._clip(engine, voice, digit))
-            out.append(await self._silence(AFTER_DIGITS_MS))
-        return out
+                        plan.append(gap)
+                plan.append(digit)
+            plan.append(AFTER_DIGITS_MS)
+        unique = list(dict.fromkeys(plan))
+        made = await asyncio.gather(*(
+            self._clip(engine, voice, item) if isinstance(item, str) else self._silence(item)
+            for item in unique))
+        sounds = dict(zip(unique, made, strict=True))
+        return [sounds[item] for item in plan]
 
     async def _clip(self, engine: Engine, voice: str, text: str) -> Sound:
         async def make(base: Path) -> float:
