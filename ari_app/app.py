@@ -40,7 +40,8 @@ def build_media(settings: Settings) -> tuple[MediaPreparer, Fetcher]:
     media = MediaPreparer(
         settings=settings.media,
         speech=Speaker(build_engines(settings.tts.engines, rate=settings.tts.rate,
-                                     timeout=settings.tts.timeout)),
+                                     timeout=settings.tts.timeout,
+                                     commands=settings.tts.commands)),
         fetcher=fetcher,
     )
     return media, fetcher

@@ -111,6 +111,7 @@ class MediaSettings:
 @dataclass(frozen=True)
 class TtsSettings:
     engines: tuple[str, ...]
+    commands: Mapping[str, str]
     rate: int
     timeout: float
 
@@ -349,6 +350,7 @@ def parse(data: object, *, base: Path) -> Settings:
     tts_r = top.section("tts")
     tts = TtsSettings(
         engines=tts_r.texts("engines", ENGINES),
+        commands=_commands(tts_r.section("commands")),
         rate=tts_r.integer("rate", 150, 80, 400),
         timeout=tts_r.number("timeout", 10, 1, 120),
     )
@@ -375,6 +377,18 @@ def parse(data: object, *, base: Path) -> Settings:
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
         media=media, tts=tts, calls=calls, carriers=MappingProxyType(carriers),
     )
+
+
+def _commands(reader: _Reader) -> Mapping[str, str]:
+    """Where each engine's program is, when not on PATH under its own name."""
+    commands = {}
+    for name in ENGINES:
+        if name in reader.data:
+            commands[name] = reader.text(name, conf=False)
+            if not commands[name].startswith("/"):
+                reader.problem(reader.key(name), "must be an absolute path")
+    reader.finish()
+    return MappingProxyType(commands)
 
 
 def _media(reader: _Reader, base: Path) -> MediaSettings:

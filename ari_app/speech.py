@@ -150,10 +150,13 @@ class Speaker:
 ENGINES = ("flite", "espeak-ng")
 
 
-def build_engines(order: Sequence[str], *, rate: int, timeout: float) -> list[Engine]:
+def build_engines(order: Sequence[str], *, rate: int, timeout: float,
+                  commands: Mapping[str, str] | None = None) -> list[Engine]:
+    commands = commands or {}
     made: dict[str, Engine] = {
-        "flite": Flite(timeout=timeout),
-        "espeak-ng": Espeak(rate=rate, timeout=timeout),
+        "flite": Flite(timeout=timeout, binary=commands.get("flite", "flite")),
+        "espeak-ng": Espeak(rate=rate, timeout=timeout,
+                            binary=commands.get("espeak-ng", "espeak-ng")),
     }
     return [made[name] for name in order]
 

@@ -26,13 +26,14 @@ class ApiProcess:
     """`ari-app serve`; output goes to `log_path`, or the terminal when it is None."""
 
     log_path: Path | None = None
+    config: Path = CONFIG
     process: subprocess.Popen[bytes] | None = None
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
 
     def start(self, timeout: float = 30) -> None:
         log: IO[bytes] | None = self.log_path.open("ab") if self.log_path else None
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "serve"],
+            [sys.executable, "-m", "ari_app", "--config", str(self.config), "serve"],
             cwd=CHECKOUT, stdout=log, stderr=log,
         )
         if log is not None:
