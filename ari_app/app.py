@@ -41,7 +41,8 @@ def build_media(settings: Settings) -> tuple[MediaPreparer, Fetcher]:
         settings=settings.media,
         speech=Speaker(build_engines(settings.tts.engines, rate=settings.tts.rate,
                                      timeout=settings.tts.timeout,
-                                     commands=settings.tts.commands)),
+                                     commands=settings.tts.commands,
+                                     gtts_endpoint=settings.tts.gtts_endpoint)),
         fetcher=fetcher,
     )
     return media, fetcher

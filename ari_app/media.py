@@ -153,6 +153,9 @@ class MediaPreparer:
                         plan.append(gap)
                 plan.append(digit)
             plan.append(AFTER_DIGITS_MS)
+        if any(isinstance(item, str) and item.isdigit() for item in plan):
+            # All ten, whatever the code: which digits an engine is asked for says nothing.
+            await asyncio.gather(*(self._clip(engine, voice, d) for d in "0123456789"))
         unique = list(dict.fromkeys(plan))
         made = await asyncio.gather(*(
             self._clip(engine, voice, item) if isinstance(item, str) else self._silence(item)
@@ -162,8 +165,8 @@ class MediaPreparer:
 
     async def _clip(self, engine: Engine, voice: str, text: str) -> Sound:
         async def make(base: Path) -> float:
-            wav = await engine.synthesize(f"{text}.", voice=voice, slow=text.isdigit())
-            slin = await audio.to_slin(wav, "wav", trim_end=True)
+            spoken = await engine.synthesize(f"{text}.", voice=voice, slow=text.isdigit())
+            slin = await audio.to_slin(spoken, sniff(spoken) or "wav", trim_end=True)
             await audio.write_formats(slin, base)
             return audio.duration(slin)
 

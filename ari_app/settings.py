@@ -21,6 +21,9 @@ import yaml
 from ari_app.errors import ConfigError
 from ari_app.speech import ENGINES
 
+# gTTS is left out by default: it needs the internet.
+DEFAULT_ENGINES = ("flite", "espeak-ng")
+
 ENV_VAR = "ARI_APP_CONFIG"
 
 # Characters with a meaning in Asterisk config files: comments, sections,
@@ -112,6 +115,7 @@ class MediaSettings:
 class TtsSettings:
     engines: tuple[str, ...]
     commands: Mapping[str, str]
+    gtts_endpoint: str | None
     rate: int
     timeout: float
 
@@ -349,11 +353,14 @@ def parse(data: object, *, base: Path) -> Settings:
     media = _media(top.section("media"), base)
     tts_r = top.section("tts")
     tts = TtsSettings(
-        engines=tts_r.texts("engines", ENGINES),
+        engines=tts_r.texts("engines", DEFAULT_ENGINES),
         commands=_commands(tts_r.section("commands")),
+        gtts_endpoint=tts_r.text("gtts_endpoint", None, conf=False) or None,
         rate=tts_r.integer("rate", 150, 80, 400),
         timeout=tts_r.number("timeout", 10, 1, 120),
     )
+    if tts.gtts_endpoint and not re.match(r"^https?://[^\s]+$", tts.gtts_endpoint):
+        tts_r.problem("tts.gtts_endpoint", "must be an http(s) URL")
     for index, name in enumerate(tts.engines):
         if name not in ENGINES:
             tts_r.problem(f"tts.engines[{index}]", f"unknown engine (known: {', '.join(ENGINES)})")

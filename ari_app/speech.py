@@ -12,13 +12,15 @@ phone line than espeak-ng's voices, so it comes first for English by default.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from ari_app.errors import SpeechError
 from ari_app.process import run
@@ -72,7 +74,7 @@ class Engine(Protocol):
         """This engine's voice for a BCP 47 language and a gender, or None."""
 
     async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
-        """WAV bytes of `text`; `slow` for digits read one by one."""
+        """Audio of `text` (WAV or MP3); `slow` for digits read one by one."""
 
 
 class Espeak:
@@ -147,16 +149,78 @@ class Speaker:
         return out
 
 
-ENGINES = ("flite", "espeak-ng")
+# BCP 47 language -> (gTTS language, Google host's top-level domain for the accent).
+_GTTS_VOICES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "en": ("en", "com"), "en-us": ("en", "com"), "en-gb": ("en", "co.uk"),
+    "en-au": ("en", "com.au"), "en-ca": ("en", "ca"),
+    "es": ("es", "es"), "es-es": ("es", "es"), "es-mx": ("es", "com.mx"),
+    "es-us": ("es", "com"), "es-419": ("es", "com.mx"),
+    "fr": ("fr", "fr"), "fr-fr": ("fr", "fr"), "fr-ca": ("fr", "ca"),
+    "de": ("de", "de"), "de-de": ("de", "de"), "it": ("it", "it"), "it-it": ("it", "it"),
+    "pt": ("pt", "pt"), "pt-pt": ("pt", "pt"), "pt-br": ("pt", "com.br"),
+    "nl": ("nl", "nl"), "nl-nl": ("nl", "nl"), "pl": ("pl", "pl"), "ru": ("ru", "ru"),
+})
+
+
+class GoogleTts:
+    """gTTS, the user's choice: natural voices, but it needs the internet and Google hears
+    what it speaks (words only: digits never reach any engine). Its voices are female.
+    `endpoint` replaces Google's address (a proxy, or a stand-in in tests)."""
+
+    name = "gtts"
+
+    def __init__(self, *, timeout: float, endpoint: str | None = None) -> None:
+        self._timeout = timeout
+        self._endpoint = endpoint
+
+    def voice(self, language: str, gender: str) -> str | None:
+        found = _GTTS_VOICES.get(language.strip().lower())
+        return None if found is None or gender != "female" else "|".join(found)
+
+    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+        lang, tld = voice.split("|")
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._fetch, text, lang, tld, slow), self._timeout)
+        except TimeoutError as exc:
+            raise SpeechError(f"gtts took longer than {self._timeout:.0f} s") from exc
+
+    def _fetch(self, text: str, lang: str, tld: str, slow: bool) -> bytes:
+        from gtts import gTTS, gTTSError
+
+        endpoint = self._endpoint
+
+        class Pointed(gTTS):  # type: ignore[misc]
+            def _prepare_requests(self) -> list[Any]:
+                prepared = super()._prepare_requests()
+                if endpoint:
+                    for request in prepared:
+                        request.url = endpoint
+                return prepared  # type: ignore[no-any-return]
+
+        buffer = io.BytesIO()
+        try:
+            Pointed(text, lang=lang, tld=tld, slow=slow, lang_check=False,
+                    timeout=self._timeout).write_to_fp(buffer)
+        except (gTTSError, OSError, AssertionError) as exc:
+            raise SpeechError(f"gtts failed: {type(exc).__name__}") from exc
+        if not buffer.getvalue():
+            raise SpeechError("gtts returned no audio")
+        return buffer.getvalue()
+
+
+ENGINES = ("flite", "espeak-ng", "gtts")
 
 
 def build_engines(order: Sequence[str], *, rate: int, timeout: float,
-                  commands: Mapping[str, str] | None = None) -> list[Engine]:
+                  commands: Mapping[str, str] | None = None,
+                  gtts_endpoint: str | None = None) -> list[Engine]:
     commands = commands or {}
     made: dict[str, Engine] = {
         "flite": Flite(timeout=timeout, binary=commands.get("flite", "flite")),
         "espeak-ng": Espeak(rate=rate, timeout=timeout,
                             binary=commands.get("espeak-ng", "espeak-ng")),
+        "gtts": GoogleTts(timeout=timeout, endpoint=gtts_endpoint),
     }
     return [made[name] for name in order]
 
