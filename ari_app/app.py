@@ -15,10 +15,11 @@ from ari_app.api.http import Api
 from ari_app.ari.client import AriClient
 from ari_app.calls import CallService
 from ari_app.fetch import Fetcher
+from ari_app.health import Health
 from ari_app.media import MediaPreparer
 from ari_app.playlist import parse_playlist
 from ari_app.settings import Settings
-from ari_app.speech import Speaker, build_engines
+from ari_app.speech import Engine, Speaker, build_engines
 from ari_app.stasis import EventRouter
 from ari_app.store import SqliteStore
 
@@ -35,16 +36,16 @@ class Service:
     api: Api
 
 
+def engines(settings: Settings) -> list[Engine]:
+    return build_engines(settings.tts.engines, rate=settings.tts.rate,
+                         timeout=settings.tts.timeout, commands=settings.tts.commands,
+                         gtts_endpoint=settings.tts.gtts_endpoint)
+
+
 def build_media(settings: Settings) -> tuple[MediaPreparer, Fetcher]:
     fetcher = Fetcher(settings.media)
-    media = MediaPreparer(
-        settings=settings.media,
-        speech=Speaker(build_engines(settings.tts.engines, rate=settings.tts.rate,
-                                     timeout=settings.tts.timeout,
-                                     commands=settings.tts.commands,
-                                     gtts_endpoint=settings.tts.gtts_endpoint)),
-        fetcher=fetcher,
-    )
+    media = MediaPreparer(settings=settings.media, speech=Speaker(engines(settings)),
+                          fetcher=fetcher)
     return media, fetcher
 
 
@@ -73,7 +74,8 @@ def build(settings: Settings) -> Service:
         on_event=router.dispatch, on_connect=on_connect,
     )
     calls = CallService(settings=settings, store=store, ari=ari, media=media, router=router)
-    api = Api(settings=settings, calls=calls, store=store, media=media)
+    health = Health(ari=ari, store=store, engines=engines(settings))
+    api = Api(settings=settings, calls=calls, store=store, media=media, health=health)
     return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, calls=calls, api=api)
 
 

@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--templates", type=Path, default=None,
                         help="folder of templates that override the packaged ones")
     sub.add_parser("check-config", help="validate the settings and templates; write nothing")
+    sub.add_parser("engines", help="try every configured speech engine and say how it went")
     call = sub.add_parser("call", help="place one call and print each state until the outcome")
     call.add_argument("request", type=Path, help="JSON body of POST /voice/call/play")
     call.add_argument("--api", default=None, help="API base URL (default: from settings)")
@@ -48,6 +49,20 @@ def main(argv: list[str] | None = None) -> int:
             render_all(settings, source="check")
             print(f"config OK: {len(settings.carriers)} carrier(s): "
                   f"{', '.join(sorted(settings.carriers)) or 'none'}")
+        elif args.command == "engines":
+            from ari_app.app import engines
+            from ari_app.health import check_engine
+
+            async def check_all() -> bool:
+                ok = True
+                for engine in engines(settings):
+                    health = await check_engine(engine)
+                    ok = ok and health.ok
+                    state = "ok" if health.ok else f"FAILING: {health.error}"
+                    print(f"{engine.name:10} {state} ({health.milliseconds:.0f} ms)")
+                return ok
+
+            return 0 if asyncio.run(check_all()) else 1
         elif args.command == "serve":
             from ari_app.app import serve
 

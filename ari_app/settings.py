@@ -199,7 +199,7 @@ class _Reader:
     def text(self, name: str, default: Any = _MISSING, *, pattern: re.Pattern[str] | None = None,
              conf: bool = True) -> str:
         value = self.raw(name, default)
-        if value is _MISSING:
+        if value is _MISSING or (value is None and default is None):
             return ""
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)

@@ -21,6 +21,7 @@ from ari_app.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from ari_app.health import Health
 from ari_app.media import MediaPreparer
 from ari_app.playlist import parse_playlist, parse_request
 from ari_app.settings import Settings
@@ -102,11 +103,12 @@ def status_body(record: CallRecord) -> dict[str, object]:
 
 class Api:
     def __init__(self, *, settings: Settings, calls: CallService, store: Store,
-                 media: MediaPreparer) -> None:
+                 media: MediaPreparer, health: Health) -> None:
         self._settings = settings
         self._calls = calls
         self._store = store
         self._media = media
+        self._health = health
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
@@ -114,6 +116,7 @@ class Api:
         app.router.add_get("/voice/call/status/{request_id}", self.status)
         app.router.add_post("/voice/playlist/render", self.preview)
         app.router.add_get("/openapi.json", self.openapi)
+        app.router.add_get("/health", self.health_report)
         return app
 
     async def play(self, request: web.Request) -> web.Response:
@@ -140,6 +143,10 @@ class Api:
         if record is None:
             raise NotFound("no call with this request_id", field="request_id")
         return _json(status_body(record))
+
+    async def health_report(self, request: web.Request) -> web.Response:
+        report = await self._health.report()
+        return _json(report, 200 if report["status"] == "ok" else 503)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(document())

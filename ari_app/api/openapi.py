@@ -134,6 +134,11 @@ def document() -> dict[str, Any]:
                     **_errors(400, 413, 422),
                 },
             }},
+            "/health": {"get": {
+                "summary": "ARI connection, database and each speech engine",
+                "responses": {"200": {"description": "everything works"},
+                              "503": {"description": "something does not; the body says what"}},
+            }},
             "/voice/call/status/{request_id}": {"get": {
                 "summary": "The state and outcome of a call",
                 "parameters": [{"name": "request_id", "in": "path", "required": True,

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ari_app.api.http import Api
-from tests.service.test_calls import Rig, build
+from tests.service.test_calls import Rig, api_for, build
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -18,8 +17,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
     rig = build(tmp_path)
-    app = Api(settings=rig.settings, calls=rig.calls, store=rig.store,
-              media=rig.media).app()
+    app = api_for(rig).app()
     client = TestClient(TestServer(app))
     await client.start_server()
     yield client, rig
@@ -93,3 +91,17 @@ async def test_openapi_document_is_served(api: tuple[TestClient, Rig]) -> None:
     document = await (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     assert {"/voice/call/play", "/voice/call/status/{request_id}"} <= set(document["paths"])
+
+
+async def test_health_reports_ari_database_and_engines(api: tuple[TestClient, Rig]) -> None:
+    client, rig = api
+    response = await client.get("/health")
+    report = await response.json()
+    assert response.status == 200 and report["status"] == "ok", report
+    assert report["ari"] == {"connected": True} and report["database"] == {"ok": True}
+    assert set(report["speech_engines"]) == {"flite", "espeak-ng"}
+    assert all(e["ok"] for e in report["speech_engines"].values())
+
+    rig.ari.set_connected(False)
+    response = await client.get("/health")
+    assert response.status == 503 and (await response.json())["status"] == "degraded"

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from ari_app.api.http import Api
+from ari_app.app import engines
 from ari_app.calls import CALL_HEADER, CallService
 from ari_app.errors import AriError, FetchError
+from ari_app.health import Health
 from ari_app.media import Prepared
 from ari_app.outcome import FINAL
 from ari_app.playlist import CallRequest, Entry, parse_request
@@ -217,3 +220,10 @@ async def test_restart_places_queued_calls_and_ends_live_ones(tmp_path: Path) ->
     assert [o["channel_id"] for o in rig.ari.originated] == [queued]
     assert await store.unfinished() == []
     await store.close()
+
+
+def api_for(rig: Rig, media: Any = None) -> Api:
+    """The HTTP API over this rig; real speech engines behind /health."""
+    health = Health(ari=rig.ari, store=rig.store, engines=engines(rig.settings))
+    return Api(settings=rig.settings, calls=rig.calls, store=rig.store,
+               media=media or rig.media, health=health)

@@ -14,9 +14,8 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
-from ari_app.api.http import Api
 from ari_app.app import build_media
-from tests.service.test_calls import SANDBOX, Rig, build, settings_for
+from tests.service.test_calls import SANDBOX, Rig, api_for, build, settings_for
 
 PLAYLIST = [{"type": "tts", "play": "Your code is 42", "options": {"say-as": "digits"}},
             {"type": "pause", "play": 1000}]
@@ -26,8 +25,7 @@ PLAYLIST = [{"type": "tts", "play": "Your code is 42", "options": {"say-as": "di
 async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
     rig = build(tmp_path)
     media, _ = build_media(rig.settings)
-    client = TestClient(TestServer(Api(settings=rig.settings, calls=rig.calls, store=rig.store,
-                                       media=media).app()))
+    client = TestClient(TestServer(api_for(rig, media).app()))
     await client.start_server()
     yield client, rig
     await client.close()

@@ -48,3 +48,16 @@ async def test_a_missing_engine_is_a_speech_error() -> None:
     with pytest.raises(SpeechError, match="cannot run"):
         await Espeak(rate=150, timeout=5, binary="/nonexistent/espeak").synthesize(
             "hello", voice="en-us", slow=False)
+
+
+def test_engines_command_tries_every_engine() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "sandbox" / "ari-app.yaml"
+    result = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(config),
+                             "engines"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == ["flite", "espeak-ng"] and result.stdout.count(" ok ") == 2

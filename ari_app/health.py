@@ -1,0 +1,70 @@
+"""Is everything the service needs working? ARI, the database, each speech engine.
+
+Engines are checked by speaking a short word, at most once a minute, so the
+health endpoint is cheap to poll.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ari_app.ari import Ari
+from ari_app.errors import SpeechError
+from ari_app.speech import Engine
+from ari_app.store import Store
+
+CHECK_EVERY = 60.0
+_PROBES = (("en-US", "female"), ("en-US", "male"), ("es-ES", "female"))
+
+
+@dataclass
+class EngineHealth:
+    ok: bool
+    checked_at: float
+    milliseconds: float
+    error: str | None = None
+
+
+async def check_engine(engine: Engine) -> EngineHealth:
+    voice = next((v for lang, gender in _PROBES if (v := engine.voice(lang, gender))), None)
+    started = time.monotonic()
+    if voice is None:
+        return EngineHealth(False, time.time(), 0.0, "no voice to test with")
+    try:
+        await engine.synthesize("Hello.", voice=voice, slow=False)
+    except SpeechError as exc:
+        return EngineHealth(False, time.time(), (time.monotonic() - started) * 1000, str(exc))
+    return EngineHealth(True, time.time(), (time.monotonic() - started) * 1000)
+
+
+class Health:
+    def __init__(self, *, ari: Ari, store: Store, engines: list[Engine]) -> None:
+        self._ari = ari
+        self._store = store
+        self._engines = engines
+        self._last: dict[str, EngineHealth] = {}
+
+    async def engines(self) -> dict[str, EngineHealth]:
+        for engine in self._engines:
+            last = self._last.get(engine.name)
+            if last is None or time.time() - last.checked_at > CHECK_EVERY:
+                self._last[engine.name] = await check_engine(engine)
+        return dict(self._last)
+
+    async def report(self) -> dict[str, Any]:
+        try:
+            await self._store.get("00000000-0000-0000-0000-000000000000")
+            database = True
+        except Exception:  # any failure of the store is what this reports
+            database = False
+        engines = await self.engines()
+        ok = self._ari.connected and database and any(e.ok for e in engines.values())
+        return {
+            "status": "ok" if ok else "degraded",
+            "ari": {"connected": self._ari.connected},
+            "database": {"ok": database},
+            "speech_engines": {name: {"ok": h.ok, "milliseconds": round(h.milliseconds, 1),
+                                      "error": h.error} for name, h in engines.items()},
+        }
