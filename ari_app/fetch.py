@@ -8,14 +8,22 @@
   `media.host_map` is the admin's explicit pin and is trusted as it is;
 - every redirect is checked again like the first URL, at most three;
 - a size limit while reading and a time limit for the whole fetch.
+
+Responses say how long they may be cached (Cache-Control, Expires) and how to ask
+whether they changed (ETag, Last-Modified); media.py keeps and honours that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import email.utils
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -25,6 +33,36 @@ from ari_app.errors import FetchError
 from ari_app.settings import MediaSettings
 
 MAX_REDIRECTS = 3
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a fetch brought: the body (None when the server said 304 Not Modified) and
+    what the server said about caching it."""
+
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    max_age: float | None = None
+    """Seconds it may be reused without asking again; None when the server gave no rule."""
+
+
+def freshness(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response may be reused, from Cache-Control (or Expires); 0 = ask each time."""
+    directives = [d.strip().lower() for d in headers.get("Cache-Control", "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for directive in directives:
+        if directive.startswith("max-age="):
+            with contextlib.suppress(ValueError):
+                return max(0.0, float(directive.removeprefix("max-age=")))
+    if "Expires" in headers:
+        try:
+            expires = email.utils.parsedate_to_datetime(headers["Expires"])
+        except (TypeError, ValueError):
+            return 0.0
+        return max(0.0, expires.timestamp() - time.time())
+    return None
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 """host, port -> the addresses it resolves to."""
 
@@ -70,12 +108,19 @@ class Fetcher:
     async def close(self) -> None:
         return None  # one pinned session per fetch: nothing kept open
 
-    async def fetch(self, url: str) -> bytes:
+    async def fetch(self, url: str, *, etag: str | None = None,
+                    last_modified: str | None = None) -> Fetched:
+        """GET `url`; with `etag` or `last_modified`, only if it changed since."""
+        conditions = {}
+        if etag:
+            conditions["If-None-Match"] = etag
+        if last_modified:
+            conditions["If-Modified-Since"] = last_modified
         try:
             async with asyncio.timeout(self._settings.fetch_timeout):
                 for _ in range(MAX_REDIRECTS + 1):
-                    result = await self._get(url)
-                    if isinstance(result, bytes):
+                    result = await self._get(url, conditions)
+                    if isinstance(result, Fetched):
                         return result
                     url = result
         except TimeoutError as exc:
@@ -112,20 +157,25 @@ class Fetcher:
             raise FetchError(f"'{host}' has no address")
         return host, addresses[0], port
 
-    async def _get(self, url: str) -> bytes | str:
-        """The body, or the URL a redirect points to."""
+    async def _get(self, url: str, conditions: Mapping[str, str]) -> Fetched | str:
+        """What the URL holds, or the URL a redirect points to."""
         host, address, port = await self._pin(url)
         limit = self._settings.max_bytes
         connector = aiohttp.TCPConnector(resolver=_Pinned(host, address, port),
                                          use_dns_cache=False)
         try:
             async with aiohttp.ClientSession(connector=connector) as http, \
-                    http.get(url, allow_redirects=False) as response:
+                    http.get(url, allow_redirects=False, headers=conditions) as response:
                 if response.status in (301, 302, 303, 307, 308):
                     location = response.headers.get("Location")
                     if not location:
                         raise FetchError("redirect without a Location")
                     return urljoin(url, location)
+                cache = Fetched(None, etag=response.headers.get("ETag"),
+                                last_modified=response.headers.get("Last-Modified"),
+                                max_age=freshness(response.headers))
+                if response.status == 304 and conditions:
+                    return cache
                 if response.status != 200:
                     raise FetchError(f"media server answered HTTP {response.status}")
                 if response.content_length is not None and response.content_length > limit:
@@ -135,7 +185,7 @@ class Fetcher:
                     body += chunk
                     if len(body) > limit:
                         raise FetchError(f"media file larger than {limit} bytes")
-                return bytes(body)
+                return dataclasses.replace(cache, body=bytes(body))
         except (aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, TimeoutError):
                 raise

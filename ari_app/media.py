@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ari_app import audio
 from ari_app.errors import FetchError, MediaError, SpeechError
@@ -31,6 +34,8 @@ from ari_app.speech import Engine, Speaker, segments
 log = logging.getLogger(__name__)
 
 WORDS_TO_DIGITS_MS = 300
+_DIGITS = "0123456789"
+_ALPHABET = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 AFTER_DIGITS_MS = 400
 
 
@@ -119,7 +124,7 @@ class MediaPreparer:
         if isinstance(entry, Speech):
             return await self._speech_entry(entry)
         if isinstance(entry, AudioUrl):
-            return [await self._cached(f"url|{entry.url}", lambda b: self._download(entry, b))]
+            return [await self._url(entry.url)]
         if isinstance(entry, Pause):
             return [await self._silence(entry.ms)]
         return [Sound(f"sound:{entry.name}", 0.0)]
@@ -138,24 +143,28 @@ class MediaPreparer:
         raise SpeechError("every speech engine failed (" + "; ".join(failures) + ")")
 
     async def _speak_with(self, engine: Engine, voice: str, entry: Speech) -> list[Sound]:
-        plan: list[str | int] = []  # words or a digit to speak, or milliseconds of silence
-        for n, (is_digits, text) in enumerate(segments(entry.text)):
-            if not is_digits:
+        plan: list[str | int] = []  # words or a character to speak, or ms of silence
+        group = entry.group or (3 if entry.say_as == "telephone" else 0)
+        characters = entry.say_as == "characters"
+        for n, (spelled, text) in enumerate(segments(entry.text, characters=characters)):
+            if not spelled:
                 plan.append(text)
                 continue
             if n > 0:
                 plan.append(WORDS_TO_DIGITS_MS)
-            for i, digit in enumerate(text):
+            for i, character in enumerate(text.upper()):
                 if i:
-                    grouped = entry.group and i % entry.group == 0
-                    gap = entry.pause_ms * 2 if grouped else entry.pause_ms
+                    gap = entry.pause_ms * 2 if group and i % group == 0 else entry.pause_ms
                     if gap:
                         plan.append(gap)
-                plan.append(digit)
+                plan.append(character)
             plan.append(AFTER_DIGITS_MS)
-        if any(isinstance(item, str) and item.isdigit() for item in plan):
-            # All ten, whatever the code: which digits an engine is asked for says nothing.
-            await asyncio.gather(*(self._clip(engine, voice, d) for d in "0123456789"))
+        wanted = {item for item in plan if isinstance(item, str) and len(item) == 1}
+        if wanted:
+            # The whole alphabet at once, whatever the code: which characters an engine is
+            # asked for says nothing about it.
+            alphabet = _ALPHABET if wanted - set(_DIGITS) else _DIGITS
+            await asyncio.gather(*(self._clip(engine, voice, c) for c in alphabet))
         unique = list(dict.fromkeys(plan))
         made = await asyncio.gather(*(
             self._clip(engine, voice, item) if isinstance(item, str) else self._silence(item)
@@ -165,7 +174,7 @@ class MediaPreparer:
 
     async def _clip(self, engine: Engine, voice: str, text: str) -> Sound:
         async def make(base: Path) -> float:
-            spoken = await engine.synthesize(f"{text}.", voice=voice, slow=text.isdigit())
+            spoken = await engine.synthesize(f"{text}.", voice=voice, slow=len(text) == 1)
             slin = await audio.to_slin(spoken, sniff(spoken) or "wav", trim_end=True)
             await audio.write_formats(slin, base)
             return audio.duration(slin)
@@ -180,24 +189,49 @@ class MediaPreparer:
 
         return await self._cached(f"silence|{ms}", make)
 
+    def _place(self, key: str) -> tuple[Path, str]:
+        """Where the sound for `key` lives: its files' base path and its ARI media URI."""
+        kind = key.split("|", 1)[0]
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return (self._settings.dir / kind / name,
+                f"sound:{self._settings.asterisk_dir}/{kind}/{name}")
+
     async def _cached(self, key: str, make: _Maker) -> Sound:
         """The sound for `key` if made before, else made now (once at a time)."""
-        kind = key.split("|", 1)[0]
-        base = self._settings.dir / kind / hashlib.sha256(key.encode()).hexdigest()[:32]
-        uri = f"sound:{self._settings.asterisk_dir}/{kind}/{base.name}"
+        base, uri = self._place(key)
         async with self._locks[hash(base.name) % len(self._locks)]:
             sln = base.with_name(base.name + ".sln")
             if sln.exists() and base.with_name(base.name + ".alaw").exists():
                 return Sound(uri, audio.duration_of(sln))
             return Sound(uri, await make(base))
 
-    async def _download(self, entry: AudioUrl, base: Path) -> float:
-        data = await self._fetcher.fetch(entry.url)
-        kind = sniff(data)
-        if kind is None:
-            raise FetchError("media is neither WAV nor MP3 (checked by its content)")
-        slin = await audio.to_slin(data, kind)
-        if not slin:
-            raise FetchError("media holds no audio")
-        await audio.write_formats(slin, base)
-        return audio.duration(slin)
+    async def _url(self, url: str) -> Sound:
+        """A fetched file, reused while the server's caching rules allow, revalidated after
+        (If-None-Match / If-Modified-Since), fetched anew when it changed."""
+        base, uri = self._place(f"url|{url}")
+        meta = base.with_name(base.name + ".json")
+        sln = base.with_name(base.name + ".sln")
+        async with self._locks[hash(base.name) % len(self._locks)]:
+            known: dict[str, Any] = {}
+            if sln.exists() and meta.exists():
+                known = json.loads(meta.read_text())
+                if known.get("fresh_until", 0) > time.time():
+                    return Sound(uri, audio.duration_of(sln))
+            fetched = await self._fetcher.fetch(url, etag=known.get("etag"),
+                                                last_modified=known.get("last_modified"))
+            if fetched.body is not None:
+                kind = sniff(fetched.body)
+                if kind is None:
+                    raise FetchError("media is neither WAV nor MP3 (checked by its content)")
+                slin = await audio.to_slin(fetched.body, kind)
+                if not slin:
+                    raise FetchError("media holds no audio")
+                await audio.write_formats(slin, base)
+            max_age = self._settings.cache_seconds if fetched.max_age is None \
+                else fetched.max_age
+            meta.write_text(json.dumps({
+                "etag": fetched.etag or known.get("etag"),
+                "last_modified": fetched.last_modified or known.get("last_modified"),
+                "fresh_until": time.time() + max_age,
+            }))
+            return Sound(uri, audio.duration_of(sln))

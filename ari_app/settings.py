@@ -109,6 +109,7 @@ class MediaSettings:
     host_map: Mapping[str, Address]
     fetch_timeout: float
     max_bytes: int
+    cache_seconds: int
 
 
 @dataclass(frozen=True)
@@ -425,6 +426,7 @@ def _media(reader: _Reader, base: Path) -> MediaSettings:
         host_map=MappingProxyType(host_map),
         fetch_timeout=reader.number("fetch_timeout", 10, 0.5, 120),
         max_bytes=reader.integer("max_bytes", 5_000_000, 1_000, 100_000_000),
+        cache_seconds=reader.integer("cache_seconds", 3600, 0, 30 * 86400),
     )
     reader.finish()
     return settings

@@ -26,7 +26,7 @@ from ari_app.errors import SpeechError
 from ari_app.process import run
 
 GENDERS = ("female", "male")
-SAY_AS = ("digits",)
+SAY_AS = ("digits", "characters", "telephone")
 
 # BCP 47 language -> espeak-ng voice. Keys are matched case-insensitively.
 _ESPEAK_VOICES: Mapping[str, str] = MappingProxyType({
@@ -50,13 +50,19 @@ _FLITE_VOICES: Mapping[str, str] = MappingProxyType({"female": "slt", "male": "r
 LANGUAGES = tuple(sorted(_ESPEAK_VOICES))
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - private mkstemp files
 _DIGIT_RUN = re.compile(r"[0-9]+")
+# Under say-as characters: a word with a digit in it, or in capitals (AB12CD, XKCD).
+_CODE_WORD = re.compile(r"\b(?:[A-Za-z]*[0-9][A-Za-z0-9]*|[A-Z]{2,}[A-Z0-9]*)\b")
 
 
-def segments(text: str) -> list[tuple[bool, str]]:
-    """Split text into (is_digits, part): 'Code 12, ok' -> [(F,'Code'), (T,'12'), (F,'ok')]."""
+def segments(text: str, *, characters: bool = False) -> list[tuple[bool, str]]:
+    """Split text into (spelled, part): 'Code 12, ok' -> [(F,'Code'), (T,'12'), (F,'ok')].
+
+    Digit runs are always spelled; with `characters`, so are code-like words (AB12CD).
+    """
     out: list[tuple[bool, str]] = []
     position = 0
-    for match in [*_DIGIT_RUN.finditer(text), None]:
+    pattern = _CODE_WORD if characters else _DIGIT_RUN
+    for match in [*pattern.finditer(text), None]:
         end = match.start() if match else len(text)
         words = text[position:end].strip(" ,:;-").lstrip(".").strip()
         if any(ch.isalnum() for ch in words):

@@ -179,3 +179,15 @@ def test_check_config_reports_every_problem(tmp_path: Path) -> None:
     good = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(CONFIG),
                            "check-config"], capture_output=True, text=True, check=False)
     assert good.returncode == 0 and "1 carrier(s): 74445609" in good.stdout
+
+
+def test_media_that_cannot_be_fetched_means_no_call(service: Service, lab: Lab) -> None:
+    before = (calls_processed(lab, "pbx"), calls_processed(lab, "carrier"))
+    body = seed("prerecorded")
+    body["playlist"][5]["play"] = "http://server.domain.com/voices/missing.wav"
+    status = service.wait_final(service.place(body))
+
+    assert status["state"] == "failed", status
+    assert status["error"]["error_id"] == "media-unavailable", status
+    assert "playlist[5]" in status["error"]["message"] and "404" in status["error"]["message"]
+    assert (calls_processed(lab, "pbx"), calls_processed(lab, "carrier")) == before

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from ari_app.errors import FetchError
-from ari_app.fetch import Fetcher
+from ari_app.fetch import Fetcher, freshness
 from tests.unit.test_media import server, settings_for, wav
 
 __all__ = ["server"]
@@ -23,13 +23,13 @@ def resolver(*addresses: str):  # type: ignore[no-untyped-def]
 
 async def test_mapped_host_is_fetched(tmp_path: Path, server: TestServer) -> None:
     fetcher = Fetcher(settings_for(tmp_path, server))
-    assert (await fetcher.fetch("http://media.example/a.wav")).startswith(b"RIFF")
+    assert (await fetcher.fetch("http://media.example/a.wav")).body[:4] == b"RIFF"
 
 
 async def test_redirect_within_allowed_hosts_is_followed(tmp_path: Path,
                                                          server: TestServer) -> None:
     fetcher = Fetcher(settings_for(tmp_path, server))
-    assert await fetcher.fetch("http://media.example/moved.wav") == wav()
+    assert (await fetcher.fetch("http://media.example/moved.wav")).body == wav()
 
 
 @pytest.mark.parametrize(("path", "message"), [
@@ -77,5 +77,14 @@ async def test_allowed_networks_let_a_private_address_through(tmp_path: Path,
     settings = settings_for(tmp_path, server, host_map={},
                             allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
     fetcher = Fetcher(settings, resolve=resolver("127.0.0.1"))
-    body = await fetcher.fetch(f"http://inside.example:{server.port}/a.wav")
-    assert body.startswith(b"RIFF")
+    fetched = await fetcher.fetch(f"http://inside.example:{server.port}/a.wav")
+    assert fetched.body is not None and fetched.body.startswith(b"RIFF")
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    ({"Cache-Control": "max-age=60"}, 60.0), ({"Cache-Control": "public, no-cache"}, 0.0),
+    ({"Cache-Control": "no-store"}, 0.0), ({}, None),
+    ({"Expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),
+])
+def test_freshness(headers: dict[str, str], seconds: float | None) -> None:
+    assert freshness(headers) == seconds

@@ -18,6 +18,8 @@ from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech
 from ari_app.settings import Address, MediaSettings
 from ari_app.speech import Engine, Espeak, Flite, Speaker, build_engines
 
+HITS = web.AppKey("hits", list[str])
+
 
 def wav(seconds: float = 0.5) -> bytes:
     return subprocess.run(["sox", "-n", "-t", "wav", "-r", "22050", "-", "synth", str(seconds),
@@ -45,7 +47,18 @@ async def server() -> AsyncIterator[TestServer]:
             raise web.HTTPFound(location.replace("PORT", str(request.url.port)))
         return handler
 
+    hits: list[str] = []
+
+    async def tagged(request: web.Request) -> web.Response:
+        hits.append(request.headers.get("If-None-Match", ""))
+        rule = {"Cache-Control": request.query.get("cc", "max-age=0"), "ETag": '"v1"'}
+        if request.headers.get("If-None-Match") == '"v1"':
+            return web.Response(status=304, headers=rule)
+        return web.Response(body=wav(), headers=rule)
+
     app = web.Application()
+    app[HITS] = hits
+    app.router.add_get("/tagged.wav", tagged)
     app.router.add_get("/a.wav", serve(wav()))
     app.router.add_get("/a.mp3", serve(mp3()))
     app.router.add_get("/big.wav", serve(wav(20)))
@@ -67,7 +80,7 @@ def settings_for(tmp: Path, server: TestServer, **overrides: object) -> MediaSet
         "dir": tmp, "asterisk_dir": "/srv/media", "allowed_networks": (),
         "allowed_hosts": frozenset({"media.example", "inside.example", "2130706433"}),
         "host_map": {"media.example": Address("127.0.0.1", server.port or 0)},
-        "fetch_timeout": 1.0, "max_bytes": 200_000,
+        "fetch_timeout": 1.0, "max_bytes": 200_000, "cache_seconds": 3600,
     }
     values.update(overrides)
     return MediaSettings(**values)  # type: ignore[arg-type]
@@ -174,3 +187,32 @@ async def test_all_engines_failing_names_no_text(tmp_path: Path, server: TestSer
     with pytest.raises(MediaError) as caught:
         await media.prepare([CODE])
     assert caught.value.entry == 0 and "4321" not in str(caught.value)
+
+
+async def test_characters_and_telephone(tmp_path: Path, server: TestServer) -> None:
+    media = preparer(tmp_path, server, build_engines(["espeak-ng"], rate=150, timeout=10))
+    spelled = await media.prepare([Speech(text="Code AB12", language="en-US", gender="female",
+                                          say_as="characters")])
+    # words, gap, A B 1 2 with three gaps, the pause after
+    assert spelled.items_per_entry == (10,)
+    assert len({spelled.media[i] for i in (2, 4, 6, 8)}) == 4
+    phone = await media.prepare([Speech(text="5551234", language="en-US", gender="female",
+                                        say_as="telephone", pause_ms=200)])
+    gaps = [phone.media[i] for i in range(1, 13, 2)]
+    assert gaps[2] != gaps[0] == gaps[1] == gaps[3]  # a longer gap after every third digit
+
+
+async def test_url_cache_honours_cache_control_and_etag(tmp_path: Path,
+                                                       server: TestServer) -> None:
+    hits = server.app[HITS]
+    media = preparer(tmp_path, server)
+    revalidate = [AudioUrl("http://media.example/tagged.wav?cc=no-cache")]
+    first = await media.prepare(revalidate)
+    second = await media.prepare(revalidate)
+    assert hits == ["", '"v1"'] and first == second  # asked again, 304, same sound
+
+    hits.clear()
+    fresh = [AudioUrl("http://media.example/tagged.wav?cc=max-age=600")]
+    await media.prepare(fresh)
+    await media.prepare(fresh)
+    assert hits == [""]  # fresh for ten minutes: not asked again
