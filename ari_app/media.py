@@ -73,9 +73,11 @@ class Prepared:
 
 
 def sniff(data: bytes) -> str | None:
-    """The audio container by its first bytes: 'wav', 'mp3' or None."""
+    """The audio container by its first bytes: 'wav', 'mp3', 'ogg' or None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "wav"
+    if data[:4] == b"OggS":
+        return "ogg"
     if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
         return "mp3"
     return None
@@ -222,7 +224,7 @@ class MediaPreparer:
             if fetched.body is not None:
                 kind = sniff(fetched.body)
                 if kind is None:
-                    raise FetchError("media is neither WAV nor MP3 (checked by its content)")
+                    raise FetchError("media is not WAV, MP3 or OGG (checked by its content)")
                 slin = await audio.to_slin(fetched.body, kind)
                 if not slin:
                     raise FetchError("media holds no audio")
