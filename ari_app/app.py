@@ -37,15 +37,23 @@ class Service:
 
 
 def engines(settings: Settings) -> list[Engine]:
-    return build_engines(settings.tts.engines, rate=settings.tts.rate,
-                         timeout=settings.tts.timeout, commands=settings.tts.commands,
-                         gtts_endpoint=settings.tts.gtts_endpoint)
+    """Every engine the settings name, by default or for some language."""
+    tts = settings.tts
+    names = list(dict.fromkeys([*tts.engines, *(n for o in tts.by_language.values() for n in o)]))
+    return build_engines(names, rate=tts.rate, timeout=tts.timeout, commands=tts.commands,
+                         gtts_endpoint=tts.gtts_endpoint)
+
+
+def speaker(settings: Settings) -> Speaker:
+    by_name = {e.name: e for e in engines(settings)}
+    return Speaker([by_name[n] for n in settings.tts.engines],
+                   {tag: [by_name[n] for n in order]
+                    for tag, order in settings.tts.by_language.items()})
 
 
 def build_media(settings: Settings) -> tuple[MediaPreparer, Fetcher]:
     fetcher = Fetcher(settings.media)
-    media = MediaPreparer(settings=settings.media, speech=Speaker(engines(settings)),
-                          fetcher=fetcher)
+    media = MediaPreparer(settings=settings.media, speech=speaker(settings), fetcher=fetcher)
     return media, fetcher
 
 

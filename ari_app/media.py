@@ -34,6 +34,7 @@ from ari_app.speech import Engine, Speaker, segments
 log = logging.getLogger(__name__)
 
 WORDS_TO_DIGITS_MS = 300
+DIGIT_PACE = 0.87
 _DIGITS = "0123456789"
 _ALPHABET = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 AFTER_DIGITS_MS = 400
@@ -147,6 +148,7 @@ class MediaPreparer:
     async def _speak_with(self, engine: Engine, voice: str, entry: Speech) -> list[Sound]:
         plan: list[str | int] = []  # words or a character to speak, or ms of silence
         group = entry.group or (3 if entry.say_as == "telephone" else 0)
+        speed = entry.rate / 100
         characters = entry.say_as == "characters"
         for n, (spelled, text) in enumerate(segments(entry.text, characters=characters)):
             if not spelled:
@@ -166,22 +168,25 @@ class MediaPreparer:
             # The whole alphabet at once, whatever the code: which characters an engine is
             # asked for says nothing about it.
             alphabet = _ALPHABET if wanted - set(_DIGITS) else _DIGITS
-            await asyncio.gather(*(self._clip(engine, voice, c) for c in alphabet))
+            await asyncio.gather(*(self._clip(engine, voice, c, speed) for c in alphabet))
         unique = list(dict.fromkeys(plan))
         made = await asyncio.gather(*(
-            self._clip(engine, voice, item) if isinstance(item, str) else self._silence(item)
+            self._clip(engine, voice, item, speed) if isinstance(item, str)
+            else self._silence(item)
             for item in unique))
         sounds = dict(zip(unique, made, strict=True))
         return [sounds[item] for item in plan]
 
-    async def _clip(self, engine: Engine, voice: str, text: str) -> Sound:
+    async def _clip(self, engine: Engine, voice: str, text: str, speed: float) -> Sound:
         async def make(base: Path) -> float:
-            spoken = await engine.synthesize(f"{text}.", voice=voice, slow=len(text) == 1)
+            # Characters are read a little slower than the words around them.
+            pace = speed * DIGIT_PACE if len(text) == 1 else speed
+            spoken = await engine.synthesize(f"{text}.", voice=voice, speed=pace)
             slin = await audio.to_slin(spoken, sniff(spoken) or "wav", trim_end=True)
             await audio.write_formats(slin, base)
             return audio.duration(slin)
 
-        sound = await self._cached(f"tts|{engine.name}|{voice}|{text}", make)
+        sound = await self._cached(f"tts|{engine.name}|{voice}|{speed}|{text}", make)
         return Sound(sound.uri, sound.seconds, engine.name)
 
     async def _silence(self, ms: int) -> Sound:

@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
-from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, segments, supported
+from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, order_for, segments, supported
 
 MAX_ENTRIES = 50
 MAX_TEXT = 1000
 MAX_URL = 2000
 MAX_REPEAT = 5
 MAX_PAUSE = 10_000
-_OPTIONS = ("language", "gender", "say-as", "pause", "group")
+_OPTIONS = ("language", "gender", "say-as", "pause", "group", "rate")
 _SOUND = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
 _TO = re.compile(r"^\+?[0-9]{3,20}$")
 _CALLER = re.compile(r"^\+?[0-9]{1,20}$")
@@ -43,6 +43,8 @@ class Speech:
     pause_ms: int = 250
     group: int = 0
     repeat: int = 1
+    rate: int = 100
+    """Speaking pace in percent of the voice's normal pace."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,16 @@ def _speech(play: object, options: object, where: str, settings: Settings,
     if gender not in GENDERS:
         raise InvalidField(f"gender must be one of {', '.join(GENDERS)}",
                            field=f"{where}.options.gender")
-    if not isinstance(language, str) or not supported(language, str(gender),
-                                                      settings.tts.engines):
+    if not isinstance(language, str):
+        raise InvalidField("language must be a BCP 47 tag such as en-US",
+                           field=f"{where}.options.language")
+    order = order_for(language, settings.tts.engines, settings.tts.by_language)
+    if not supported(language, str(gender), order):
+        other = next((g for g in GENDERS if supported(language, g, order)), None)
+        if other is not None:
+            raise InvalidField(f"no configured speech engine has a {gender} voice for "
+                               f"{language}; it has a {other} one",
+                               field=f"{where}.options.gender")
         raise InvalidField(f"unsupported language; supported: {', '.join(LANGUAGES)}",
                            field=f"{where}.options.language")
     if say_as is not None and say_as not in SAY_AS:
@@ -201,9 +211,13 @@ def _speech(play: object, options: object, where: str, settings: Settings,
     group = opts.get("group", 0)
     if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group <= 8:
         raise InvalidField("group is 0 (no groups) to 8 digits", field=f"{where}.options.group")
+    rate = opts.get("rate", 100)
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 50 <= rate <= 200:
+        raise InvalidField("rate is 50 to 200 (percent of the normal pace)",
+                           field=f"{where}.options.rate")
     return Speech(text=play, language=language, gender=str(gender),
                   say_as=None if say_as is None else str(say_as), pause_ms=pause_ms,
-                  group=group, repeat=repeat)
+                  group=group, repeat=repeat, rate=rate)
 
 
 def _url(play: object, where: str, settings: Settings) -> str:

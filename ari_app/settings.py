@@ -115,6 +115,7 @@ class MediaSettings:
 @dataclass(frozen=True)
 class TtsSettings:
     engines: tuple[str, ...]
+    by_language: Mapping[str, tuple[str, ...]]
     commands: Mapping[str, str]
     gtts_endpoint: str | None
     rate: int
@@ -355,6 +356,7 @@ def parse(data: object, *, base: Path) -> Settings:
     tts_r = top.section("tts")
     tts = TtsSettings(
         engines=tts_r.texts("engines", DEFAULT_ENGINES),
+        by_language=_engine_orders(tts_r.section("languages")),
         commands=_commands(tts_r.section("commands")),
         gtts_endpoint=tts_r.text("gtts_endpoint", None, conf=False) or None,
         rate=tts_r.integer("rate", 150, 80, 400),
@@ -385,6 +387,21 @@ def parse(data: object, *, base: Path) -> Settings:
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
         media=media, tts=tts, calls=calls, carriers=MappingProxyType(carriers),
     )
+
+
+def _engine_orders(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
+    """tts.languages: an engine order of its own for some languages (`es: [gtts, espeak-ng]`)."""
+    orders = {}
+    for tag in reader.data:
+        order = reader.texts(tag, ())
+        for index, name in enumerate(order):
+            if name not in ENGINES:
+                reader.problem(f"{reader.key(str(tag))}[{index}]",
+                               f"unknown engine (known: {', '.join(ENGINES)})")
+        if not order:
+            reader.problem(reader.key(str(tag)), "needs at least one engine")
+        orders[str(tag).lower()] = order
+    return MappingProxyType(orders)
 
 
 def _commands(reader: _Reader) -> Mapping[str, str]:

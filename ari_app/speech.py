@@ -79,8 +79,8 @@ class Engine(Protocol):
     def voice(self, language: str, gender: str) -> str | None:
         """This engine's voice for a BCP 47 language and a gender, or None."""
 
-    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
-        """Audio of `text` (WAV or MP3); `slow` for digits read one by one."""
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
+        """Audio of `text` (WAV, MP3 or OGG); `speed` 1.0 is the voice's normal pace."""
 
 
 class Espeak:
@@ -96,8 +96,8 @@ class Espeak:
         variant = _ESPEAK_VARIANTS.get(gender)
         return None if base is None or variant is None else f"{base}+{variant}"
 
-    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
-        rate = self._rate - 20 if slow else self._rate
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
+        rate = max(80, min(450, round(self._rate * speed)))
         wav = await run([self._binary, "--stdin", "--stdout", "-v", voice, "-s", str(rate)],
                         text.encode(), timeout=self._timeout, error=SpeechError)
         if not wav.startswith(b"RIFF"):
@@ -117,13 +117,13 @@ class Flite:
             return None
         return _FLITE_VOICES.get(gender)
 
-    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
         # flite seeks in its output, so it cannot write to a pipe: it writes to
         # a private file in memory-backed /dev/shm that lives only until read.
         fd, name = tempfile.mkstemp(suffix=".wav", dir=_SHM)
         os.close(fd)
         try:
-            stretch = "1.15" if slow else "1.0"
+            stretch = f"{1 / speed:.2f}"
             await run([self._binary, "-voice", voice, "--setf", f"duration_stretch={stretch}",
                        "-f", "-", "-o", name], text.encode(), timeout=self._timeout,
                       error=SpeechError)
@@ -135,11 +135,21 @@ class Flite:
         return wav
 
 
-class Speaker:
-    """The configured engines, in order."""
+def order_for(language: str, default: Sequence[str],
+              by_language: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """The engine order for a language: its own (`es-MX`, else `es`) or the default."""
+    tag = language.strip().lower()
+    return tuple(by_language.get(tag) or by_language.get(tag.split("-")[0]) or default)
 
-    def __init__(self, engines: Sequence[Engine]) -> None:
+
+class Speaker:
+    """The configured engines, in the configured order for each language."""
+
+    def __init__(self, engines: Sequence[Engine],
+                 by_language: Mapping[str, Sequence[Engine]] | None = None) -> None:
         self._engines = tuple(engines)
+        self._by_language = {tag.lower(): tuple(order)
+                             for tag, order in (by_language or {}).items()}
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -147,8 +157,11 @@ class Speaker:
 
     def voices(self, language: str, gender: str) -> list[tuple[Engine, str]]:
         """Every engine with a voice for this language and gender, in the configured order."""
+        tag = language.strip().lower()
+        order = self._by_language.get(tag) or self._by_language.get(tag.split("-")[0]) \
+            or self._engines
         out = []
-        for engine in self._engines:
+        for engine in order:
             voice = engine.voice(language, gender)
             if voice is not None:
                 out.append((engine, voice))
@@ -183,8 +196,9 @@ class GoogleTts:
         found = _GTTS_VOICES.get(language.strip().lower())
         return None if found is None or gender != "female" else "|".join(found)
 
-    async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
         lang, tld = voice.split("|")
+        slow = speed < 0.8  # gTTS has two paces only
         try:
             return await asyncio.wait_for(
                 asyncio.to_thread(self._fetch, text, lang, tld, slow), self._timeout)
@@ -232,5 +246,5 @@ def build_engines(order: Sequence[str], *, rate: int, timeout: float,
 
 
 def supported(language: str, gender: str, order: Sequence[str]) -> bool:
-    """Whether one of the configured engines has a voice for this language and gender."""
+    """Whether one of these engines has a voice for this language and gender."""
     return any(e.voice(language, gender) for e in build_engines(order, rate=150, timeout=1))

@@ -41,6 +41,8 @@ _ENTRY = {
                 "say-as": {"type": "string", "enum": list(SAY_AS)},
                 "pause": {"type": "integer", "minimum": 0, "maximum": 2000, "default": 250,
                           "description": "milliseconds between digits"},
+                "rate": {"type": "integer", "minimum": 50, "maximum": 200, "default": 100,
+                         "description": "speaking pace, percent of normal"},
                 "group": {"type": "integer", "minimum": 0, "maximum": 8, "default": 0,
                           "description": "digits per group; a double pause between groups"},
             },

@@ -56,7 +56,7 @@ async def test_gtts_speaks_through_the_endpoint(google: tuple[TestServer, list[s
     engine = GoogleTts(timeout=5, endpoint=f"http://127.0.0.1:{server.port}/batchexecute")
     voice = engine.voice("en-GB", "female")
     assert voice == "en|co.uk" and engine.voice("en-GB", "male") is None
-    audio = await engine.synthesize("Your code is.", voice=voice, slow=False)
+    audio = await engine.synthesize("Your code is.", voice=voice, speed=1.0)
     assert sniff(audio) == "mp3"
     assert len(heard) == 1 and "Your code is" in heard[0]
 
@@ -65,7 +65,7 @@ async def test_gtts_failure_is_a_speech_error(google: tuple[TestServer, list[str
     server, _ = google
     engine = GoogleTts(timeout=5, endpoint=f"http://127.0.0.1:{server.port}/broken")
     with pytest.raises(SpeechError, match="gtts failed"):
-        await engine.synthesize("hello.", voice="en|com", slow=False)
+        await engine.synthesize("hello.", voice="en|com", speed=1.0)
 
 
 async def test_only_words_reach_google_and_it_falls_back(

@@ -147,9 +147,9 @@ async def test_a_code_is_never_spoken_or_stored_whole(tmp_path: Path, server: Te
     heard: list[str] = []
 
     class Listening(Flite):
-        async def synthesize(self, text: str, *, voice: str, slow: bool) -> bytes:
+        async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
             heard.append(text)
-            return await super().synthesize(text, voice=voice, slow=slow)
+            return await super().synthesize(text, voice=voice, speed=speed)
 
     media = preparer(tmp_path, server, [Listening(timeout=10)])
     first = await media.prepare([CODE])

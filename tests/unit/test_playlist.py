@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,20 @@ def test_bad_entries_name_the_field(settings: Settings, entry: Any, field: str) 
     body = seed("tts")
     body["playlist"] = [entry]
     assert field_of(body, settings) == field
+
+
+def test_rate_option_and_gender_without_a_voice(settings: Settings) -> None:
+    body = seed("tts")
+    body["playlist"][0]["options"]["rate"] = 80
+    assert parse_request(body, settings).playlist[0].rate == 80  # type: ignore[union-attr]
+    body["playlist"][0]["options"]["rate"] = 20
+    assert field_of(body, settings) == "playlist[0].options.rate"
+    gtts_only = dataclasses.replace(settings, tts=dataclasses.replace(settings.tts,
+                                                                      engines=("gtts",)))
+    body = seed("tts")
+    body["playlist"][0]["options"]["gender"] = "male"
+    with pytest.raises(InvalidField, match="no configured speech engine has a male voice"):
+        parse_request(body, gtts_only)
 
 
 def test_not_an_object(settings: Settings) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from ari_app.errors import SpeechError
@@ -33,7 +37,7 @@ async def test_engines_produce_wav(engine: str) -> None:
     (speaker,) = build_engines([engine], rate=150, timeout=10)
     voice = speaker.voice("en-US", "female")
     assert voice is not None
-    wav = await speaker.synthesize("Your code is", voice=voice, slow=False)
+    wav = await speaker.synthesize("Your code is", voice=voice, speed=1.0)
     assert wav.startswith(b"RIFF") and len(wav) > 8000
 
 
@@ -47,17 +51,27 @@ def test_speaker_lists_voices_in_engine_order() -> None:
 async def test_a_missing_engine_is_a_speech_error() -> None:
     with pytest.raises(SpeechError, match="cannot run"):
         await Espeak(rate=150, timeout=5, binary="/nonexistent/espeak").synthesize(
-            "hello", voice="en-us", slow=False)
+            "hello", voice="en-us", speed=1.0)
 
 
 def test_engines_command_tries_every_engine() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
     config = Path(__file__).resolve().parents[2] / "sandbox" / "ari-app.yaml"
     result = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(config),
                              "engines"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names == ["flite", "espeak-ng"] and result.stdout.count(" ok ") == 2
+
+
+def test_engine_order_per_language() -> None:
+    from ari_app.app import speaker
+    from ari_app.settings import parse
+
+    settings = parse({"ari": {"password": "x"}, "ami": {"secret": "y"},
+                      "tts": {"engines": ["flite", "espeak-ng"],
+                              "languages": {"es": ["gtts", "espeak-ng"], "en-GB": ["espeak-ng"]}}},
+                     base=Path("."))
+    voices = speaker(settings)
+    assert [e.name for e, _ in voices.voices("es-MX", "female")] == ["gtts", "espeak-ng"]
+    assert [e.name for e, _ in voices.voices("en-gb", "female")] == ["espeak-ng"]
+    assert [e.name for e, _ in voices.voices("en-US", "female")] == ["flite", "espeak-ng"]
