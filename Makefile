@@ -34,7 +34,7 @@ bench-prepare: deps venv
 	$(PY) -m bench.prepare
 
 bench-dead-air: deps venv sounds root
-	$(PY) -m bench.dead_air --calls 20
+	$(PY) -m bench.dead_air --calls 50
 
 # Debian packages: installed only when one is missing, so a second run is quick.
 deps:

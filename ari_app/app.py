@@ -32,6 +32,7 @@ class Service:
     store: SqliteStore
     ari: AriClient
     fetcher: Fetcher
+    media: MediaPreparer
     calls: CallService
     api: Api
 
@@ -84,13 +85,15 @@ def build(settings: Settings) -> Service:
     calls = CallService(settings=settings, store=store, ari=ari, media=media, router=router)
     health = Health(ari=ari, store=store, engines=engines(settings))
     api = Api(settings=settings, calls=calls, store=store, media=media, health=health)
-    return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, calls=calls, api=api)
+    return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, media=media,
+                   calls=calls, api=api)
 
 
 async def serve(settings: Settings) -> None:
     logs.configure()
     settings.media.dir.mkdir(parents=True, exist_ok=True)
     service = build(settings)
+    service.media.clean_stale()
     runner = web.AppRunner(service.api.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen.host, settings.listen.port)

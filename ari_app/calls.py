@@ -123,7 +123,11 @@ class Call:
         try:
             prepared = await self._prepare()
             if prepared is not None:
-                await self._dial_and_play(prepared)
+                staged = self.s.media.stage(prepared)
+                try:
+                    await self._dial_and_play(staged)
+                finally:
+                    self.s.media.unstage(staged)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -15,10 +15,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +65,8 @@ class Prepared:
     seconds: float
     engines: tuple[str, ...]
     """The speech engines that spoke, for the call's status."""
+    staged: Path | None = None
+    """The call's own folder of links to the sounds, once staged."""
 
     def entries_done(self, items: int) -> int:
         """How many playlist entries are wholly played once `items` media items are."""
@@ -111,6 +117,34 @@ class MediaPreparer:
             seconds=sum(s.seconds for group in sounds for s in group),
             engines=tuple(sorted({s.engine for g in sounds for s in g if s.engine})),
         )
+
+    def stage(self, prepared: Prepared) -> Prepared:
+        """The same sounds under names of this call only (hard links, no audio copied).
+
+        Asterisk logs every file it plays; under shared names the order of digit clips
+        in that log would spell the code. Under `calls/<random>/<n>` it says nothing.
+        """
+        folder = self._settings.dir / "calls" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        prefix = f"sound:{self._settings.asterisk_dir}/"
+        media = []
+        for n, uri in enumerate(prepared.media):
+            if not uri.startswith(prefix):
+                media.append(uri)  # Asterisk's own sounds
+                continue
+            source = self._settings.dir / uri.removeprefix(prefix)
+            for ext in audio.FORMATS:
+                os.link(source.with_name(f"{source.name}.{ext}"), folder / f"{n}.{ext}")
+            media.append(f"{prefix}calls/{folder.name}/{n}")
+        return dataclasses.replace(prepared, media=tuple(media), staged=folder)
+
+    def unstage(self, prepared: Prepared) -> None:
+        if prepared.staged is not None:
+            shutil.rmtree(prepared.staged, ignore_errors=True)
+
+    def clean_stale(self) -> None:
+        """Folders of calls a stopped service could not unstage."""
+        shutil.rmtree(self._settings.dir / "calls", ignore_errors=True)
 
     def render(self, prepared: Prepared) -> bytes:
         """The 8 kHz linear audio the call would play, item after item (for previews)."""

@@ -7,6 +7,7 @@ import array
 import os
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,15 @@ def test_no_trace_of_the_code_after_its_call(service: Service) -> None:
         # The database is checked row by row below (its file may hold freed pages).
         if path.is_file() and recordings not in path.parents and ".sqlite3" not in path.name:
             assert code.encode() not in path.read_bytes(), path
+    # Asterisk logs each file it plays: only the call's own link names, never shared clips
+    # (whose order would spell the code), and the links are gone after the call.
+    log = (VAR / "asterisk/pbx/log/messages.log").read_text()
+    played = [line for line in log.splitlines() if "Playing '" in line]
+    assert played and all("/media/calls/" in line or "/media/" not in line for line in played)
+    deadline = time.monotonic() + 5
+    while any((VAR / "media/calls").glob("*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list((VAR / "media/calls").glob("*")) == []
     with sqlite3.connect(VAR / "ari-app.sqlite3") as db:
         rows = db.execute("SELECT * FROM calls").fetchall()
     assert rows and not any(code in str(row) for row in rows)

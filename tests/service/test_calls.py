@@ -40,6 +40,15 @@ class FakeMedia:
 
     def __init__(self) -> None:
         self.fail: Exception | None = None
+        self.staged: list[Prepared] = []
+        self.unstaged: list[Prepared] = []
+
+    def stage(self, prepared: Prepared) -> Prepared:
+        self.staged.append(prepared)
+        return prepared
+
+    def unstage(self, prepared: Prepared) -> None:
+        self.unstaged.append(prepared)
 
     async def prepare(self, playlist: Sequence[Entry]) -> Prepared:
         if self.fail is not None:
@@ -108,6 +117,7 @@ async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:
     assert originate["variables"] == {f"PJSIP_HEADER(add,{CALL_HEADER})": call_id}
     assert rig.ari.played == [(call_id, ("sound:/media/0-0", "sound:/media/0-1"))]
     assert rig.ari.hung_up == [call_id]
+    assert rig.media.staged == rig.media.unstaged != []
 
 
 @pytest.mark.parametrize(("number", "state", "cause"),

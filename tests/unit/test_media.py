@@ -223,3 +223,18 @@ async def test_url_cache_honours_cache_control_and_etag(tmp_path: Path,
     await media.prepare(fresh)
     await media.prepare(fresh)
     assert hits == [""]  # fresh for ten minutes: not asked again
+
+
+async def test_staging_gives_a_call_names_of_its_own(tmp_path: Path, server: TestServer) -> None:
+    media = preparer(tmp_path, server)
+    prepared = await media.prepare([CODE, AsteriskSound("beep")])
+    staged = media.stage(prepared)
+
+    assert staged.staged is not None and staged.staged.parent == tmp_path / "calls"
+    assert staged.media[-1] == "sound:beep"
+    for n, uri in enumerate(staged.media[:-1]):
+        assert uri == f"sound:/srv/media/calls/{staged.staged.name}/{n}"
+        shared = tmp_path / prepared.media[n].removeprefix("sound:/srv/media/")
+        assert (staged.staged / f"{n}.ulaw").samefile(shared.with_name(shared.name + ".ulaw"))
+    media.unstage(staged)
+    assert not staged.staged.exists()
