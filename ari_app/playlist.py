@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
@@ -99,7 +99,8 @@ def parse_request(body: object, settings: Settings) -> CallRequest:
     if not isinstance(carrier_id, str) or carrier_id not in settings.carriers:
         raise InvalidField("unknown carrier_id", field="carrier_id")
     caller_id = _caller_id(body.get("from"), settings, carrier_id)
-    entries = _playlist(body.get("playlist"), settings)
+    base = settings.carriers[carrier_id].media_base_url
+    entries = _playlist(body.get("playlist"), settings, base)
     return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries)
 
 
@@ -110,14 +111,16 @@ def parse_playlist(body: object, settings: Settings) -> tuple[Entry, ...]:
     for name in body:
         if name not in _TOP_FIELDS:
             raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
-    return _playlist(body.get("playlist"), settings)
+    carrier = settings.carriers.get(str(body.get("carrier_id", "")))
+    return _playlist(body.get("playlist"), settings, carrier.media_base_url if carrier else None)
 
 
-def _playlist(playlist: object, settings: Settings) -> tuple[Entry, ...]:
+def _playlist(playlist: object, settings: Settings, base: str | None) -> tuple[Entry, ...]:
     if not isinstance(playlist, list) or not 1 <= len(playlist) <= MAX_ENTRIES:
         raise InvalidField(f"'playlist' must be a list of 1 to {MAX_ENTRIES} entries",
                            field="playlist")
-    return tuple(_entry(raw, f"playlist[{i}]", settings) for i, raw in enumerate(playlist))
+    return tuple(_entry(raw, f"playlist[{i}]", settings, base)
+                 for i, raw in enumerate(playlist))
 
 
 def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:
@@ -132,7 +135,7 @@ def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:
     return value
 
 
-def _entry(raw: object, where: str, settings: Settings) -> Entry:
+def _entry(raw: object, where: str, settings: Settings, base: str | None) -> Entry:
     if not isinstance(raw, Mapping):
         raise InvalidField("each playlist entry must be an object", field=where)
     for name in raw:
@@ -152,7 +155,7 @@ def _entry(raw: object, where: str, settings: Settings) -> Entry:
     if raw.get("options") not in (None, {}):
         raise InvalidField("options apply to tts entries only", field=f"{where}.options")
     if kind in _URL_TYPES:
-        return AudioUrl(_url(play, f"{where}.play", settings), repeat)
+        return AudioUrl(_url(play, f"{where}.play", settings, base), repeat)
     if kind == "pause":
         if isinstance(play, bool) or not isinstance(play, int) or not 1 <= play <= MAX_PAUSE:
             raise InvalidField(f"a pause is 1 to {MAX_PAUSE} milliseconds in 'play'",
@@ -220,11 +223,17 @@ def _speech(play: object, options: object, where: str, settings: Settings,
                   group=group, repeat=repeat, rate=rate)
 
 
-def _url(play: object, where: str, settings: Settings) -> str:
+def _url(play: object, where: str, settings: Settings, base: str | None) -> str:
     if not isinstance(play, str) or not play:
         raise InvalidField("a url entry needs the audio file's URL in 'play'", field=where)
     if len(play) > MAX_URL or any(ord(ch) <= 32 for ch in play):
         raise InvalidField("not a valid URL", field=where)
+    if base is not None and not urlsplit(play).scheme:
+        # A path under the carrier's media_base_url; it may not climb out of it.
+        resolved = urljoin(base, play)
+        if not resolved.startswith(base) or "/../" in f"/{play}/" or "%2e" in play.lower():
+            raise InvalidField("the path leaves the carrier's media_base_url", field=where)
+        play = resolved
     parts = urlsplit(play)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("only http and https URLs are accepted", field=where)

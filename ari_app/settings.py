@@ -7,6 +7,7 @@ values as they are: nothing that changes Asterisk config syntax gets through.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -141,6 +143,8 @@ class Carrier:
     codecs: tuple[str, ...]
     prefix: str
     caller_ids: tuple[str, ...]
+    media_base_url: str | None = None
+    """Relative playlist paths of this carrier's calls are taken under this URL."""
 
     @property
     def trunk(self) -> str:
@@ -383,6 +387,10 @@ def parse(data: object, *, base: Path) -> Settings:
     top.finish()
     if problems:
         raise ConfigError(problems)
+    # A carrier's media_base_url host is allowed for fetching like media.allowed_hosts.
+    bases = {urlsplit(c.media_base_url).hostname or "" for c in carriers.values()
+             if c.media_base_url}
+    media = dataclasses.replace(media, allowed_hosts=media.allowed_hosts | (bases - {""}))
     return Settings(
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
         media=media, tts=tts, calls=calls, carriers=MappingProxyType(carriers),
@@ -469,7 +477,12 @@ def _carriers(reader: _Reader) -> dict[str, Carrier]:
             codecs=c.texts("codecs", ("ulaw", "alaw")),
             prefix=c.text("prefix", "", pattern=_PREFIX),
             caller_ids=c.texts("caller_ids", (), pattern=_NUMBER),
+            media_base_url=c.text("media_base_url", None, conf=False) or None,
         )
+        base = carrier.media_base_url
+        if base is not None and (not re.match(r"^https?://[^/\s?#]+/[^\s?#]*$", base)
+                                 or not base.endswith("/")):
+            c.problem(c.key("media_base_url"), "must be an http(s) URL ending with '/'")
         if carrier.transport not in TRANSPORTS:
             c.problem(c.key("transport"), f"must be one of {', '.join(sorted(TRANSPORTS))}")
         for index, codec in enumerate(carrier.codecs):

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ari_app.errors import InvalidField
 from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech, parse_request
-from ari_app.settings import Settings, load
+from ari_app.settings import Settings, load, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data"
@@ -157,6 +158,20 @@ def test_rate_option_and_gender_without_a_voice(settings: Settings) -> None:
     body["playlist"][0]["options"]["gender"] = "male"
     with pytest.raises(InvalidField, match="no configured speech engine has a male voice"):
         parse_request(body, gtts_only)
+
+
+def test_relative_paths_use_the_carriers_media_base_url() -> None:
+    data = yaml.safe_load((ROOT / "sandbox/ari-app.yaml").read_text())
+    data["carriers"]["74445609"]["media_base_url"] = "https://cdn.example/voices/en/"
+    settings = parse(data, base=ROOT / "sandbox")
+    assert "cdn.example" in settings.media.allowed_hosts
+    body = seed("prerecorded")
+    body["playlist"][1]["play"] = "1.wav"
+    request = parse_request(body, settings)
+    assert request.playlist[1] == AudioUrl("https://cdn.example/voices/en/1.wav")
+    for escape in ("../secret.wav", "/etc/x.wav", "%2e%2e/x.wav"):
+        body["playlist"][1]["play"] = escape
+        assert field_of(body, settings) == "playlist[1].play", escape
 
 
 def test_not_an_object(settings: Settings) -> None:
