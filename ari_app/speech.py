@@ -151,10 +151,6 @@ class Speaker:
         self._by_language = {tag.lower(): tuple(order)
                              for tag, order in (by_language or {}).items()}
 
-    @property
-    def engines(self) -> tuple[str, ...]:
-        return tuple(e.name for e in self._engines)
-
     def voices(self, language: str, gender: str) -> list[tuple[Engine, str]]:
         """Every engine with a voice for this language and gender, in the configured order."""
         tag = language.strip().lower()
