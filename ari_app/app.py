@@ -42,7 +42,7 @@ def engines(settings: Settings) -> list[Engine]:
     tts = settings.tts
     names = list(dict.fromkeys([*tts.engines, *(n for o in tts.by_language.values() for n in o)]))
     return build_engines(names, rate=tts.rate, timeout=tts.timeout, commands=tts.commands,
-                         gtts_endpoint=tts.gtts_endpoint)
+                         gtts_endpoint=tts.gtts_endpoint, asterisk_sounds=tts.asterisk_sounds)
 
 
 def speaker(settings: Settings) -> Speaker:

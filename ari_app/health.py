@@ -33,7 +33,7 @@ async def check_engine(engine: Engine) -> EngineHealth:
     if voice is None:
         return EngineHealth(False, time.time(), 0.0, "no voice to test with")
     try:
-        await engine.synthesize("Hello.", voice=voice, speed=1.0)
+        await engine.synthesize("1.", voice=voice, speed=1.0)
     except SpeechError as exc:
         return EngineHealth(False, time.time(), (time.monotonic() - started) * 1000, str(exc))
     return EngineHealth(True, time.time(), (time.monotonic() - started) * 1000)

@@ -196,8 +196,9 @@ def _speech(play: object, options: object, where: str, settings: Settings,
         raise InvalidField("language must be a BCP 47 tag such as en-US",
                            field=f"{where}.options.language")
     order = order_for(language, settings.tts.engines, settings.tts.by_language)
-    if not supported(language, str(gender), order):
-        other = next((g for g in GENDERS if supported(language, g, order)), None)
+    sounds = settings.tts.asterisk_sounds
+    if not supported(language, str(gender), order, sounds):
+        other = next((g for g in GENDERS if supported(language, g, order, sounds)), None)
         if other is not None:
             raise InvalidField(f"no configured speech engine has a {gender} voice for "
                                f"{language}; it has a {other} one",

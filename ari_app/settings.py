@@ -120,6 +120,7 @@ class TtsSettings:
     by_language: Mapping[str, tuple[str, ...]]
     commands: Mapping[str, str]
     gtts_endpoint: str | None
+    asterisk_sounds: Path | None
     rate: int
     timeout: float
 
@@ -363,6 +364,7 @@ def parse(data: object, *, base: Path) -> Settings:
         by_language=_engine_orders(tts_r.section("languages")),
         commands=_commands(tts_r.section("commands")),
         gtts_endpoint=tts_r.text("gtts_endpoint", None, conf=False) or None,
+        asterisk_sounds=_optional_path(tts_r.text("asterisk_sounds", None, conf=False), base),
         rate=tts_r.integer("rate", 150, 80, 400),
         timeout=tts_r.number("timeout", 10, 1, 120),
     )
@@ -395,6 +397,10 @@ def parse(data: object, *, base: Path) -> Settings:
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
         media=media, tts=tts, calls=calls, carriers=MappingProxyType(carriers),
     )
+
+
+def _optional_path(text: str, base: Path) -> Path | None:
+    return base / text if text else None
 
 
 def _engine_orders(reader: _Reader) -> Mapping[str, tuple[str, ...]]:

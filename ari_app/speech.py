@@ -225,22 +225,54 @@ class GoogleTts:
         return buffer.getvalue()
 
 
-ENGINES = ("flite", "espeak-ng", "gtts")
+class AsteriskPrompts:
+    """Asterisk's own recorded digits and letters (`digits/5`, `letters/a`), read from its
+    sounds folder as the service sees it (`tts.asterisk_sounds`). It reads single digits and
+    letters only: an entry with words goes to the next engine."""
+
+    name = "asterisk"
+
+    def __init__(self, *, sounds: Path | None) -> None:
+        self._sounds = sounds
+
+    def voice(self, language: str, gender: str) -> str | None:
+        if self._sounds is None or gender != "female":  # Debian ships Allison's voice
+            return None
+        primary = language.strip().lower().split("-")[0]
+        return primary if (self._sounds / primary / "digits").is_dir() else None
+
+    async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
+        character = text.rstrip(".").lower()
+        if self._sounds is None or len(character) != 1 or not character.isalnum():
+            raise SpeechError("Asterisk's prompts read single digits and letters only")
+        folder = "digits" if character.isdigit() else "letters"
+        prompt = self._sounds / voice / folder / f"{character}.wav"
+        try:
+            return prompt.read_bytes()
+        except OSError as exc:
+            raise SpeechError(f"no Asterisk prompt {folder}/{character}") from exc
+
+
+ENGINES = ("flite", "espeak-ng", "gtts", "asterisk")
 
 
 def build_engines(order: Sequence[str], *, rate: int, timeout: float,
                   commands: Mapping[str, str] | None = None,
-                  gtts_endpoint: str | None = None) -> list[Engine]:
+                  gtts_endpoint: str | None = None,
+                  asterisk_sounds: Path | None = None) -> list[Engine]:
     commands = commands or {}
     made: dict[str, Engine] = {
         "flite": Flite(timeout=timeout, binary=commands.get("flite", "flite")),
         "espeak-ng": Espeak(rate=rate, timeout=timeout,
                             binary=commands.get("espeak-ng", "espeak-ng")),
         "gtts": GoogleTts(timeout=timeout, endpoint=gtts_endpoint),
+        "asterisk": AsteriskPrompts(sounds=asterisk_sounds),
     }
     return [made[name] for name in order]
 
 
-def supported(language: str, gender: str, order: Sequence[str]) -> bool:
+def supported(language: str, gender: str, order: Sequence[str],
+              asterisk_sounds: Path | None = None) -> bool:
     """Whether one of these engines has a voice for this language and gender."""
-    return any(e.voice(language, gender) for e in build_engines(order, rate=150, timeout=1))
+    engines = build_engines(order, rate=150, timeout=1, asterisk_sounds=asterisk_sounds)
+    return any(e.voice(language, gender) for e in engines)

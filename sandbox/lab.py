@@ -92,6 +92,31 @@ def build_root() -> Path:
     return root
 
 
+def in_root(root: Path, path: str) -> Path:
+    """`path` inside the root, following absolute links there (Debian's alternatives)."""
+    current = root
+    for part in Path(path).parts[1:]:
+        current = current / part
+        for _ in range(10):
+            if not current.is_symlink():
+                break
+            target = os.readlink(current)
+            current = root / target.lstrip("/") if target.startswith("/") \
+                else current.parent / target
+    return current
+
+
+def link_sounds(root: Path) -> None:
+    """var/asterisk-sounds/<language>: Asterisk's prompt folders as the service sees them."""
+    sounds = VAR / "asterisk-sounds"
+    shutil.rmtree(sounds, ignore_errors=True)
+    sounds.mkdir(parents=True)
+    for entry in (root / "usr/share/asterisk/sounds").iterdir():
+        target = in_root(root, f"/usr/share/asterisk/sounds/{entry.name}")
+        if (target / "digits").is_dir():
+            (sounds / entry.name).symlink_to(target)
+
+
 def asterisk_ids(root: Path) -> tuple[int, int]:
     """The uid and gid of `asterisk` inside the root (another name outside)."""
     for line in (root / "etc/passwd").read_text().splitlines():
@@ -209,6 +234,7 @@ class Lab:
         self.mount()
         uid, gid = asterisk_ids(self.root)
         os.chown(VAR / "recordings", uid, gid)
+        link_sounds(self.root)
         rendered = VAR / "rendered"
         subprocess.run(
             [sys.executable, "-m", "ari_app", "--config", str(CONFIG),

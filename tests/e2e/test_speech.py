@@ -4,7 +4,6 @@ and no trace of a code anywhere once its call is over."""
 from __future__ import annotations
 
 import array
-import os
 import sqlite3
 import subprocess
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import yaml
 
 from sandbox.api import ApiProcess
-from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab
+from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, in_root
 from tests.e2e.conftest import Service, recording, wav_seconds
 
 CARRIER = "74445609"
@@ -44,20 +43,6 @@ def silences(wav: Path, min_seconds: float) -> list[float]:
             out.append(quiet * 0.02)
         quiet = 0
     return out
-
-
-def in_root(root: Path, path: str) -> Path:
-    """`path` inside the Asterisk root, following absolute links (Debian's alternatives)."""
-    current = root
-    for part in Path(path).parts[1:]:
-        current = current / part
-        for _ in range(10):
-            if not current.is_symlink():
-                break
-            target = os.readlink(current)
-            current = root / target.lstrip("/") if target.startswith("/") \
-                else current.parent / target
-    return current
 
 
 def test_a_code_in_four_languages(service: Service) -> None:
@@ -94,26 +79,48 @@ def test_pause_repeat_and_an_asterisk_sound(service: Service, lab: Lab) -> None:
     assert 1.5 <= pause <= 2.1, pause
 
 
-def test_a_failing_engine_hands_over_to_the_next(service: Service, tmp_path: Path) -> None:
+def config_with(tmp_path: Path, tts: dict[str, Any]) -> Path:
+    """The sandbox's settings with other speech settings, its paths made absolute."""
     config = yaml.safe_load(CONFIG.read_text())
-    config["tts"] = {"commands": {"flite": "/nonexistent/flite"}}
-    for section in ("storage", "media"):  # keep the sandbox's paths, now absolute
+    config["tts"] = {**config.get("tts", {}), **tts}
+    for section in ("storage", "media", "tts"):
         for key, value in config[section].items():
             if isinstance(value, str) and value.startswith("../"):
                 config[section][key] = str((CONFIG.parent / value).resolve())
-    broken = tmp_path / "broken-flite.yaml"
-    broken.write_text(yaml.safe_dump(config))
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def call_with_settings(service: Service, config: Path, request: dict[str, Any]) -> Any:
+    """Place one call on a service started with other settings, then restore the usual one."""
     service.stop()
-    other = ApiProcess(log_path=VAR / "log" / "api-test.log", config=broken)
+    other = ApiProcess(log_path=VAR / "log" / "api-test.log", config=config)
     try:
         other.start()
-        # Words no working flite ever spoke, so no cached clip can hide the failure.
-        status = other.wait_final(other.place(body(tts("Failover check 9081", "en-GB"))))
+        return other.wait_final(other.place(request))
     finally:
         other.stop()
         service.start()
+
+
+def test_a_failing_engine_hands_over_to_the_next(service: Service, tmp_path: Path) -> None:
+    config = config_with(tmp_path, {"commands": {"flite": "/nonexistent/flite"}})
+    # Words no working flite ever spoke, so no cached clip can hide the failure.
+    status = call_with_settings(service, config, body(tts("Failover check 9081", "en-GB")))
     assert status["state"] == "completed", status
     assert status["speech_engines"] == ["espeak-ng"], status
+
+
+def test_asterisk_prompts_read_the_digits(service: Service, tmp_path: Path) -> None:
+    config = config_with(tmp_path, {"engines": ["asterisk", "flite", "espeak-ng"]})
+    words = {"type": "tts", "play": "Your code is", "options": {"language": "en-US"}}
+    status = call_with_settings(service, config, body(words, tts("4821")))
+    assert status["state"] == "completed", status
+    # Words are beyond Asterisk's prompts: flite says them, Asterisk's Allison the digits.
+    assert status["speech_engines"] == ["asterisk", "flite"], status
+    heard = wav_seconds(recording(status["request_id"]))
+    assert abs(heard - status["audio_seconds"]) < 0.15, (heard, status)
 
 
 def test_no_trace_of_the_code_after_its_call(service: Service) -> None:

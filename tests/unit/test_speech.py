@@ -75,3 +75,21 @@ def test_engine_order_per_language() -> None:
     assert [e.name for e, _ in voices.voices("es-MX", "female")] == ["gtts", "espeak-ng"]
     assert [e.name for e, _ in voices.voices("en-gb", "female")] == ["espeak-ng"]
     assert [e.name for e, _ in voices.voices("en-US", "female")] == ["flite", "espeak-ng"]
+
+
+async def test_asterisk_prompts_read_single_characters(tmp_path: Path) -> None:
+    from ari_app.speech import AsteriskPrompts
+
+    (tmp_path / "en/digits").mkdir(parents=True)
+    (tmp_path / "en/letters").mkdir()
+    (tmp_path / "en/digits/7.wav").write_bytes(b"RIFF7")
+    (tmp_path / "en/letters/q.wav").write_bytes(b"RIFFq")
+    prompts = AsteriskPrompts(sounds=tmp_path)
+    assert prompts.voice("en-US", "female") == "en"
+    assert prompts.voice("en-US", "male") is None and prompts.voice("fr-FR", "female") is None
+    assert await prompts.synthesize("7.", voice="en", speed=1.0) == b"RIFF7"
+    assert await prompts.synthesize("Q.", voice="en", speed=1.0) == b"RIFFq"
+    with pytest.raises(SpeechError, match="single digits and letters"):
+        await prompts.synthesize("Your code is.", voice="en", speed=1.0)
+    with pytest.raises(SpeechError, match="no Asterisk prompt"):
+        await prompts.synthesize("8.", voice="en", speed=1.0)
