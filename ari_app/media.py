@@ -33,7 +33,7 @@ from ari_app.errors import FetchError, MediaError, SpeechError
 from ari_app.fetch import Fetcher
 from ari_app.playlist import AudioUrl, Entry, Pause, Speech
 from ari_app.settings import MediaSettings
-from ari_app.speech import Engine, Speaker, segments
+from ari_app.speech import NUMBER_VOCABULARY, Engine, Speaker, number_words, segments
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,10 @@ class MediaPreparer:
                 continue
             if n > 0:
                 plan.append(WORDS_TO_DIGITS_MS)
+            if entry.say_as == "number" and len(text) <= 9:  # longer runs: digit by digit
+                plan.extend(number_words(int(text)))
+                plan.append(AFTER_DIGITS_MS)
+                continue
             for i, character in enumerate(text.upper()):
                 if i:
                     gap = entry.pause_ms * 2 if group and i % group == 0 else entry.pause_ms
@@ -197,6 +201,9 @@ class MediaPreparer:
                         plan.append(gap)
                 plan.append(character)
             plan.append(AFTER_DIGITS_MS)
+        if entry.say_as == "number":
+            # The whole vocabulary at once: which numbers are said stays unknown.
+            await asyncio.gather(*(self._clip(engine, voice, w, speed) for w in NUMBER_VOCABULARY))
         wanted = {item for item in plan if isinstance(item, str) and len(item) == 1}
         if wanted:
             # The whole alphabet at once, whatever the code: which characters an engine is

@@ -15,7 +15,15 @@ from urllib.parse import urljoin, urlsplit
 
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
-from ari_app.speech import GENDERS, LANGUAGES, SAY_AS, order_for, segments, supported
+from ari_app.speech import (
+    GENDERS,
+    LANGUAGES,
+    NUMBER_LANGUAGES,
+    SAY_AS,
+    order_for,
+    segments,
+    supported,
+)
 
 MAX_ENTRIES = 50
 MAX_TEXT = 1000
@@ -207,6 +215,9 @@ def _speech(play: object, options: object, where: str, settings: Settings,
                            field=f"{where}.options.language")
     if say_as is not None and say_as not in SAY_AS:
         raise InvalidField(f"say-as must be one of {', '.join(SAY_AS)}",
+                           field=f"{where}.options.say-as")
+    if say_as == "number" and str(language).lower().split("-")[0] not in NUMBER_LANGUAGES:
+        raise InvalidField(f"say-as number is read in {', '.join(NUMBER_LANGUAGES)} only",
                            field=f"{where}.options.say-as")
     pause_ms = opts.get("pause", 250)
     if isinstance(pause_ms, bool) or not isinstance(pause_ms, int) or not 0 <= pause_ms <= 2000:

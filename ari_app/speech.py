@@ -26,7 +26,28 @@ from ari_app.errors import SpeechError
 from ari_app.process import run
 
 GENDERS = ("female", "male")
-SAY_AS = ("digits", "characters", "telephone")
+SAY_AS = ("digits", "characters", "telephone", "number")
+NUMBER_LANGUAGES = ("en",)
+# The words every English number is made of; all are made together, like the digits.
+NUMBER_VOCABULARY = (*(str(n) for n in range(20)), *(str(n) for n in range(20, 100, 10)),
+                     "hundred", "thousand", "million")
+
+
+def number_words(value: int) -> list[str]:
+    """An English number as vocabulary items.
+
+    1234 -> ['1', 'thousand', '2', 'hundred', '30', '4']
+    """
+    if value < 20:
+        return [str(value)]
+    if value < 100:
+        tens, ones = divmod(value, 10)
+        return [str(tens * 10)] + ([str(ones)] if ones else [])
+    for size, word in ((1_000_000, "million"), (1000, "thousand"), (100, "hundred")):
+        if value >= size:
+            high, rest = divmod(value, size)
+            return number_words(high) + [word] + (number_words(rest) if rest else [])
+    raise AssertionError(value)
 
 # BCP 47 language -> espeak-ng voice. Keys are matched case-insensitively.
 _ESPEAK_VOICES: Mapping[str, str] = MappingProxyType({

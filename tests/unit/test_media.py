@@ -238,3 +238,19 @@ async def test_staging_gives_a_call_names_of_its_own(tmp_path: Path, server: Tes
         assert (staged.staged / f"{n}.ulaw").samefile(shared.with_name(shared.name + ".ulaw"))
     media.unstage(staged)
     assert not staged.staged.exists()
+
+
+async def test_numbers_are_said_from_vocabulary_clips(tmp_path: Path, server: TestServer) -> None:
+    heard: list[str] = []
+
+    class Listening(Espeak):
+        async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
+            heard.append(text)
+            return await super().synthesize(text, voice=voice, speed=speed)
+
+    media = preparer(tmp_path, server, [Listening(rate=150, timeout=10)])
+    prepared = await media.prepare([Speech(text="Your total is 1234", language="en-US",
+                                           gender="female", say_as="number")])
+    # words, gap, 1 thousand 2 hundred 30 4, the pause after
+    assert prepared.items_per_entry == (9,)
+    assert "1234." not in heard and "thousand." in heard and "30." in heard

@@ -174,5 +174,13 @@ def test_relative_paths_use_the_carriers_media_base_url() -> None:
         assert field_of(body, settings) == "playlist[1].play", escape
 
 
+def test_say_as_number_is_english_only(settings: Settings) -> None:
+    body = seed("tts")
+    body["playlist"][0]["options"]["say-as"] = "number"
+    parse_request(body, settings)
+    body["playlist"][0]["options"]["language"] = "de-DE"
+    assert field_of(body, settings) == "playlist[0].options.say-as"
+
+
 def test_not_an_object(settings: Settings) -> None:
     assert field_of([], settings) == "body"

@@ -93,3 +93,14 @@ async def test_asterisk_prompts_read_single_characters(tmp_path: Path) -> None:
         await prompts.synthesize("Your code is.", voice="en", speed=1.0)
     with pytest.raises(SpeechError, match="no Asterisk prompt"):
         await prompts.synthesize("8.", voice="en", speed=1.0)
+
+
+def test_english_numbers_from_a_fixed_vocabulary() -> None:
+    from ari_app.speech import NUMBER_VOCABULARY, number_words
+
+    assert number_words(0) == ["0"] and number_words(13) == ["13"]
+    assert number_words(42) == ["40", "2"]
+    assert number_words(1234) == ["1", "thousand", "2", "hundred", "30", "4"]
+    assert number_words(2_000_001) == ["2", "million", "1"]
+    for value in (0, 19, 20, 99, 101, 999, 1000, 65_536, 999_999_999):
+        assert set(number_words(value)) <= set(NUMBER_VOCABULARY)
