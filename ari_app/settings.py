@@ -1,8 +1,8 @@
 """Settings: one YAML file, parsed once into frozen, typed values.
 
 Every problem in the file is collected and reported together. Every value that
-can reach an Asterisk `.conf` file is checked here, so the templates can print
-values as they are: nothing that changes Asterisk config syntax gets through.
+can reach an Asterisk `.conf` file is checked (config_reader.py), so the templates
+can print values as they are: nothing that changes Asterisk config syntax gets through.
 """
 
 from __future__ import annotations
@@ -15,11 +15,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from ari_app.config_reader import (
+    HOST,
+    NAME,
+    NUMBER,
+    PREFIX,
+    SIP_USER,
+    Address,
+    Reader,
+    Secret,
+)
 from ari_app.errors import ConfigError
 from ari_app.speech import ENGINES
 
@@ -28,53 +37,9 @@ DEFAULT_ENGINES = ("flite", "espeak-ng")
 
 ENV_VAR = "ARI_APP_CONFIG"
 
-# Characters with a meaning in Asterisk config files: comments, sections,
-# templates, directives, continuation and line breaks.
-_CONF_UNSAFE = re.compile(r"[\x00-\x1f\x7f;\[\]#()\\\"'=<>{}$`]")
-# Secrets may hold punctuation (& # + @ ...); only line breaks, NUL and the
-# comment character could change the meaning of a config line.
-_SECRET_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_SIP_USER = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
-_NUMBER = re.compile(r"^\+?[0-9]{1,20}$")
-_PREFIX = re.compile(r"^[0-9+]{0,10}$")
-
 CODECS = frozenset({"ulaw", "alaw", "g722", "gsm", "opus", "g729", "slin"})
 # TLS needs certificate settings this version does not render yet.
 TRANSPORTS = frozenset({"udp", "tcp"})
-
-
-class Secret:
-    """A password that never prints itself."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class Address:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -170,137 +135,6 @@ class Settings:
     carriers: Mapping[str, Carrier]
 
 
-_MISSING: Any = object()
-
-
-class _Reader:
-    """Reads one YAML mapping, recording problems under dotted key names."""
-
-    def __init__(self, data: object, prefix: str, problems: list[str]) -> None:
-        self.prefix = prefix
-        self.problems = problems
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            self.problem(prefix.rstrip("."), "must be a mapping")
-            data = {}
-        self.data: Mapping[str, Any] = data
-        self.seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{key}: {message}")
-
-    def raw(self, name: str, default: Any) -> Any:
-        self.seen.add(name)
-        value = self.data.get(name, default)
-        if value is _MISSING:
-            self.problem(self.key(name), "is required")
-        return value
-
-    def section(self, name: str) -> _Reader:
-        return _Reader(self.raw(name, {}), self.key(name) + ".", self.problems)
-
-    def text(self, name: str, default: Any = _MISSING, *, pattern: re.Pattern[str] | None = None,
-             conf: bool = True) -> str:
-        value = self.raw(name, default)
-        if value is _MISSING or (value is None and default is None):
-            return ""
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            self.problem(self.key(name), "must be a string")
-            return ""
-        return self.check_text(self.key(name), value, pattern=pattern, conf=conf)
-
-    def check_text(self, key: str, value: str, *, pattern: re.Pattern[str] | None,
-                   conf: bool) -> str:
-        if conf and _CONF_UNSAFE.search(value):
-            self.problem(key, "contains a character that would change Asterisk config syntax "
-                              "(line break, ; [ ] # ( ) = quotes, $ or similar)")
-        elif pattern is not None and not pattern.match(value):
-            self.problem(key, f"has an invalid value (expected {_describe(pattern)})")
-        return value
-
-    def secret(self, name: str, default: Any = _MISSING) -> Secret:
-        value = self.raw(name, default)
-        if value is _MISSING or value is None:
-            return Secret("")
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            self.problem(self.key(name), "must be a string")
-            return Secret("")
-        value = str(value)
-        if _SECRET_UNSAFE.search(value) or value != value.strip():
-            self.problem(self.key(name), "may not contain line breaks, control characters, ';' "
-                                         "or leading/trailing spaces")
-        return Secret(value)
-
-    def integer(self, name: str, default: Any, low: int, high: int) -> int:
-        value = self.raw(name, default)
-        if value is _MISSING:
-            return low
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(self.key(name), f"must be an integer from {low} to {high}")
-            return low
-        return value
-
-    def number(self, name: str, default: Any, low: float, high: float) -> float:
-        value = self.raw(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) \
-                or not low <= value <= high:
-            self.problem(self.key(name), f"must be a number from {low} to {high}")
-            return low
-        return float(value)
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.raw(name, default)
-        if not isinstance(value, bool):
-            self.problem(self.key(name), "must be true or false")
-            return default
-        return value
-
-    def texts(self, name: str, default: tuple[str, ...], *,
-              pattern: re.Pattern[str] | None = None, conf: bool = True) -> tuple[str, ...]:
-        value = self.raw(name, list(default))
-        if not isinstance(value, list):
-            self.problem(self.key(name), "must be a list")
-            return ()
-        out = []
-        for index, item in enumerate(value):
-            if isinstance(item, int) and not isinstance(item, bool):
-                item = str(item)
-            if not isinstance(item, str):
-                self.problem(f"{self.key(name)}[{index}]", "must be a string")
-                continue
-            out.append(self.check_text(f"{self.key(name)}[{index}]", item, pattern=pattern,
-                                       conf=conf))
-        return tuple(out)
-
-    def address(self, name: str, default: str) -> Address:
-        value = self.text(name, default)
-        host, sep, port = value.rpartition(":")
-        if not sep or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
-            self.problem(self.key(name), "must be HOST:PORT, e.g. 127.0.0.1:8080")
-            return Address("127.0.0.1", 1)
-        return Address(host, int(port))
-
-    def finish(self) -> None:
-        for extra in sorted(set(self.data) - self.seen, key=str):
-            self.problem(self.key(str(extra)), "is not a known setting")
-
-
-def _describe(pattern: re.Pattern[str]) -> str:
-    return {
-        _NAME: "letters, digits, '-' or '_', at most 40",
-        _HOST: "a host name or IP address",
-        _SIP_USER: "a SIP user name: letters, digits, '.', '_', '+', '-'",
-        _NUMBER: "digits with an optional leading '+'",
-        _PREFIX: "at most 10 digits or '+'",
-    }.get(pattern, pattern.pattern)
-
-
 def load(path: Path | str | None = None) -> Settings:
     """Load settings from `path`, or $ARI_APP_CONFIG; raise ConfigError listing every problem."""
     chosen = path or os.environ.get(ENV_VAR)
@@ -319,14 +153,14 @@ def load(path: Path | str | None = None) -> Settings:
 def parse(data: object, *, base: Path) -> Settings:
     """Turn the YAML document into Settings; relative paths are taken from `base`."""
     problems: list[str] = []
-    top = _Reader(data, "", problems)
+    top = Reader(data, "", problems)
 
     ari_r = top.section("ari")
     ari = AriSettings(
         url=ari_r.text("url", "http://127.0.0.1:8088", conf=False),
-        username=ari_r.text("username", "ari-app", pattern=_NAME),
+        username=ari_r.text("username", "ari-app", pattern=NAME),
         password=ari_r.secret("password"),
-        app=ari_r.text("app", "ari-app", pattern=_NAME),
+        app=ari_r.text("app", "ari-app", pattern=NAME),
     )
     if not re.match(r"^https?://[^/\s?#]+/?$", ari.url):
         ari_r.problem(ari_r.key("url"), "must be http(s)://HOST:PORT (no path)")
@@ -334,9 +168,9 @@ def parse(data: object, *, base: Path) -> Settings:
 
     ami_r = top.section("ami")
     ami = AmiSettings(
-        host=ami_r.text("host", "127.0.0.1", pattern=_HOST),
+        host=ami_r.text("host", "127.0.0.1", pattern=HOST),
         port=ami_r.integer("port", 5038, 1, 65535),
-        username=ami_r.text("username", "ari-app", pattern=_NAME),
+        username=ami_r.text("username", "ari-app", pattern=NAME),
         secret=ami_r.secret("secret"),
     )
     ami_r.finish()
@@ -403,7 +237,7 @@ def _optional_path(text: str, base: Path) -> Path | None:
     return base / text if text else None
 
 
-def _engine_orders(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
+def _engine_orders(reader: Reader) -> Mapping[str, tuple[str, ...]]:
     """tts.languages: an engine order of its own for some languages (`es: [gtts, espeak-ng]`)."""
     orders = {}
     for tag in reader.data:
@@ -418,7 +252,7 @@ def _engine_orders(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(orders)
 
 
-def _commands(reader: _Reader) -> Mapping[str, str]:
+def _commands(reader: Reader) -> Mapping[str, str]:
     """Where each engine's program is, when not on PATH under its own name."""
     commands = {}
     for name in ENGINES:
@@ -430,10 +264,10 @@ def _commands(reader: _Reader) -> Mapping[str, str]:
     return MappingProxyType(commands)
 
 
-def _media(reader: _Reader, base: Path) -> MediaSettings:
+def _media(reader: Reader, base: Path) -> MediaSettings:
     directory = base / reader.text("dir", "var/media", conf=False)
     asterisk_dir = reader.text("asterisk_dir", str(directory), conf=False) or str(directory)
-    hosts = reader.texts("allowed_hosts", (), pattern=_HOST)
+    hosts = reader.texts("allowed_hosts", (), pattern=HOST)
     networks = []
     for index, text in enumerate(reader.texts("allowed_networks", (), conf=False)):
         try:
@@ -444,7 +278,7 @@ def _media(reader: _Reader, base: Path) -> MediaSettings:
     host_map: dict[str, Address] = {}
     map_r = reader.section("host_map")
     for host in map_r.data:
-        if not isinstance(host, str) or not _HOST.match(host):
+        if not isinstance(host, str) or not HOST.match(host):
             map_r.problem(map_r.key(str(host)), "must be keyed by a host name")
             continue
         host_map[host.lower()] = map_r.address(host, "")
@@ -463,26 +297,26 @@ def _media(reader: _Reader, base: Path) -> MediaSettings:
     return settings
 
 
-def _carriers(reader: _Reader) -> dict[str, Carrier]:
+def _carriers(reader: Reader) -> dict[str, Carrier]:
     carriers = {}
     for raw_id in reader.data:
         carrier_id = str(raw_id)
-        if not _NAME.match(carrier_id):
+        if not NAME.match(carrier_id):
             reader.problem(reader.key(carrier_id), "carrier ids are letters, digits, '-' or '_'")
         c = reader.section(raw_id)
-        username = c.text("username", None, pattern=_SIP_USER) if "username" in c.data else None
+        username = c.text("username", None, pattern=SIP_USER) if "username" in c.data else None
         password = c.secret("password") if "password" in c.data else None
         carrier = Carrier(
             id=carrier_id,
-            host=c.text("host", pattern=_HOST),
+            host=c.text("host", pattern=HOST),
             port=c.integer("port", 5060, 1, 65535),
             transport=c.text("transport", "udp"),
             username=username,
             password=password,
             register=c.flag("register", False),
             codecs=c.texts("codecs", ("ulaw", "alaw")),
-            prefix=c.text("prefix", "", pattern=_PREFIX),
-            caller_ids=c.texts("caller_ids", (), pattern=_NUMBER),
+            prefix=c.text("prefix", "", pattern=PREFIX),
+            caller_ids=c.texts("caller_ids", (), pattern=NUMBER),
             media_base_url=c.text("media_base_url", None, conf=False) or None,
         )
         base = carrier.media_base_url

@@ -11,11 +11,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from ari_app.config_reader import Address
 from ari_app.errors import MediaError
 from ari_app.fetch import Fetcher
 from ari_app.media import MediaPreparer, sniff
 from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech
-from ari_app.settings import Address, MediaSettings
+from ari_app.settings import MediaSettings
 from ari_app.speech import Engine, Espeak, Flite, Speaker, build_engines
 
 HITS = web.AppKey("hits", list[str])

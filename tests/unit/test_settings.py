@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from ari_app.config_reader import Secret
 from ari_app.errors import ConfigError
-from ari_app.settings import Secret, load, parse
+from ari_app.settings import load, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
