@@ -23,7 +23,7 @@ from ari_app.media import MediaPreparer, Prepared
 from ari_app.outcome import Hangup, State, classify, from_event
 from ari_app.playlist import CallRequest
 from ari_app.settings import Settings
-from ari_app.stasis import LOST, EventRouter
+from ari_app.stasis import CANCEL, LOST, EventRouter
 from ari_app.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,15 @@ class CallService:
         self.clock = clock
         self.connect_wait = connect_wait
         self._tasks: set[asyncio.Task[None]] = set()
+        self._live: dict[str, Call] = {}
+
+    def cancel(self, call_id: str) -> bool:
+        """Cancel a call of this process that has not ended; False if there is none."""
+        call = self._live.get(call_id)
+        if call is None:
+            return False
+        call.cancel()
+        return True
 
     async def submit(self, request: CallRequest) -> str:
         """Store the call, then start it. Returns once the call is durable."""
@@ -58,8 +67,11 @@ class CallService:
     def _start(self, call_id: str, request: CallRequest) -> None:
         call = Call(call_id=call_id, request=request, service=self)
         task = asyncio.create_task(call.run(), name=f"call-{call_id}")
+        call.task = task
+        self._live[call_id] = call
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._live.pop(call_id, None))
 
     async def resume(self) -> None:
         """After a restart: place calls that never dialled; end those that were live."""
@@ -117,7 +129,17 @@ class Call:
         self.error: tuple[str, str] | None = None
         self.answer_mono = 0.0
         self.first_audio_ms: float | None = None
+        self.canceled = False
+        self.task: asyncio.Task[None] | None = None
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
+
+    def cancel(self) -> None:
+        """Before dialling: stop the task. After: hang up; the call ends `canceled` either way."""
+        self.canceled = True
+        if self.state == State.QUEUED and self.task is not None:
+            self.task.cancel()
+        else:
+            self.s.router.cancel(self.id)
 
     async def run(self) -> None:
         try:
@@ -129,7 +151,9 @@ class Call:
                 finally:
                     self.s.media.unstage(staged)
         except asyncio.CancelledError:
-            raise
+            if not self.canceled:
+                raise  # the service is stopping: the call stays queued for the next start
+            await self._finish(State.CANCELED, None, None)
         except Exception:
             # One call's bug must not touch the others or the loop.
             log.exception("call failed unexpectedly", extra=self.extra)
@@ -251,10 +275,15 @@ class Call:
         elif kind == "ChannelDestroyed":
             hangup = from_event(dict(event))
             state = classify(hangup, answered=self.answered_at is not None)
+            if self.canceled:
+                await self._finish(State.CANCELED, hangup, None)
+                return True
             if state == State.COMPLETED and self.error is not None:
                 state = State.FAILED
             await self._finish(state, hangup, self.error)
             return True
+        elif kind == CANCEL:
+            self.error = self.error or ("canceled", "canceled by request")
         elif kind == LOST:
             await self._finish(State.FAILED, None, ("channel-lost", "the channel vanished while "
                                                     "the connection to Asterisk was down"))

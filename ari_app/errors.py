@@ -8,6 +8,7 @@
     │   ├── InvalidField        422: a field failed validation
     │   ├── PayloadTooLarge     413
     │   ├── NotFound            404
+    │   ├── Conflict            409: the call already ended
     │   └── MediaUnavailable    422: a preview's media could not be prepared
     ├── MediaError              a playlist entry could not be prepared; nothing is dialled
     │   ├── SpeechError         the speech engine failed
@@ -113,3 +114,9 @@ class MediaUnavailable(ApiError):
     status = 422
     error_id = "media-unavailable"
     code = 1005
+
+
+class Conflict(ApiError):
+    status = 409
+    error_id = "call-ended"
+    code = 1006

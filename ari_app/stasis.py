@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 LOST = "ChannelLost"
 """Our own event: the channel vanished while the websocket was down."""
+CANCEL = "CancelRequested"
+"""Our own event: the API asked to cancel the call."""
 
 
 class EventRouter:
@@ -36,6 +38,9 @@ class EventRouter:
 
     def lost(self, channel_id: str) -> None:
         self._deliver(channel_id, {"type": LOST})
+
+    def cancel(self, channel_id: str) -> None:
+        self._deliver(channel_id, {"type": CANCEL})
 
     async def dispatch(self, event: Event) -> None:
         channel_id = _channel_of(event)

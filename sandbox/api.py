@@ -71,6 +71,10 @@ class ApiProcess:
                                      headers={"Content-Type": "application/json"}, timeout=10)
         return response.status, json.loads(response.data)
 
+    def cancel(self, request_id: str) -> tuple[int, dict[str, Any]]:
+        response = self.http.request("DELETE", f"{API}/voice/call/{request_id}", timeout=10)
+        return response.status, json.loads(response.data)
+
     def status(self, request_id: str) -> dict[str, Any]:
         response = self.http.request("GET", f"{API}/voice/call/status/{request_id}", timeout=10)
         if response.status != 200:

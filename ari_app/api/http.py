@@ -15,6 +15,7 @@ from ari_app.api.openapi import document
 from ari_app.calls import CallService
 from ari_app.errors import (
     ApiError,
+    Conflict,
     MalformedRequest,
     MediaError,
     MediaUnavailable,
@@ -23,6 +24,7 @@ from ari_app.errors import (
 )
 from ari_app.health import Health
 from ari_app.media import MediaPreparer
+from ari_app.outcome import FINAL
 from ari_app.playlist import parse_playlist, parse_request
 from ari_app.settings import Settings
 from ari_app.store import CallRecord, Store
@@ -114,6 +116,7 @@ class Api:
         app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
         app.router.add_post("/voice/call/play", self.play)
         app.router.add_get("/voice/call/status/{request_id}", self.status)
+        app.router.add_delete("/voice/call/{request_id}", self.cancel)
         app.router.add_post("/voice/playlist/render", self.preview)
         app.router.add_get("/openapi.json", self.openapi)
         app.router.add_get("/health", self.health_report)
@@ -137,12 +140,26 @@ class Api:
             raise MediaUnavailable(str(exc), field=field) from exc
         return web.Response(body=audio.wav(slin), content_type="audio/wav")
 
-    async def status(self, request: web.Request) -> web.Response:
+    async def _record(self, request: web.Request) -> CallRecord:
         request_id = request.match_info["request_id"]
         record = await self._store.get(request_id) if _UUID.match(request_id) else None
         if record is None:
             raise NotFound("no call with this request_id", field="request_id")
-        return _json(status_body(record))
+        return record
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json(status_body(await self._record(request)))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        """Cancel a queued call, or hang up a live one; it ends `canceled`."""
+        record = await self._record(request)
+        if record.state in FINAL:
+            raise Conflict(f"the call already ended ({record.state})", field="request_id")
+        if not self._calls.cancel(record.id):
+            raise Conflict("the call is not running in this service", field="request_id")
+        log.info("call cancel requested", extra={"request_id": record.id})
+        return _json({"code": 0, "status": 200, "data": "canceling", "request_id": record.id},
+                     202)
 
     async def health_report(self, request: web.Request) -> web.Response:
         report = await self._health.report()

@@ -136,6 +136,12 @@ def document() -> dict[str, Any]:
                     **_errors(400, 413, 422),
                 },
             }},
+            "/voice/call/{request_id}": {"delete": {
+                "summary": "Cancel a queued call or hang up a live one; it ends `canceled`",
+                "parameters": [{"name": "request_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"202": {"description": "canceling"}, **_errors(404, 409)},
+            }},
             "/health": {"get": {
                 "summary": "ARI connection, database and each speech engine",
                 "responses": {"200": {"description": "everything works"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,19 @@ def test_media_that_cannot_be_fetched_means_no_call(service: Service, lab: Lab) 
     assert status["error"]["error_id"] == "media-unavailable", status
     assert "playlist[5]" in status["error"]["message"] and "404" in status["error"]["message"]
     assert (calls_processed(lab, "pbx"), calls_processed(lab, "carrier")) == before
+
+
+def test_cancel_a_ringing_call(service: Service) -> None:
+    request_id = service.place(with_to(seed("tts"), "12125550480"))  # rings for ever
+    deadline = time.monotonic() + 10
+    while service.status(request_id)["state"] != "ringing" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    code, answer = service.cancel(request_id)
+    assert code == 202 and answer["data"] == "canceling", answer
+    status = service.wait_final(request_id, timeout=10)
+
+    assert status["state"] == "canceled", status
+    assert time.monotonic() - started < 3  # not the 15 s ring timeout
+    assert status["answered_at"] is None
+    assert service.cancel(request_id)[0] == 409

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -105,3 +106,24 @@ async def test_health_reports_ari_database_and_engines(api: tuple[TestClient, Ri
     rig.ari.set_connected(False)
     response = await client.get("/health")
     assert response.status == 503 and (await response.json())["status"] == "degraded"
+
+
+async def test_cancel_answers(api: tuple[TestClient, Rig]) -> None:
+    client, rig = api
+    missing = await client.delete("/voice/call/00000000-0000-4000-8000-000000000000")
+    assert missing.status == 404
+
+    rig.ari.hold_after_answer = True
+    response = await client.post("/voice/call/play", data=(DATA / "seed-tts.json").read_bytes())
+    request_id = (await response.json())["request_id"]
+    async with asyncio.timeout(5):
+        while rig.ari.played == []:
+            await asyncio.sleep(0.01)
+    canceling = await client.delete(f"/voice/call/{request_id}")
+    assert canceling.status == 202 and (await canceling.json())["data"] == "canceling"
+    await rig.ari._emit(rig.ari._pending[request_id][1])
+    assert (await rig.final(request_id)).state == "canceled"
+
+    again = await client.delete(f"/voice/call/{request_id}")
+    body = await again.json()
+    assert again.status == 409 and body["error_id"] == "call-ended"

@@ -237,3 +237,37 @@ def api_for(rig: Rig, media: Any = None) -> Api:
     health = Health(ari=rig.ari, store=rig.store, engines=engines(rig.settings))
     return Api(settings=rig.settings, calls=rig.calls, store=rig.store,
                media=media or rig.media, health=health)
+
+
+async def test_cancel_before_dialling(rig: Rig) -> None:
+    release = asyncio.Event()
+    original = rig.media.prepare
+
+    async def slow(playlist: Sequence[Entry]) -> Any:
+        await release.wait()
+        return await original(playlist)
+
+    rig.media.prepare = slow  # type: ignore[method-assign]
+    call_id = await rig.calls.submit(rig.request())
+    await asyncio.sleep(0.01)
+    assert rig.calls.cancel(call_id)
+    record = await rig.final(call_id)
+
+    assert record.state == "canceled" and rig.ari.originated == []
+    assert not rig.calls.cancel(call_id)  # nothing left to cancel
+
+
+async def test_cancel_hangs_up_a_live_call(rig: Rig) -> None:
+    rig.ari.hold_after_answer = True
+    call_id = await rig.calls.submit(rig.request())
+    async with asyncio.timeout(5):
+        while rig.ari.played == []:
+            await asyncio.sleep(0.01)
+    assert rig.calls.cancel(call_id)
+    async with asyncio.timeout(5):
+        while rig.ari.hung_up == []:
+            await asyncio.sleep(0.01)
+    await rig.ari._emit(rig.ari._pending[call_id][1])  # Asterisk reports the hangup
+    record = await rig.final(call_id)
+
+    assert record.state == "canceled" and record.error_id is None and record.cause == 16
