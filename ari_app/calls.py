@@ -24,7 +24,7 @@ from ari_app.outcome import Hangup, State, classify, from_event
 from ari_app.playlist import CallRequest
 from ari_app.settings import Settings
 from ari_app.stasis import CANCEL, LOST, EventRouter
-from ari_app.store import Store
+from ari_app.store import Idempotency, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ class CallService:
         call.cancel()
         return True
 
-    async def submit(self, request: CallRequest) -> str:
+    async def submit(self, request: CallRequest, idempotency: Idempotency | None = None) -> str:
         """Store the call, then start it. Returns once the call is durable."""
         call_id = str(uuid.uuid4())
-        await self.store.insert(call_id, request)
+        await self.store.insert(call_id, request, idempotency)
         self._start(call_id, request)
         return call_id
 

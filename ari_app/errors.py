@@ -6,6 +6,7 @@
     ├── ApiError                answered to an HTTP client (status, error_id, message, field)
     │   ├── MalformedRequest    400: body is not a JSON object
     │   ├── InvalidField        422: a field failed validation
+    │   │   └── IdempotencyMismatch 422: a key reused with another body
     │   ├── PayloadTooLarge     413
     │   ├── NotFound            404
     │   ├── Conflict            409: the call already ended
@@ -120,3 +121,8 @@ class Conflict(ApiError):
     status = 409
     error_id = "call-ended"
     code = 1006
+
+
+class IdempotencyMismatch(InvalidField):
+    error_id = "idempotency-key-reused"
+    code = 1007

@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS calls (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_unfinished ON calls (state) WHERE request IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    body_hash TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -74,8 +80,19 @@ class CallRecord:
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """A client's Idempotency-Key, with a hash of the body it first came with."""
+
+    key: str
+    body_hash: str
+
+
 class Store(Protocol):
-    async def insert(self, call_id: str, request: CallRequest) -> CallRecord: ...
+    async def insert(self, call_id: str, request: CallRequest,
+                     idempotency: Idempotency | None = None) -> CallRecord: ...
+    async def idempotent(self, key: str) -> tuple[str, str] | None:
+        """(body hash, request id) of the call first placed with this key."""
     async def update(self, call_id: str, **changes: Any) -> None: ...
     async def get(self, call_id: str) -> CallRecord | None: ...
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest]]: ...
@@ -118,7 +135,9 @@ class SqliteStore:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def insert(self, call_id: str, request: CallRequest) -> CallRecord:
+    async def insert(self, call_id: str, request: CallRequest,
+                     idempotency: Idempotency | None = None) -> CallRecord:
+        """Store a new call, and its idempotency key in the same transaction."""
         now = time.time()
         record = CallRecord(
             id=call_id, state=State.QUEUED, carrier_id=request.carrier_id,
@@ -128,9 +147,27 @@ class SqliteStore:
         values = {**{c: getattr(record, c) for c in _COLUMNS}, "request": encode_request(request)}
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
-        await self._run(self._db.execute, f"INSERT INTO calls ({names}) VALUES ({marks})",  # noqa: S608
-                        tuple(values.values()))
+        def write() -> None:
+            with self._db:  # one transaction
+                self._db.execute("BEGIN")
+                if idempotency is not None:
+                    self._db.execute(
+                        "INSERT INTO idempotency (key, body_hash, request_id, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (idempotency.key, idempotency.body_hash, call_id, now))
+                self._db.execute(f"INSERT INTO calls ({names}) VALUES ({marks})",  # noqa: S608
+                                 tuple(values.values()))
+
+        await self._run(write)
         return record
+
+    async def idempotent(self, key: str) -> tuple[str, str] | None:
+        def read() -> Any:
+            return self._db.execute("SELECT body_hash, request_id FROM idempotency WHERE key=?",
+                                    (key,)).fetchone()
+
+        row = await self._run(read)
+        return None if row is None else (str(row[0]), str(row[1]))
 
     async def update(self, call_id: str, **changes: Any) -> None:
         unknown = set(changes) - set(_COLUMNS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -16,6 +18,8 @@ from ari_app.calls import CallService
 from ari_app.errors import (
     ApiError,
     Conflict,
+    IdempotencyMismatch,
+    InvalidField,
     MalformedRequest,
     MediaError,
     MediaUnavailable,
@@ -27,11 +31,12 @@ from ari_app.media import MediaPreparer
 from ari_app.outcome import FINAL
 from ari_app.playlist import parse_playlist, parse_request
 from ari_app.settings import Settings
-from ari_app.store import CallRecord, Store
+from ari_app.store import CallRecord, Idempotency, Store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -111,6 +116,7 @@ class Api:
         self._store = store
         self._media = media
         self._health = health
+        self._key_locks = tuple(asyncio.Lock() for _ in range(64))
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
@@ -123,9 +129,27 @@ class Api:
         return app
 
     async def play(self, request: web.Request) -> web.Response:
-        call = parse_request(await _json_body(request), self._settings)
-        request_id = await self._calls.submit(call)
-        log.info("call accepted", extra={"request_id": request_id, "carrier": call.carrier_id})
+        body = await _json_body(request)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self._accepted(await self._calls.submit(parse_request(body, self._settings)))
+        if not _KEY.match(key):
+            raise InvalidField("Idempotency-Key: 1 to 200 printable ASCII characters",
+                               field="Idempotency-Key")
+        body_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        # One lock per key (of a fixed set): concurrent duplicates place exactly one call.
+        async with self._key_locks[hash(key) % len(self._key_locks)]:
+            first = await self._store.idempotent(key)
+            if first is not None:
+                if first[0] != body_hash:
+                    raise IdempotencyMismatch("this Idempotency-Key came with another body",
+                                              field="Idempotency-Key")
+                return self._accepted(first[1])
+            call = parse_request(body, self._settings)
+            return self._accepted(await self._calls.submit(call, Idempotency(key, body_hash)))
+
+    def _accepted(self, request_id: str) -> web.Response:
+        log.info("call accepted", extra={"request_id": request_id})
         return _json({"code": 0, "status": 200, "data": "accepted", "request_id": request_id},
                      202)
 

@@ -112,6 +112,12 @@ def document() -> dict[str, Any]:
         "paths": {
             "/voice/call/play": {"post": {
                 "summary": "Place a call that plays the playlist, then hangs up",
+                "parameters": [{
+                    "name": "Idempotency-Key", "in": "header", "required": False,
+                    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
+                    "description": "a repeat with the same key returns the first answer and "
+                                   "places no second call; with another body it is a 422",
+                }],
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _PLAY}}},
                 "responses": {

@@ -127,3 +127,27 @@ async def test_cancel_answers(api: tuple[TestClient, Rig]) -> None:
     again = await client.delete(f"/voice/call/{request_id}")
     body = await again.json()
     assert again.status == 409 and body["error_id"] == "call-ended"
+
+
+async def test_idempotency_key_places_one_call(api: tuple[TestClient, Rig]) -> None:
+    client, rig = api
+    body = (DATA / "seed-tts.json").read_bytes()
+    headers = {"Idempotency-Key": "order-4711-attempt"}
+    answers = await asyncio.gather(*(client.post("/voice/call/play", data=body, headers=headers)
+                                     for _ in range(5)))
+    bodies = [await a.json() for a in answers]
+    assert {a.status for a in answers} == {202}
+    assert len({b["request_id"] for b in bodies}) == 1
+    await rig.final(bodies[0]["request_id"])
+    assert len(rig.ari.originated) == 1
+
+    later = await client.post("/voice/call/play", data=body, headers=headers)
+    assert (await later.json())["request_id"] == bodies[0]["request_id"]
+    other = json.loads(body)
+    other["to"] = "12125559999"
+    reused = await client.post("/voice/call/play", json=other, headers=headers)
+    error = await reused.json()
+    assert reused.status == 422 and error["error_id"] == "idempotency-key-reused"
+    assert error["field"] == "Idempotency-Key"
+    bad = await client.post("/voice/call/play", data=body, headers={"Idempotency-Key": "a b"})
+    assert bad.status == 422 and len(rig.ari.originated) == 1
