@@ -20,6 +20,7 @@ from typing import Any
 from ari_app.ari import Ari, Event
 from ari_app.errors import AriError, MediaError
 from ari_app.media import MediaPreparer, Prepared
+from ari_app.metrics import Metrics
 from ari_app.outcome import Hangup, State, classify, from_event
 from ari_app.playlist import CallRequest
 from ari_app.settings import Settings
@@ -38,7 +39,7 @@ class CallService:
 
     def __init__(self, *, settings: Settings, store: Store, ari: Ari, media: MediaPreparer,
                  router: EventRouter, clock: Callable[[], float] = time.time,
-                 connect_wait: float = 30.0) -> None:
+                 connect_wait: float = 30.0, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.store = store
         self.ari = ari
@@ -46,8 +47,11 @@ class CallService:
         self.router = router
         self.clock = clock
         self.connect_wait = connect_wait
+        self.metrics = metrics or Metrics()
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: dict[str, Call] = {}
+        self.metrics.watch(live=lambda: len(self._live),
+                           ari_connected=lambda: 1.0 if ari.connected else 0.0)
 
     def cancel(self, call_id: str) -> bool:
         """Cancel a call of this process that has not ended; False if there is none."""
@@ -185,6 +189,7 @@ class Call:
                         "sip_code": hangup.sip_code}
         if error is not None:
             changes |= {"error_id": error[0], "error": error[1]}
+        self.s.metrics.calls.labels(state=state.value, carrier=self.request.carrier_id).inc()
         log.info("call ended %s", state.value,
                  extra=self.extra | {"cause": hangup.cause if hangup else None})
         await self.s.store.update(self.id, **changes)
@@ -199,6 +204,7 @@ class Call:
         events = self.s.router.open(self.id)
         await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None,
                         audio_seconds=round(prepared.seconds, 3))
+        self.s.metrics.attempts.labels(carrier=self.request.carrier_id).inc()
         try:
             await ari.originate(
                 channel_id=self.id,
@@ -262,6 +268,7 @@ class Call:
             await self._answered(prepared)
         elif kind == "PlaybackStarted" and self.first_audio_ms is None:
             self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
+            self.s.metrics.answer_to_audio.observe(self.first_audio_ms / 1000)
             await self.s.store.update(self.id, answer_to_audio_ms=self.first_audio_ms)
         elif kind == "PlaybackContinuing":
             self.items_done += 1

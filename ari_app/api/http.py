@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from ari_app import audio
+from ari_app import audio, metrics
 from ari_app.api.openapi import document
 from ari_app.calls import CallService
 from ari_app.errors import (
@@ -126,6 +126,7 @@ class Api:
         app.router.add_post("/voice/playlist/render", self.preview)
         app.router.add_get("/openapi.json", self.openapi)
         app.router.add_get("/health", self.health_report)
+        app.router.add_get("/metrics", self.metrics_page)
         return app
 
     async def play(self, request: web.Request) -> web.Response:
@@ -184,6 +185,10 @@ class Api:
         log.info("call cancel requested", extra={"request_id": record.id})
         return _json({"code": 0, "status": 200, "data": "canceling", "request_id": record.id},
                      202)
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._calls.metrics.render(),
+                            headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def health_report(self, request: web.Request) -> web.Response:
         report = await self._health.report()

@@ -148,6 +148,11 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "string"}}],
                 "responses": {"202": {"description": "canceling"}, **_errors(404, 409)},
             }},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": {"description": "text exposition format",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            }},
             "/health": {"get": {
                 "summary": "ARI connection, database and each speech engine",
                 "responses": {"200": {"description": "everything works"},

@@ -1,0 +1,34 @@
+"""Prometheus metrics, served at /metrics. Labels carry carriers and states, never numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.calls = Counter("ari_app_calls", "Calls by final state and carrier",
+                             ["state", "carrier"], registry=self.registry)
+        self.attempts = Counter("ari_app_attempts", "Originate attempts by carrier",
+                                ["carrier"], registry=self.registry)
+        self.answer_to_audio = Histogram(
+            "ari_app_answer_to_audio_seconds", "From answer to the first playback starting",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry)
+        self.live = Gauge("ari_app_live_calls", "Calls between acceptance and their final state",
+                          registry=self.registry)
+        self.ari_connected = Gauge("ari_app_ari_connected",
+                                   "1 while the ARI events websocket is up", registry=self.registry)
+
+    def watch(self, *, live: Callable[[], float], ari_connected: Callable[[], float]) -> None:
+        self.live.set_function(live)
+        self.ari_connected.set_function(ari_connected)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
