@@ -270,8 +270,8 @@ class AsteriskPrompts:
         prompt = self._sounds / voice / folder / f"{character}.wav"
         try:
             return prompt.read_bytes()
-        except OSError as exc:
-            raise SpeechError(f"no Asterisk prompt {folder}/{character}") from exc
+        except OSError as exc:  # which character is left out: it may be part of a code
+            raise SpeechError(f"an Asterisk prompt is missing in {voice}/{folder}") from exc
 
 
 ENGINES = ("flite", "espeak-ng", "gtts", "asterisk")
