@@ -85,6 +85,23 @@ class NotFound(ApiError):
     code = 1004
 
 
+class MediaUnavailable(ApiError):
+    status = 422
+    error_id = "media-unavailable"
+    code = 1005
+
+
+class Conflict(ApiError):
+    status = 409
+    error_id = "call-ended"
+    code = 1006
+
+
+class IdempotencyMismatch(InvalidField):
+    error_id = "idempotency-key-reused"
+    code = 1007
+
+
 class MediaError(AriAppError):
     """A playlist entry could not be prepared. `entry` is its index in the playlist."""
 
@@ -110,19 +127,3 @@ class AriError(AriAppError):
 class AriUnavailable(AriError):
     pass
 
-
-class MediaUnavailable(ApiError):
-    status = 422
-    error_id = "media-unavailable"
-    code = 1005
-
-
-class Conflict(ApiError):
-    status = 409
-    error_id = "call-ended"
-    code = 1006
-
-
-class IdempotencyMismatch(InvalidField):
-    error_id = "idempotency-key-reused"
-    code = 1007

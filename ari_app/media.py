@@ -6,10 +6,12 @@
   never sent to an engine, never written to disk and never cached as a whole:
   it exists only as the order of clips in one play request (sent in the body of
   that request, not in its URL).
-- URLs are fetched by the service (Asterisk is never handed a user's URL), from
-  allowed hosts only, with a size and a time limit, checked by their bytes,
-  converted and cached by a hash of the URL.
+- URLs are fetched by the service (Asterisk is never handed a user's URL) through
+  fetch.py, checked by their bytes, converted, and cached by a hash of the URL for
+  as long as the server's caching headers allow.
 - Pauses are cached silence; Asterisk sounds are played by name.
+- A call plays its sounds through links named for that call only (`stage`), so
+  Asterisk's log of played files says nothing about a code.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ class MediaPreparer:
         self._fetcher = fetcher
         # Cache fills are serialised per name; a fixed set of locks keeps memory flat.
         self._locks = tuple(asyncio.Lock() for _ in range(64))
+        # Clip sets (all digits, all letters, the number words) known to be complete.
+        self._complete: set[tuple[str, str, float, str]] = set()
+        self._prefix = f"sound:{settings.asterisk_dir}/"
 
     async def prepare(self, playlist: Sequence[Entry]) -> Prepared:
         """Make every entry playable; a failure raises MediaError naming the entry."""
@@ -126,16 +131,15 @@ class MediaPreparer:
         """
         folder = self._settings.dir / "calls" / uuid.uuid4().hex
         folder.mkdir(parents=True)
-        prefix = f"sound:{self._settings.asterisk_dir}/"
         media = []
         for n, uri in enumerate(prepared.media):
-            if not uri.startswith(prefix):
+            if not uri.startswith(self._prefix):
                 media.append(uri)  # Asterisk's own sounds
                 continue
-            source = self._settings.dir / uri.removeprefix(prefix)
+            source = self._settings.dir / uri.removeprefix(self._prefix)
             for ext in audio.FORMATS:
                 os.link(source.with_name(f"{source.name}.{ext}"), folder / f"{n}.{ext}")
-            media.append(f"{prefix}calls/{folder.name}/{n}")
+            media.append(f"{self._prefix}calls/{folder.name}/{n}")
         return dataclasses.replace(prepared, media=tuple(media), staged=folder)
 
     def unstage(self, prepared: Prepared) -> None:
@@ -148,13 +152,12 @@ class MediaPreparer:
 
     def render(self, prepared: Prepared) -> bytes:
         """The 8 kHz linear audio the call would play, item after item (for previews)."""
-        prefix = f"sound:{self._settings.asterisk_dir}/"
         out = bytearray()
         for n, uri in enumerate(prepared.media):
-            if not uri.startswith(prefix):
+            if not uri.startswith(self._prefix):
                 raise MediaError("a preview cannot include Asterisk's own sounds",
                                  entry=prepared.entries_done(n))
-            out += (self._settings.dir / f"{uri.removeprefix(prefix)}.sln").read_bytes()
+            out += (self._settings.dir / f"{uri.removeprefix(self._prefix)}.sln").read_bytes()
         return bytes(out)
 
     async def _entry(self, entry: Entry) -> list[Sound]:
@@ -201,15 +204,14 @@ class MediaPreparer:
                         plan.append(gap)
                 plan.append(character)
             plan.append(AFTER_DIGITS_MS)
+        # Whole clip sets at once, whatever the code: which digits, letters or number
+        # words an engine is asked for says nothing about it.
         if entry.say_as == "number":
-            # The whole vocabulary at once: which numbers are said stays unknown.
-            await asyncio.gather(*(self._clip(engine, voice, w, speed) for w in NUMBER_VOCABULARY))
+            await self._clip_set(engine, voice, speed, NUMBER_VOCABULARY)
         wanted = {item for item in plan if isinstance(item, str) and len(item) == 1}
         if wanted:
-            # The whole alphabet at once, whatever the code: which characters an engine is
-            # asked for says nothing about it.
-            alphabet = _ALPHABET if wanted - set(_DIGITS) else _DIGITS
-            await asyncio.gather(*(self._clip(engine, voice, c, speed) for c in alphabet))
+            await self._clip_set(engine, voice, speed,
+                                 tuple(_ALPHABET if wanted - set(_DIGITS) else _DIGITS))
         unique = list(dict.fromkeys(plan))
         made = await asyncio.gather(*(
             self._clip(engine, voice, item, speed) if isinstance(item, str)
@@ -217,6 +219,14 @@ class MediaPreparer:
             for item in unique))
         sounds = dict(zip(unique, made, strict=True))
         return [sounds[item] for item in plan]
+
+    async def _clip_set(self, engine: Engine, voice: str, speed: float,
+                        texts: tuple[str, ...]) -> None:
+        """Every clip of a set made (once; later calls only remember that it was)."""
+        key = (engine.name, voice, speed, "|".join(texts))
+        if key not in self._complete:
+            await asyncio.gather(*(self._clip(engine, voice, t, speed) for t in texts))
+            self._complete.add(key)
 
     async def _clip(self, engine: Engine, voice: str, text: str, speed: float) -> Sound:
         async def make(base: Path) -> float:
@@ -241,8 +251,7 @@ class MediaPreparer:
         """Where the sound for `key` lives: its files' base path and its ARI media URI."""
         kind = key.split("|", 1)[0]
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
-        return (self._settings.dir / kind / name,
-                f"sound:{self._settings.asterisk_dir}/{kind}/{name}")
+        return self._settings.dir / kind / name, f"{self._prefix}{kind}/{name}"
 
     async def _cached(self, key: str, make: _Maker) -> Sound:
         """The sound for `key` if made before, else made now (once at a time)."""

@@ -43,7 +43,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, sort_keys=False))
+    return web.json_response(body, status=status)
 
 
 @web.middleware
