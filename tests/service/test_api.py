@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.service.test_calls import Rig, api_for, build
+from tests.service.test_calls import Rig, api_for, build, until
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -116,9 +116,7 @@ async def test_cancel_answers(api: tuple[TestClient, Rig]) -> None:
     rig.ari.hold_after_answer = True
     response = await client.post("/voice/call/play", data=(DATA / "seed-tts.json").read_bytes())
     request_id = (await response.json())["request_id"]
-    async with asyncio.timeout(5):
-        while rig.ari.played == []:
-            await asyncio.sleep(0.01)
+    await until(lambda: rig.ari.played != [])
     canceling = await client.delete(f"/voice/call/{request_id}")
     assert canceling.status == 202 and (await canceling.json())["data"] == "canceling"
     await rig.ari._emit(rig.ari._pending[request_id][1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,13 @@ from ari_app.store import CallRecord, SqliteStore
 from tests.service.fake_ari import FakeAri
 
 SANDBOX = Path(__file__).resolve().parents[2] / "sandbox" / "ari-app.yaml"
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Wait for something the call's task does in the background."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 def settings_for(tmp: Path) -> Settings:
@@ -162,9 +169,7 @@ async def test_refused_originate_fails_the_call(rig: Rig) -> None:
 async def test_channel_lost_during_a_disconnect_is_reconciled(rig: Rig) -> None:
     rig.ari.hold_after_answer = True
     call_id = await rig.calls.submit(rig.request())
-    async with asyncio.timeout(5):
-        while rig.ari.played == []:
-            await asyncio.sleep(0.01)
+    await until(lambda: rig.ari.played != [])
     rig.ari.live.discard(call_id)  # Asterisk lost it while we were not listening
     await rig.calls.reconcile()
     record = await rig.final(call_id)
@@ -179,9 +184,7 @@ async def test_max_duration_hangs_up(tmp_path: Path) -> None:
     rig = build(tmp_path, settings)
     rig.ari.hold_after_answer = True
     call_id = await rig.calls.submit(rig.request())
-    async with asyncio.timeout(5):
-        while rig.ari.hung_up == []:
-            await asyncio.sleep(0.01)
+    await until(lambda: rig.ari.hung_up != [])
     # Asterisk answers the hangup with the rest of the recorded traffic.
     playback_done = rig.ari._pending[call_id][1]
     await rig.ari._emit(playback_done)
@@ -260,13 +263,9 @@ async def test_cancel_before_dialling(rig: Rig) -> None:
 async def test_cancel_hangs_up_a_live_call(rig: Rig) -> None:
     rig.ari.hold_after_answer = True
     call_id = await rig.calls.submit(rig.request())
-    async with asyncio.timeout(5):
-        while rig.ari.played == []:
-            await asyncio.sleep(0.01)
+    await until(lambda: rig.ari.played != [])
     assert rig.calls.cancel(call_id)
-    async with asyncio.timeout(5):
-        while rig.ari.hung_up == []:
-            await asyncio.sleep(0.01)
+    await until(lambda: rig.ari.hung_up != [])
     await rig.ari._emit(rig.ari._pending[call_id][1])  # Asterisk reports the hangup
     record = await rig.final(call_id)
 

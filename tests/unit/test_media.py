@@ -117,6 +117,18 @@ def preparer(tmp: Path, server: TestServer, engines: list[Engine] | None = None)
         engines or build_engines(["flite", "espeak-ng"], rate=150, timeout=10)))
 
 
+def listening(engine: Engine, heard: list[str]) -> Engine:
+    """`engine`, noting every text it is asked to speak."""
+    speak = engine.synthesize
+
+    async def synthesize(text: str, *, voice: str, speed: float) -> bytes:
+        heard.append(text)
+        return await speak(text, voice=voice, speed=speed)
+
+    engine.synthesize = synthesize  # type: ignore[method-assign]
+    return engine
+
+
 CODE = Speech(text="Your code is 4321", language="en-US", gender="female", say_as="digits")
 
 
@@ -147,12 +159,7 @@ async def test_prepare_writes_every_format_once(tmp_path: Path, server: TestServ
 async def test_a_code_is_never_spoken_or_stored_whole(tmp_path: Path, server: TestServer) -> None:
     heard: list[str] = []
 
-    class Listening(Flite):
-        async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
-            heard.append(text)
-            return await super().synthesize(text, voice=voice, speed=speed)
-
-    media = preparer(tmp_path, server, [Listening(timeout=10)])
+    media = preparer(tmp_path, server, [listening(Flite(timeout=10), heard)])
     first = await media.prepare([CODE])
     again = await media.prepare([Speech(text="Your code is 1234", language="en-US",
                                         gender="female", say_as="digits")])
@@ -244,12 +251,7 @@ async def test_staging_gives_a_call_names_of_its_own(tmp_path: Path, server: Tes
 async def test_numbers_are_said_from_vocabulary_clips(tmp_path: Path, server: TestServer) -> None:
     heard: list[str] = []
 
-    class Listening(Espeak):
-        async def synthesize(self, text: str, *, voice: str, speed: float) -> bytes:
-            heard.append(text)
-            return await super().synthesize(text, voice=voice, speed=speed)
-
-    media = preparer(tmp_path, server, [Listening(rate=150, timeout=10)])
+    media = preparer(tmp_path, server, [listening(Espeak(rate=150, timeout=10), heard)])
     prepared = await media.prepare([Speech(text="Your total is 1234", language="en-US",
                                            gender="female", say_as="number")])
     # words, gap, 1 thousand 2 hundred 30 4, the pause after
