@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ari_app import audio, logs
+from ari_app.ami import AmiClient
 from ari_app.api.http import Api
 from ari_app.ari.client import AriClient
+from ari_app.callbacks import Notifier
 from ari_app.calls import CallService
+from ari_app.carriers import CarrierManager
 from ari_app.fetch import Fetcher
 from ari_app.health import Health
 from ari_app.media import MediaPreparer
+from ari_app.metrics import Metrics
 from ari_app.playlist import parse_playlist
-from ari_app.settings import Settings
+from ari_app.settings import Current, Settings
 from ari_app.speech import Engine, Speaker, build_engines
 from ari_app.stasis import EventRouter
 from ari_app.store import SqliteStore
@@ -34,6 +38,7 @@ class Service:
     fetcher: Fetcher
     media: MediaPreparer
     calls: CallService
+    notifier: Notifier
     api: Api
 
 
@@ -82,11 +87,20 @@ def build(settings: Settings) -> Service:
         password=settings.ari.password.reveal(), app=settings.ari.app,
         on_event=router.dispatch, on_connect=on_connect,
     )
-    calls = CallService(settings=settings, store=store, ari=ari, media=media, router=router)
-    health = Health(ari=ari, store=store, engines=engines(settings))
-    api = Api(settings=settings, calls=calls, store=store, media=media, health=health)
+    current = Current(settings)
+    metrics = Metrics()
+    notifier = Notifier(settings=lambda: current.settings.callbacks, store=store,
+                        metrics=metrics)
+    calls = CallService(config=current, store=store, ari=ari, media=media, router=router,
+                        metrics=metrics, on_event=notifier.wake)
+    ami = AmiClient(settings.ami)
+    carriers = CarrierManager(current=current, ami=ami)
+    health = Health(ari=ari, store=store, engines=engines(settings), ami=ami,
+                    carriers=lambda: current.settings.carriers, live=carriers.live)
+    api = Api(config=current, calls=calls, store=store, media=media, health=health,
+              carriers=carriers)
     return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, media=media,
-                   calls=calls, api=api)
+                   calls=calls, notifier=notifier, api=api)
 
 
 async def serve(settings: Settings) -> None:
@@ -98,6 +112,7 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.listen.host, settings.listen.port)
     ari_task = asyncio.create_task(service.ari.run(), name="ari-events")
+    notifier_task = asyncio.create_task(service.notifier.run(), name="callbacks")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,9 +126,11 @@ async def serve(settings: Settings) -> None:
     finally:
         await runner.cleanup()
         await service.calls.shutdown()
-        ari_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ari_task
+        for task in (ari_task, notifier_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await service.notifier.close()
         await service.ari.close()
         await service.fetcher.close()
         await service.store.close()

@@ -1,11 +1,14 @@
-"""Placing calls: one task per call prepares its media, dials, plays and records the outcome.
+"""Placing calls: one task per call prepares its media, waits its turn, dials, plays, records.
 
     queued -> dialing -> ringing -> answered -> completed
                     \\-> busy | no_answer | failed        (and canceled)
 
-The channel id is the request id, chosen before originating, so every event is
-matched to its call from the first moment, and a repeated originate of the same
-call is refused by Asterisk (409) instead of ringing the phone twice.
+Each originate is an attempt on one carrier, with a channel id chosen before
+originating (the request id for the first, `<request id>-<n>` after), so every
+event is matched to its attempt from the first moment, and a repeated originate
+of the same attempt is refused by Asterisk (409) instead of ringing twice. An
+attempt the carrier refused moves the call to the next carrier of its group
+(failover.py); every other ending is final.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ari_app.ari import Ari, Event
+from ari_app.dispatch import Dispatcher
 from ari_app.errors import AriError, MediaError
+from ari_app.failover import Failover, carrier_failed
 from ari_app.media import MediaPreparer, Prepared
 from ari_app.metrics import Metrics
 from ari_app.outcome import Hangup, State, classify, from_event
 from ari_app.playlist import CallRequest
-from ari_app.settings import Settings
-from ari_app.stasis import CANCEL, LOST, EventRouter
-from ari_app.store import Idempotency, Store
+from ari_app.settings import Carrier, Current, Settings
+from ari_app.stasis import CANCEL, LOST, RESYNC, EventRouter
+from ari_app.store import Attempt, Idempotency, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +42,13 @@ _HANGUP_GRACE = 10.0
 
 
 class CallService:
-    """Accepts validated requests and owns the task of every live call."""
+    """Accepts validated requests and owns the task of every call of this process."""
 
-    def __init__(self, *, settings: Settings, store: Store, ari: Ari, media: MediaPreparer,
+    def __init__(self, *, config: Current, store: Store, ari: Ari, media: MediaPreparer,
                  router: EventRouter, clock: Callable[[], float] = time.time,
-                 connect_wait: float = 30.0, metrics: Metrics | None = None) -> None:
-        self.settings = settings
+                 connect_wait: float = 30.0, metrics: Metrics | None = None,
+                 on_event: Callable[[], None] = lambda: None) -> None:
+        self.config = config
         self.store = store
         self.ari = ari
         self.media = media
@@ -48,10 +56,30 @@ class CallService:
         self.clock = clock
         self.connect_wait = connect_wait
         self.metrics = metrics or Metrics()
+        self.on_event = on_event
+        """Called after each state change is stored (wakes the callback sender)."""
+        calls = config.settings.calls
+        self.failover = Failover(holdback_after=calls.holdback_after,
+                                 holdback_seconds=calls.holdback_seconds)
+        self.dispatcher = Dispatcher(limits=self._limits,
+                                     cap=lambda: self.settings.calls.max_channels,
+                                     is_open=lambda: ari.connected)
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: dict[str, Call] = {}
         self.metrics.watch(live=lambda: len(self._live),
-                           ari_connected=lambda: 1.0 if ari.connected else 0.0)
+                           ari_connected=lambda: 1.0 if ari.connected else 0.0,
+                           queued=lambda: self.dispatcher.depth)
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    def _limits(self, carrier_id: str) -> tuple[int, float]:
+        carrier = self.settings.carriers.get(carrier_id)
+        return (carrier.max_channels, carrier.max_cps) if carrier else (1, 1.0)
+
+    def position(self, call_id: str) -> int | None:
+        return self.dispatcher.position(call_id)
 
     def cancel(self, call_id: str) -> bool:
         """Cancel a call of this process that has not ended; False if there is none."""
@@ -64,12 +92,16 @@ class CallService:
     async def submit(self, request: CallRequest, idempotency: Idempotency | None = None) -> str:
         """Store the call, then start it. Returns once the call is durable."""
         call_id = str(uuid.uuid4())
-        await self.store.insert(call_id, request, idempotency)
-        self._start(call_id, request)
+        record = await self.store.insert(call_id, request, idempotency)
+        await self.store.update(call_id, event=event_body(call_id, request.carrier_id,
+                                                          State.QUEUED, record.created_at))
+        self.on_event()
+        self._start(call_id, request, record.created_at)
         return call_id
 
-    def _start(self, call_id: str, request: CallRequest) -> None:
-        call = Call(call_id=call_id, request=request, service=self)
+    def _start(self, call_id: str, request: CallRequest, created_at: float) -> None:
+        self.dispatcher.enqueue(call_id)
+        call = Call(call_id=call_id, request=request, service=self, created_at=created_at)
         task = asyncio.create_task(call.run(), name=f"call-{call_id}")
         call.task = task
         self._live[call_id] = call
@@ -78,38 +110,60 @@ class CallService:
         task.add_done_callback(lambda _: self._live.pop(call_id, None))
 
     async def resume(self) -> None:
-        """After a restart: place calls that never dialled; end those that were live."""
+        """After a restart: queued calls take their places again; calls that were live end."""
         for record, request in await self.store.unfinished():
             if record.state == State.QUEUED:
                 log.info("resuming queued call", extra={"request_id": record.id})
-                self._start(record.id, request)
+                self._start(record.id, request, record.created_at)
             else:
                 log.warning("call was live when the service stopped",
                             extra={"request_id": record.id})
                 self._tasks.add(asyncio.create_task(self._end_interrupted(record.id)))
 
     async def _end_interrupted(self, call_id: str) -> None:
+        """Hang up every channel the call may still have in Asterisk, then end it `failed`."""
+        attempts = await self.store.attempts(call_id)
         if await self.ari.wait_connected(self.connect_wait):
-            try:
-                await self.ari.hangup(call_id)
-            except AriError:
-                log.warning("could not hang up interrupted call", extra={"request_id": call_id})
+            for channel_id in sorted({call_id} | {a.channel_id for a in attempts}):
+                try:
+                    await self.ari.hangup(channel_id)
+                except AriError:
+                    log.warning("could not hang up interrupted call",
+                                extra={"request_id": call_id})
+        record = await self.store.get(call_id)
+        carrier = record.carrier_id if record else ""
+        for attempt in attempts:
+            if attempt.ended_at is None:
+                await self.store.end_attempt(call_id, attempt.n, ended_at=self.clock(),
+                                             outcome="service-restarted")
         await self.store.update(
             call_id, state=State.FAILED, ended_at=self.clock(), error_id="service-restarted",
             error="the service restarted while the call was in progress",
+            event=event_body(call_id, carrier, State.FAILED, self.clock(),
+                             error_id="service-restarted"),
         )
+        self.metrics.calls.labels(state=State.FAILED.value, carrier=carrier).inc()
+        self.on_event()
 
     async def reconcile(self) -> None:
-        """After each (re)connect: calls whose channel vanished meanwhile are ended."""
+        """After each (re)connect: let queued calls go; resync the calls that are live.
+
+        Events sent while the websocket was down are lost: a channel that is gone
+        ended meanwhile; one still there may have been answered or finished playing.
+        """
+        self.dispatcher.pump()
         if not self.router.channel_ids:
             return
         try:
-            live = await self.ari.channel_ids()
+            live = await self.ari.channels()
         except AriError:
             log.warning("reconcile failed: cannot list channels")
             return
-        for channel_id in self.router.channel_ids - live:
-            self.router.lost(channel_id)
+        for channel_id in self.router.channel_ids:
+            if channel_id in live:
+                self.router.resync(channel_id, live[channel_id])
+            else:
+                self.router.lost(channel_id)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
@@ -117,14 +171,36 @@ class CallService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def event_body(call_id: str, carrier_id: str, state: State, at: float,
+               **details: Any) -> dict[str, Any]:
+    """A callback event: the state change, without anything from the playlist."""
+    return {"type": "call.state", "request_id": call_id, "state": state.value,
+            "carrier_id": carrier_id,
+            "timestamp": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+            **details}
+
+
+@dataclass
+class _Ending:
+    """How one attempt ended."""
+
+    state: State
+    hangup: Hangup | None
+    error: tuple[str, str] | None
+
+
 class Call:
     """One call's life, from preparing its media to its final state."""
 
-    def __init__(self, *, call_id: str, request: CallRequest, service: CallService) -> None:
+    def __init__(self, *, call_id: str, request: CallRequest, service: CallService,
+                 created_at: float) -> None:
         self.id = call_id
         self.request = request
         self.s = service
-        self.carrier = service.settings.carriers[request.carrier_id]
+        self.created_at = created_at
+        self.carrier_id = request.carrier_id
+        self.channel_id = call_id
+        self.attempt = 0
         self.state = State.QUEUED
         self.answered_at: float | None = None
         self.played = 0
@@ -143,7 +219,7 @@ class Call:
         if self.state == State.QUEUED and self.task is not None:
             self.task.cancel()
         else:
-            self.s.router.cancel(self.id)
+            self.s.router.cancel(self.channel_id)
 
     async def run(self) -> None:
         try:
@@ -151,19 +227,20 @@ class Call:
             if prepared is not None:
                 staged = self.s.media.stage(prepared)
                 try:
-                    await self._dial_and_play(staged)
+                    await self._place(staged)
                 finally:
                     self.s.media.unstage(staged)
         except asyncio.CancelledError:
             if not self.canceled:
                 raise  # the service is stopping: the call stays queued for the next start
-            await self._finish(State.CANCELED, None, None)
+            await self._finish(_Ending(State.CANCELED, None, None))
         except Exception:
             # One call's bug must not touch the others or the loop.
             log.exception("call failed unexpectedly", extra=self.extra)
-            await self._finish(State.FAILED, None, ("internal-error", "internal error"))
+            await self._finish(_Ending(State.FAILED, None, ("internal-error", "internal error")))
         finally:
-            self.s.router.close(self.id)
+            self.s.router.close(self.channel_id)
+            self.s.dispatcher.forget(self.id)
 
     async def _prepare(self) -> Prepared | None:
         try:
@@ -171,56 +248,135 @@ class Call:
         except MediaError as exc:
             where = f"playlist[{exc.entry}]: " if exc.entry is not None else ""
             log.warning("media not ready, not dialling: %s%s", where, exc, extra=self.extra)
-            await self._finish(State.FAILED, None, ("media-unavailable", f"{where}{exc}"))
+            await self._finish(_Ending(State.FAILED, None, ("media-unavailable", f"{where}{exc}")))
             return None
+
+    async def _place(self, prepared: Prepared) -> None:
+        """Attempt the carriers of the plan in turn until one attempt ends the call."""
+        plan = self.s.failover.plan(self.request.carrier_id, self.s.settings.carriers) \
+            if self.request.carrier_id in self.s.settings.carriers else []
+        if not plan:
+            await self._finish(_Ending(State.FAILED, None, (
+                "carrier-removed", "the carrier was removed before the call was placed")))
+            return
+        n = 0
+        while n < len(plan):
+            carrier = plan[n]
+            if not await self._wait_turn(carrier, retry=n > 0):
+                return
+            try:
+                ending = await self._attempt(n, carrier, prepared)
+            finally:
+                self.s.dispatcher.release(carrier.id)
+            if ending is None:
+                continue  # ARI went away before the originate: wait for a turn again
+            refused = (ending.hangup is not None and self.answered_at is None
+                       and carrier_failed(ending.hangup))
+            if ending.hangup is not None:
+                self.s.failover.record(carrier.id, failed=refused)
+            if refused and not self.canceled and n + 1 < len(plan):
+                log.warning("carrier refused the call (SIP %s, cause %s); failing over to %s",
+                            ending.hangup.sip_code if ending.hangup else None,
+                            ending.hangup.cause if ending.hangup else None, plan[n + 1].id,
+                            extra=self.extra)
+                n += 1
+                continue
+            await self._finish(ending)
+            return
+
+    async def _wait_turn(self, carrier: Carrier, *, retry: bool) -> bool:
+        """Wait in the queue for a channel on `carrier`; False if the call ended waiting."""
+        left = self.created_at + self.s.settings.calls.queue_timeout - self.s.clock()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(left):
+                await self.s.dispatcher.acquire(self.id, carrier.id, retry=retry)
+        except TimeoutError:
+            await self._finish(_Ending(State.FAILED, None, (
+                "queue-timeout", "the call waited longer than calls.queue_timeout for a free "
+                                 "channel or for Asterisk")))
+            return False
+        return True
 
     async def _set(self, state: State, **changes: Any) -> None:
         self.state = state
         log.info("call %s", state.value, extra=self.extra)
-        await self.s.store.update(self.id, state=state, **changes)
+        await self.s.store.update(self.id, state=state, **changes, event=event_body(
+            self.id, self.carrier_id, state, self.s.clock(), attempt=self.attempt + 1))
+        self.s.on_event()
 
-    async def _finish(self, state: State, hangup: Hangup | None,
-                      error: tuple[str, str] | None) -> None:
-        self.state = state
-        changes: dict[str, Any] = {"state": state, "ended_at": self.s.clock(),
+    async def _finish(self, ending: _Ending) -> None:
+        self.state = ending.state
+        now = self.s.clock()
+        changes: dict[str, Any] = {"state": ending.state, "ended_at": now,
                                    "played": self.played}
-        if hangup is not None:
-            changes |= {"cause": hangup.cause, "cause_txt": hangup.cause_txt,
-                        "sip_code": hangup.sip_code}
-        if error is not None:
-            changes |= {"error_id": error[0], "error": error[1]}
-        self.s.metrics.calls.labels(state=state.value, carrier=self.request.carrier_id).inc()
-        log.info("call ended %s", state.value,
-                 extra=self.extra | {"cause": hangup.cause if hangup else None})
-        await self.s.store.update(self.id, **changes)
+        details: dict[str, Any] = {}
+        if ending.hangup is not None:
+            hangup = {"cause": ending.hangup.cause, "cause_txt": ending.hangup.cause_txt,
+                      "sip_code": ending.hangup.sip_code}
+            changes |= hangup
+            details |= {"cause": ending.hangup.cause, "sip_code": ending.hangup.sip_code}
+        if ending.error is not None:
+            changes |= {"error_id": ending.error[0], "error": ending.error[1]}
+            details["error_id"] = ending.error[0]
+        self.s.metrics.calls.labels(state=ending.state.value, carrier=self.carrier_id).inc()
+        log.info("call ended %s", ending.state.value,
+                 extra=self.extra | {"cause": ending.hangup.cause if ending.hangup else None})
+        await self.s.store.update(self.id, **changes, event=event_body(
+            self.id, self.carrier_id, ending.state, now, **details))
+        self.s.on_event()
 
-    async def _dial_and_play(self, prepared: Prepared) -> None:
-        settings = self.s.settings
+    async def _attempt(self, n: int, carrier: Carrier, prepared: Prepared) -> _Ending | None:
+        """One originate on `carrier` and everything after it; None if it was not sent."""
         ari = self.s.ari
-        if not await ari.wait_connected(self.s.connect_wait):
-            await self._finish(State.FAILED, None, ("ari-unavailable", "Asterisk (ARI) is not "
-                                                    "connected; nothing was dialled"))
-            return
-        events = self.s.router.open(self.id)
+        if not ari.connected:
+            return None
+        self.attempt = n
+        self.carrier_id = carrier.id
+        self.channel_id = self.id if n == 0 else f"{self.id}-{n}"
+        self.extra = {"request_id": self.id, "carrier": carrier.id}
+        events = self.s.router.open(self.channel_id)
+        await self.s.store.add_attempt(self.id, Attempt(
+            n=n, carrier_id=carrier.id, channel_id=self.channel_id, started_at=self.s.clock()))
         await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None,
                         audio_seconds=round(prepared.seconds, 3))
-        self.s.metrics.attempts.labels(carrier=self.request.carrier_id).inc()
+        self.s.metrics.attempts.labels(carrier=carrier.id).inc()
         try:
             await ari.originate(
-                channel_id=self.id,
-                endpoint=f"PJSIP/{self.carrier.prefix}{self.request.to}@{self.carrier.trunk}",
-                app=settings.ari.app,
-                caller_id=self.request.caller_id,
-                timeout=settings.calls.ring_timeout,
+                channel_id=self.channel_id,
+                endpoint=f"PJSIP/{carrier.dial_string(self.request.to)}@{carrier.trunk}",
+                app=self.s.settings.ari.app,
+                caller_id=self._caller_id(carrier),
+                timeout=self.s.settings.calls.ring_timeout,
                 variables={f"PJSIP_HEADER(add,{CALL_HEADER})": self.id},
             )
         except AriError as exc:
-            await self._finish(State.FAILED, None, ("originate-failed", str(exc)))
-            return
-        await self._follow(events, prepared)
+            ending = _Ending(State.FAILED, None, ("originate-failed", str(exc)))
+        else:
+            ending = await self._follow(events, prepared)
+        finally:
+            self.s.router.close(self.channel_id)
+        await self._end_attempt(n, ending)
+        return ending
 
-    async def _follow(self, events: asyncio.Queue[Event], prepared: Prepared) -> None:
-        """React to the call's events until it is destroyed, within every time limit."""
+    def _caller_id(self, carrier: Carrier) -> str:
+        """The request's caller ID; on a failover carrier that does not allow it, its own."""
+        if not carrier.caller_ids or self.request.caller_id in carrier.caller_ids:
+            return self.request.caller_id
+        return carrier.default_caller_id or ""
+
+    async def _end_attempt(self, n: int, ending: _Ending) -> None:
+        hangup = ending.hangup
+        await self.s.store.end_attempt(
+            self.id, n, ended_at=self.s.clock(),
+            sip_code=hangup.sip_code if hangup else None,
+            cause=hangup.cause if hangup else None,
+            cause_txt=hangup.cause_txt if hangup else None,
+            outcome=ending.error[0] if ending.error else ending.state.value)
+
+    async def _follow(self, events: asyncio.Queue[Event], prepared: Prepared) -> _Ending:
+        """React to the attempt's events until its channel is destroyed, within every limit."""
         calls = self.s.settings.calls
         now = time.monotonic
         deadline = now() + calls.ring_timeout + calls.max_duration + _HANGUP_GRACE
@@ -234,9 +390,8 @@ class Call:
                 event = await asyncio.wait_for(events.get(), max(0.0, wake - now()))
             except TimeoutError:
                 if hung_up:
-                    await self._finish(State.FAILED, None, ("hangup-lost", "Asterisk never "
-                                                            "reported the end of the call"))
-                    return
+                    return _Ending(State.FAILED, None, ("hangup-lost", "Asterisk never reported "
+                                                        "the end of the call"))
                 if hangup_at is None or now() < hangup_at:
                     self.error = self.error or ("max-duration",
                                                 "the call reached calls.max_duration")
@@ -244,8 +399,9 @@ class Call:
                 hung_up = True
                 deadline = now() + _HANGUP_GRACE
                 continue
-            if await self._on_event(event, prepared):
-                return
+            ending = await self._on_event(event, prepared)
+            if ending is not None:
+                return ending
             if hangup_at is None and self.error is not None:
                 hangup_at = now()
             elif hangup_at is None and self.playlist_done:
@@ -254,12 +410,12 @@ class Call:
 
     async def _hangup(self) -> None:
         try:
-            await self.s.ari.hangup(self.id)
+            await self.s.ari.hangup(self.channel_id)
         except AriError:
             log.warning("hangup failed", extra=self.extra)
 
-    async def _on_event(self, event: Event, prepared: Prepared) -> bool:
-        """React to one event; True once the call has its final state."""
+    async def _on_event(self, event: Event, prepared: Prepared) -> _Ending | None:
+        """React to one event; the attempt's ending once its channel is gone."""
         kind = event.get("type")
         if kind == "Dial":
             if event.get("dialstatus") in ("RINGING", "PROGRESS") and self.state == State.DIALING:
@@ -281,28 +437,42 @@ class Call:
                 self.playlist_done = True
         elif kind == "ChannelDestroyed":
             hangup = from_event(dict(event))
-            state = classify(hangup, answered=self.answered_at is not None)
             if self.canceled:
-                await self._finish(State.CANCELED, hangup, None)
-                return True
+                return _Ending(State.CANCELED, hangup, None)
+            state = classify(hangup, answered=self.answered_at is not None)
             if state == State.COMPLETED and self.error is not None:
                 state = State.FAILED
-            await self._finish(state, hangup, self.error)
-            return True
+            return _Ending(state, hangup, self.error)
         elif kind == CANCEL:
             self.error = self.error or ("canceled", "canceled by request")
+        elif kind == RESYNC:
+            await self._resync(str(event.get("state")), prepared)
         elif kind == LOST:
-            await self._finish(State.FAILED, None, ("channel-lost", "the channel vanished while "
-                                                    "the connection to Asterisk was down"))
-            return True
-        return False
+            return _Ending(State.FAILED, None, ("channel-lost", "the channel vanished while the "
+                                                "connection to Asterisk was down (Asterisk "
+                                                "restarted, or the call ended meanwhile)"))
+        return None
+
+    async def _resync(self, channel_state: str, prepared: Prepared) -> None:
+        """The websocket was down: catch up with what happened to the channel meanwhile."""
+        log.info("resyncing call after reconnect", extra=self.extra)
+        if self.answered_at is None and channel_state == "Up":
+            await self._answered(prepared)
+        elif self.answered_at is not None and not self.playlist_done:
+            try:
+                playing = await self.s.ari.playback_exists(f"{self.channel_id}-play")
+            except AriError:
+                return
+            if not playing:
+                self.played = len(self.request.playlist)
+                self.playlist_done = True
 
     async def _answered(self, prepared: Prepared) -> None:
         self.answer_mono = time.monotonic()
         self.answered_at = self.s.clock()
         try:
-            await self.s.ari.play(channel_id=self.id, playback_id=f"{self.id}-play",
-                                   media=prepared.media)
+            await self.s.ari.play(channel_id=self.channel_id,
+                                  playback_id=f"{self.channel_id}-play", media=prepared.media)
         except AriError as exc:
             self.error = ("playback-failed", str(exc))
         await self._set(State.ANSWERED, answered_at=self.answered_at)

@@ -127,3 +127,15 @@ class AriError(AriAppError):
 class AriUnavailable(AriError):
     pass
 
+
+
+class AmiError(AriAppError):
+    """AMI unreachable, login refused, or an action failed."""
+
+
+class CarrierRejected(ApiError):
+    """Asterisk did not take a carrier change; the previous config was restored."""
+
+    status = 502
+    error_id = "carrier-rejected"
+    code = 1008

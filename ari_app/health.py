@@ -7,11 +7,14 @@ health endpoint is cheap to poll.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ari_app.ami import Ami
 from ari_app.ari import Ari
 from ari_app.errors import SpeechError
+from ari_app.settings import Carrier
 from ari_app.speech import Engine
 from ari_app.store import Store
 
@@ -40,10 +43,15 @@ async def check_engine(engine: Engine) -> EngineHealth:
 
 
 class Health:
-    def __init__(self, *, ari: Ari, store: Store, engines: list[Engine]) -> None:
+    def __init__(self, *, ari: Ari, store: Store, engines: list[Engine], ami: Ami | None = None,
+                 carriers: Callable[[], Mapping[str, Carrier]] = dict,
+                 live: Callable[[Carrier], Awaitable[dict[str, Any]]] | None = None) -> None:
         self._ari = ari
         self._store = store
         self._engines = engines
+        self._ami = ami
+        self._carriers = carriers
+        self._live = live
         self._last: dict[str, EngineHealth] = {}
 
     async def engines(self) -> dict[str, EngineHealth]:
@@ -60,11 +68,19 @@ class Health:
         except Exception:  # any failure of the store is what this reports
             database = False
         engines = await self.engines()
-        ok = self._ari.connected and database and any(e.ok for e in engines.values())
+        ami = await self._ami.ping() if self._ami is not None else None
+        carriers = {}
+        if self._live is not None:
+            for carrier_id, carrier in sorted(self._carriers().items()):
+                carriers[carrier_id] = await self._live(carrier)
+        ok = self._ari.connected and database and any(e.ok for e in engines.values()) \
+            and ami is not False
         return {
             "status": "ok" if ok else "degraded",
             "ari": {"connected": self._ari.connected},
+            "ami": {"ok": ami},
             "database": {"ok": database},
+            "carriers": carriers,
             "speech_engines": {name: {"ok": h.ok, "milliseconds": round(h.milliseconds, 1),
                                       "error": h.error} for name, h in engines.items()},
         }

@@ -23,11 +23,18 @@ class Metrics:
             registry=self.registry)
         self.live = Gauge("ari_app_live_calls", "Calls between acceptance and their final state",
                           registry=self.registry)
+        self.queued = Gauge("ari_app_queued_calls", "Calls waiting for a channel or for Asterisk",
+                            registry=self.registry)
+        self.deliveries = Counter("ari_app_callback_deliveries",
+                                  "Callback delivery attempts by result", ["result"],
+                                  registry=self.registry)
         self.ari_connected = Gauge("ari_app_ari_connected",
                                    "1 while the ARI events websocket is up", registry=self.registry)
 
-    def watch(self, *, live: Callable[[], float], ari_connected: Callable[[], float]) -> None:
+    def watch(self, *, live: Callable[[], float], ari_connected: Callable[[], float],
+              queued: Callable[[], float]) -> None:
         self.live.set_function(live)
+        self.queued.set_function(queued)
         self.ari_connected.set_function(ari_connected)
 
     def render(self) -> bytes:

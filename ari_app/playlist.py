@@ -35,7 +35,8 @@ _SOUND = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
 _TO = re.compile(r"^\+?[0-9]{3,20}$")
 _CALLER = re.compile(r"^\+?[0-9]{1,20}$")
 _URL_TYPES = frozenset({"url", "file", "audio"})
-_TOP_FIELDS = frozenset({"to", "from", "carrier_id", "playlist"})
+_TOP_FIELDS = frozenset({"to", "from", "carrier_id", "playlist", "callback_url"})
+_CALLBACK = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[\x21-\x7e]*)?$")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class CallRequest:
     caller_id: str
     carrier_id: str
     playlist: tuple[Entry, ...]
+    callback_url: str | None = None
 
 
 def parse_request(body: object, settings: Settings) -> CallRequest:
@@ -109,7 +111,20 @@ def parse_request(body: object, settings: Settings) -> CallRequest:
     caller_id = _caller_id(body.get("from"), settings, carrier_id)
     base = settings.carriers[carrier_id].media_base_url
     entries = _playlist(body.get("playlist"), settings, base)
-    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries)
+    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries,
+                       callback_url=_callback_url(body.get("callback_url"), settings))
+
+
+def _callback_url(value: object, settings: Settings) -> str | None:
+    """The request's callback URL, else the configured default; signing needs the secret."""
+    if value is None:
+        return settings.callbacks.url
+    if not isinstance(value, str) or len(value) > 500 or not _CALLBACK.match(value):
+        raise InvalidField("'callback_url' must be an http(s) URL", field="callback_url")
+    if settings.callbacks.secret is None:
+        raise InvalidField("callbacks are not configured on this service (callbacks.secret)",
+                           field="callback_url")
+    return value
 
 
 def parse_playlist(body: object, settings: Settings) -> tuple[Entry, ...]:

@@ -40,6 +40,9 @@ ENV_VAR = "ARI_APP_CONFIG"
 CODECS = frozenset({"ulaw", "alaw", "g722", "gsm", "opus", "g729", "slin"})
 # TLS needs certificate settings this version does not render yet.
 TRANSPORTS = frozenset({"udp", "tcp"})
+COUNTRY = re.compile(r"^([1-9][0-9]{0,2})?$")
+URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
+NUMBER_FORMATS = frozenset({"e164", "00", "digits", "national"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,22 @@ class CallSettings:
     ring_timeout: int
     max_duration: int
     hangup_delay_ms: int
+    max_channels: int
+    """Global cap on live calls, whatever the carriers allow: protects Asterisk."""
+    queue_timeout: int
+    """A call still queued after this many seconds ends failed (`queue-timeout`)."""
+    holdback_after: int
+    """Consecutive failed attempts (503, 5xx, no SIP answer) before a carrier is held back."""
+    holdback_seconds: int
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    url: str | None
+    """Default callback URL for requests that name none."""
+    secret: Secret | None
+    timeout: float
+    give_up_after: int
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,30 @@ class Carrier:
     caller_ids: tuple[str, ...]
     media_base_url: str | None = None
     """Relative playlist paths of this carrier's calls are taken under this URL."""
+    name: str = ""
+    number_format: str = "e164"
+    country_code: str = ""
+    national_prefix: str = "0"
+    max_channels: int = 30
+    max_cps: float = 10.0
+    priority: int = 100
+    failover_group: str | None = None
+
+    def dial_string(self, number: str) -> str:
+        """The number as this carrier wants it, with its tech prefix.
+
+        Numbers given with '+' are E.164 and are rewritten per `number_format`;
+        numbers without '+' are passed as they are.
+        """
+        if number.startswith("+") and self.number_format != "e164":
+            digits = number[1:]
+            if self.number_format == "digits":
+                number = digits
+            elif self.number_format == "national" and digits.startswith(self.country_code):
+                number = self.national_prefix + digits[len(self.country_code):]
+            else:
+                number = "00" + digits
+        return f"{self.prefix}{number}"
 
     @property
     def trunk(self) -> str:
@@ -132,7 +175,23 @@ class Settings:
     media: MediaSettings
     tts: TtsSettings
     calls: CallSettings
+    callbacks: CallbackSettings
     carriers: Mapping[str, Carrier]
+    carriers_file: Path | None = None
+    """The YAML file of carriers the API manages (`POST /carriers`...)."""
+    managed: frozenset[str] = frozenset()
+    """Ids of the carriers that come from `carriers_file`."""
+    config_dir: Path | None = None
+    """Where the rendered Asterisk config is written when carriers change."""
+    source: Path | None = None
+    """The main config file these settings were loaded from."""
+
+
+class Current:
+    """The settings in force: replaced whole when carriers change through the API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
 
 def load(path: Path | str | None = None) -> Settings:
@@ -147,11 +206,27 @@ def load(path: Path | str | None = None) -> Settings:
         raise ConfigError([f"{file}: cannot read ({exc.strerror})"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{file}: not valid YAML ({exc})"]) from exc
-    return parse(data, base=file.resolve().parent)
+    settings = parse(data, base=file.resolve().parent)
+    return dataclasses.replace(settings, source=file.resolve())
 
 
-def parse(data: object, *, base: Path) -> Settings:
-    """Turn the YAML document into Settings; relative paths are taken from `base`."""
+def read_carriers_file(path: Path) -> object:
+    """The carriers file's mapping; a missing file is no carriers yet."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML ({exc})"]) from exc
+
+
+def parse(data: object, *, base: Path, managed: object = None) -> Settings:
+    """Turn the YAML document into Settings; relative paths are taken from `base`.
+
+    `managed` replaces the content of `carriers_file` (to check a change before writing it).
+    """
     problems: list[str] = []
     top = Reader(data, "", problems)
 
@@ -181,6 +256,7 @@ def parse(data: object, *, base: Path) -> Settings:
         http=ast_r.address("http", "127.0.0.1:8088"),
         ami=ast_r.address("ami", "127.0.0.1:5038"),
     )
+    config_dir = _optional_path(ast_r.text("config_dir", None, conf=False), base)
     ast_r.finish()
 
     http_r = top.section("http")
@@ -216,10 +292,47 @@ def parse(data: object, *, base: Path) -> Settings:
         ring_timeout=calls_r.integer("ring_timeout", 30, 5, 300),
         max_duration=calls_r.integer("max_duration", 300, 10, 3600),
         hangup_delay_ms=calls_r.integer("hangup_delay_ms", 700, 0, 5000),
+        max_channels=calls_r.integer("max_channels", 200, 1, 10_000),
+        queue_timeout=calls_r.integer("queue_timeout", 900, 10, 86_400),
+        holdback_after=calls_r.integer("holdback_after", 3, 1, 100),
+        holdback_seconds=calls_r.integer("holdback_seconds", 60, 1, 3600),
     )
     calls_r.finish()
 
+    cb_r = top.section("callbacks")
+    callbacks = CallbackSettings(
+        url=cb_r.text("url", None, conf=False) or None,
+        secret=cb_r.secret("secret") if cb_r.data.get("secret") is not None else None,
+        timeout=cb_r.number("timeout", 5, 0.5, 60),
+        give_up_after=cb_r.integer("give_up_after", 3600, 10, 7 * 86400),
+    )
+    if callbacks.url is not None and not URL.match(callbacks.url):
+        cb_r.problem("callbacks.url", "must be an http(s) URL")
+    if callbacks.url is not None and callbacks.secret is None:
+        cb_r.problem("callbacks.secret", "is required to sign callbacks")
+    if callbacks.secret is not None and len(callbacks.secret.reveal()) < 16:
+        cb_r.problem("callbacks.secret", "must be at least 16 characters")
+    cb_r.finish()
+
     carriers = _carriers(top.section("carriers"))
+    file_text = top.text("carriers_file", None, conf=False)
+    carriers_file = base / file_text if file_text else None
+    managed_ids: set[str] = set()
+    if carriers_file is not None:
+        if managed is None:
+            try:
+                managed = read_carriers_file(carriers_file)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                managed = {}
+        extra = _carriers(Reader(managed, "carriers.", problems))
+        for carrier_id in sorted(set(extra) & set(carriers)):
+            problems.append(f"carriers.{carrier_id}: defined both in the main config and in "
+                            f"{carriers_file.name}")
+        managed_ids = set(extra)
+        carriers |= extra
+    elif managed is not None:
+        problems.append("carriers_file: not set, so carriers cannot be managed through the API")
     top.finish()
     if problems:
         raise ConfigError(problems)
@@ -229,7 +342,9 @@ def parse(data: object, *, base: Path) -> Settings:
     media = dataclasses.replace(media, allowed_hosts=media.allowed_hosts | (bases - {""}))
     return Settings(
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
-        media=media, tts=tts, calls=calls, carriers=MappingProxyType(carriers),
+        media=media, tts=tts, calls=calls, callbacks=callbacks,
+        carriers=MappingProxyType(carriers), carriers_file=carriers_file,
+        managed=frozenset(managed_ids), config_dir=config_dir,
     )
 
 
@@ -318,7 +433,22 @@ def _carriers(reader: Reader) -> dict[str, Carrier]:
             prefix=c.text("prefix", "", pattern=PREFIX),
             caller_ids=c.texts("caller_ids", (), pattern=NUMBER),
             media_base_url=c.text("media_base_url", None, conf=False) or None,
+            name=c.text("name", "", conf=False)[:100],
+            number_format=c.text("number_format", "e164"),
+            country_code=c.text("country_code", "", pattern=COUNTRY),
+            national_prefix=c.text("national_prefix", "0", pattern=PREFIX),
+            max_channels=c.integer("max_channels", 30, 1, 10_000),
+            max_cps=c.number("max_cps", 10, 0.1, 1000),
+            priority=c.integer("priority", 100, 0, 1000),
+            failover_group=c.text("failover_group", None, pattern=NAME) or None,
         )
+        if carrier.number_format not in NUMBER_FORMATS:
+            c.problem(c.key("number_format"),
+                      f"must be one of {', '.join(sorted(NUMBER_FORMATS))}")
+        if carrier.number_format == "national" and not carrier.country_code:
+            c.problem(c.key("country_code"), "is required for number_format national")
+        if any(ch in carrier.name for ch in "\r\n\x00"):
+            c.problem(c.key("name"), "must be one line")
         base = carrier.media_base_url
         if base is not None and (not re.match(r"^https?://[^/\s?#]+/[^\s?#]*$", base)
                                  or not base.endswith("/")):

@@ -18,6 +18,8 @@ LOST = "ChannelLost"
 """Our own event: the channel vanished while the websocket was down."""
 CANCEL = "CancelRequested"
 """Our own event: the API asked to cancel the call."""
+RESYNC = "ChannelResync"
+"""Our own event: the websocket came back and the channel is still there, in `state`."""
 
 
 class EventRouter:
@@ -38,6 +40,9 @@ class EventRouter:
 
     def lost(self, channel_id: str) -> None:
         self._deliver(channel_id, {"type": LOST})
+
+    def resync(self, channel_id: str, state: str) -> None:
+        self._deliver(channel_id, {"type": RESYNC, "state": state})
 
     def cancel(self, channel_id: str) -> None:
         self._deliver(channel_id, {"type": CANCEL})

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS calls (
     speech_engines TEXT,
     audio_seconds REAL,
     error_id TEXT,
-    error TEXT
+    error TEXT,
+    callback_url TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_unfinished ON calls (state) WHERE request IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -51,7 +53,37 @@ CREATE TABLE IF NOT EXISTS idempotency (
     request_id TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS attempts (
+    call_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    carrier_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    sip_code INTEGER,
+    cause INTEGER,
+    cause_txt TEXT,
+    outcome TEXT,
+    PRIMARY KEY (call_id, n)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries (call_id);
 """
+# Columns added after the first release, for databases made before them.
+_ADDED = {"callback_url": "TEXT"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +113,41 @@ _COLUMNS = tuple(f.name for f in fields(CallRecord))
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One originate of a call on one carrier."""
+
+    n: int
+    carrier_id: str
+    channel_id: str
+    started_at: float
+    ended_at: float | None = None
+    sip_code: int | None = None
+    cause: int | None = None
+    cause_txt: str | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One callback event and how its delivery is going."""
+
+    id: str
+    call_id: str
+    url: str
+    state: str
+    body: str
+    created_at: float
+    next_at: float
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    delivered_at: float | None
+
+
+_DELIVERY_COLUMNS = ",".join(f.name for f in fields(Delivery))
+
+
+@dataclass(frozen=True)
 class Idempotency:
     """A client's Idempotency-Key, with a hash of the body it first came with."""
 
@@ -93,8 +160,16 @@ class Store(Protocol):
                      idempotency: Idempotency | None = None) -> CallRecord: ...
     async def idempotent(self, key: str) -> tuple[str, str] | None:
         """(body hash, request id) of the call first placed with this key."""
-    async def update(self, call_id: str, **changes: Any) -> None: ...
+    async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
+                     **changes: Any) -> None:
+        """Change a call; with `event`, queue its callback in the same transaction."""
     async def get(self, call_id: str) -> CallRecord | None: ...
+    async def add_attempt(self, call_id: str, attempt: Attempt) -> None: ...
+    async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None: ...
+    async def attempts(self, call_id: str) -> list[Attempt]: ...
+    async def deliveries(self, call_id: str) -> list[Delivery]: ...
+    async def pending_deliveries(self, limit: int) -> list[Delivery]: ...
+    async def delivery_done(self, delivery_id: str, **changes: Any) -> None: ...
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest]]: ...
     async def close(self) -> None: ...
 
@@ -106,6 +181,7 @@ def encode_request(request: CallRequest) -> str:
     return json.dumps({
         "to": request.to, "caller_id": request.caller_id, "carrier_id": request.carrier_id,
         "playlist": [{"kind": KINDS[type(e)], **asdict(e)} for e in request.playlist],
+        "callback_url": request.callback_url,
     })
 
 
@@ -113,7 +189,7 @@ def decode_request(text: str) -> CallRequest:
     data = json.loads(text)
     playlist = tuple(_BY_KIND[e.pop("kind")](**e) for e in data["playlist"])
     return CallRequest(to=data["to"], caller_id=data["caller_id"], carrier_id=data["carrier_id"],
-                       playlist=playlist)
+                       playlist=playlist, callback_url=data.get("callback_url"))
 
 
 def entry_types(playlist: Sequence[Entry]) -> str:
@@ -130,6 +206,10 @@ class SqliteStore:
         # Erased requests are overwritten, not just unlinked from the b-tree.
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        for column, kind in _ADDED.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         path.chmod(0o600)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -144,7 +224,8 @@ class SqliteStore:
             to_number=request.to, caller_id=request.caller_id,
             entry_types=entry_types(request.playlist), created_at=now, updated_at=now,
         )
-        values = {**{c: getattr(record, c) for c in _COLUMNS}, "request": encode_request(request)}
+        values = {**{c: getattr(record, c) for c in _COLUMNS}, "request": encode_request(request),
+                  "callback_url": request.callback_url}
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
         def write() -> None:
@@ -169,16 +250,86 @@ class SqliteStore:
         row = await self._run(read)
         return None if row is None else (str(row[0]), str(row[1]))
 
-    async def update(self, call_id: str, **changes: Any) -> None:
+    async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
+                     **changes: Any) -> None:
         unknown = set(changes) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown call fields: {sorted(unknown)}")
-        changes["updated_at"] = time.time()
+        now = time.time()
+        changes["updated_at"] = now
         if changes.get("state") in FINAL:
             changes["request"] = None  # the code it may hold is no longer needed
         assignments = ",".join(f"{name}=?" for name in changes)
-        await self._run(self._db.execute, f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
-                        (*changes.values(), call_id))
+
+        def write() -> None:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
+                                 (*changes.values(), call_id))
+                if event is not None:
+                    event_id = str(uuid.uuid4())
+                    body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))
+                    self._db.execute(
+                        "INSERT INTO deliveries (id, call_id, url, state, body, created_at, "
+                        "next_at) SELECT ?, id, callback_url, 'pending', ?, ?, ? FROM calls "
+                        "WHERE id=? AND callback_url IS NOT NULL",
+                        (event_id, body, now, now, call_id))
+
+        await self._run(write)
+
+    async def add_attempt(self, call_id: str, attempt: Attempt) -> None:
+        """Record an attempt before its originate. One left by a stop before the call's
+        `dialing` state was stored never dialled, and is replaced."""
+        values = asdict(attempt)
+        names = ",".join(["call_id", *values])
+        marks = ",".join("?" for _ in range(len(values) + 1))
+        await self._run(self._db.execute,
+                        f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})",  # noqa: S608
+                        (call_id, *values.values()))
+
+    async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None:
+        unknown = set(changes) - {f.name for f in fields(Attempt)}
+        if unknown:
+            raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
+        assignments = ",".join(f"{name}=?" for name in changes)
+        await self._run(self._db.execute,
+                        f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?",  # noqa: S608
+                        (*changes.values(), call_id, n))
+
+    async def attempts(self, call_id: str) -> list[Attempt]:
+        names = ",".join(f.name for f in fields(Attempt))
+
+        def read() -> Any:
+            return self._db.execute(f"SELECT {names} FROM attempts WHERE call_id=? "  # noqa: S608
+                                    "ORDER BY n", (call_id,)).fetchall()
+
+        return [Attempt(*row) for row in await self._run(read)]
+
+    async def deliveries(self, call_id: str) -> list[Delivery]:
+        def read() -> Any:
+            return self._db.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                                    "WHERE call_id=? ORDER BY created_at, rowid",
+                                    (call_id,)).fetchall()
+
+        return [Delivery(*row) for row in await self._run(read)]
+
+    async def pending_deliveries(self, limit: int) -> list[Delivery]:
+        """Deliveries still to make, the soonest due first."""
+        def read() -> Any:
+            return self._db.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                                    "WHERE state='pending' ORDER BY next_at, rowid LIMIT ?",
+                                    (limit,)).fetchall()
+
+        return [Delivery(*row) for row in await self._run(read)]
+
+    async def delivery_done(self, delivery_id: str, **changes: Any) -> None:
+        unknown = set(changes) - {f.name for f in fields(Delivery)}
+        if unknown:
+            raise ValueError(f"unknown delivery fields: {sorted(unknown)}")
+        assignments = ",".join(f"{name}=?" for name in changes)
+        await self._run(self._db.execute,
+                        f"UPDATE deliveries SET {assignments} WHERE id=?",  # noqa: S608
+                        (*changes.values(), delivery_id))
 
     async def get(self, call_id: str) -> CallRecord | None:
         def read() -> Any:

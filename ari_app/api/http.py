@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -15,6 +15,7 @@ from aiohttp import web
 from ari_app import audio, metrics
 from ari_app.api.openapi import document
 from ari_app.calls import CallService
+from ari_app.carriers import CarrierManager, public
 from ari_app.errors import (
     ApiError,
     Conflict,
@@ -30,8 +31,8 @@ from ari_app.health import Health
 from ari_app.media import MediaPreparer
 from ari_app.outcome import FINAL
 from ari_app.playlist import parse_playlist, parse_request
-from ari_app.settings import Settings
-from ari_app.store import CallRecord, Idempotency, Store
+from ari_app.settings import Carrier, Current, Settings
+from ari_app.store import Attempt, CallRecord, Delivery, Idempotency, Store
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,22 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
-def status_body(record: CallRecord) -> dict[str, object]:
+def _attempt_body(attempt: Attempt) -> dict[str, object]:
+    return {"carrier_id": attempt.carrier_id, "started_at": _iso(attempt.started_at),
+            "ended_at": _iso(attempt.ended_at), "sip_code": attempt.sip_code,
+            "cause": attempt.cause, "cause_txt": attempt.cause_txt, "outcome": attempt.outcome}
+
+
+def _delivery_body(delivery: Delivery) -> dict[str, object]:
+    state = json.loads(delivery.body).get("state")
+    return {"event_id": delivery.id, "state": state, "delivery": delivery.state,
+            "attempts": delivery.attempts, "last_status": delivery.last_status,
+            "last_error": delivery.last_error, "delivered_at": _iso(delivery.delivered_at)}
+
+
+def status_body(record: CallRecord, *, position: int | None = None,
+                attempts: Sequence[Attempt] = (),
+                deliveries: Sequence[Delivery] = ()) -> dict[str, object]:
     types = record.entry_types.split(",")
     duration = (record.ended_at - record.answered_at
                 if record.ended_at is not None and record.answered_at is not None else None)
@@ -92,6 +108,7 @@ def status_body(record: CallRecord) -> dict[str, object]:
     return {
         "request_id": record.id,
         "state": record.state,
+        "queue_position": position if record.state == "queued" else None,
         "carrier_id": record.carrier_id,
         "to": record.to_number,
         "created_at": _iso(record.created_at),
@@ -105,13 +122,16 @@ def status_body(record: CallRecord) -> dict[str, object]:
         "speech_engines": record.speech_engines.split(",") if record.speech_engines else [],
         "audio_seconds": record.audio_seconds,
         "error": error,
+        "attempts": [_attempt_body(a) for a in attempts],
+        "callbacks": [_delivery_body(d) for d in deliveries],
     }
 
 
 class Api:
-    def __init__(self, *, settings: Settings, calls: CallService, store: Store,
-                 media: MediaPreparer, health: Health) -> None:
-        self._settings = settings
+    def __init__(self, *, config: Current, calls: CallService, store: Store,
+                 media: MediaPreparer, health: Health, carriers: CarrierManager) -> None:
+        self._config = config
+        self._carriers = carriers
         self._calls = calls
         self._store = store
         self._media = media
@@ -124,6 +144,11 @@ class Api:
         app.router.add_get("/voice/call/status/{request_id}", self.status)
         app.router.add_delete("/voice/call/{request_id}", self.cancel)
         app.router.add_post("/voice/playlist/render", self.preview)
+        app.router.add_post("/carriers", self.carrier_create)
+        app.router.add_get("/carriers", self.carrier_list)
+        app.router.add_get("/carriers/{carrier_id}", self.carrier_get)
+        app.router.add_put("/carriers/{carrier_id}", self.carrier_update)
+        app.router.add_delete("/carriers/{carrier_id}", self.carrier_delete)
         app.router.add_get("/openapi.json", self.openapi)
         app.router.add_get("/health", self.health_report)
         app.router.add_get("/metrics", self.metrics_page)
@@ -172,8 +197,15 @@ class Api:
             raise NotFound("no call with this request_id", field="request_id")
         return record
 
+    @property
+    def _settings(self) -> Settings:
+        return self._config.settings
+
     async def status(self, request: web.Request) -> web.Response:
-        return _json(status_body(await self._record(request)))
+        record = await self._record(request)
+        return _json(status_body(record, position=self._calls.position(record.id),
+                                 attempts=await self._store.attempts(record.id),
+                                 deliveries=await self._store.deliveries(record.id)))
 
     async def cancel(self, request: web.Request) -> web.Response:
         """Cancel a queued call, or hang up a live one; it ends `canceled`."""
@@ -185,6 +217,34 @@ class Api:
         log.info("call cancel requested", extra={"request_id": record.id})
         return _json({"code": 0, "status": 200, "data": "canceling", "request_id": record.id},
                      202)
+
+    def _carrier_body(self, carrier: Carrier) -> dict[str, object]:
+        body = public(carrier, managed=carrier.id in self._settings.managed)
+        body["live_calls"] = self._calls.dispatcher.live_on(carrier.id)
+        body["held_back_seconds"] = self._calls.failover.held().get(carrier.id)
+        return body
+
+    async def carrier_create(self, request: web.Request) -> web.Response:
+        carrier = await self._carriers.create(await _json_body(request))
+        return _json(self._carrier_body(carrier), 201)
+
+    async def carrier_list(self, request: web.Request) -> web.Response:
+        carriers = self._settings.carriers
+        return _json({"carriers": [self._carrier_body(carriers[k]) for k in sorted(carriers)]})
+
+    async def carrier_get(self, request: web.Request) -> web.Response:
+        carrier = self._carriers.get(request.match_info["carrier_id"])
+        return _json(self._carrier_body(carrier) | {"live": await self._carriers.live(carrier)})
+
+    async def carrier_update(self, request: web.Request) -> web.Response:
+        carrier = await self._carriers.update(request.match_info["carrier_id"],
+                                              await _json_body(request))
+        return _json(self._carrier_body(carrier))
+
+    async def carrier_delete(self, request: web.Request) -> web.Response:
+        carrier_id = request.match_info["carrier_id"]
+        await self._carriers.delete(carrier_id)
+        return _json({"code": 0, "status": 200, "data": "deleted", "carrier_id": carrier_id})
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         return web.Response(body=self._calls.metrics.render(),

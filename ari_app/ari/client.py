@@ -153,9 +153,13 @@ class AriClient:
         await self._request("DELETE", f"/channels/{channel_id}", params={"reason": reason},
                             ok=(404,))
 
-    async def channel_ids(self) -> set[str]:
+    async def channels(self) -> dict[str, str]:
         channels = await self._request("GET", "/channels")
-        return {c["id"] for c in channels or []}
+        return {c["id"]: str(c.get("state", "")) for c in channels or []}
+
+    async def playback_exists(self, playback_id: str) -> bool:
+        found = await self._request("GET", f"/playbacks/{playback_id}", ok=(404,))
+        return found is not None and "id" in found
 
     async def ping(self) -> bool:
         try:

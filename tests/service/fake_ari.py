@@ -35,6 +35,7 @@ class FakeAri:
         self.played: list[tuple[str, tuple[str, ...]]] = []
         self.hung_up: list[str] = []
         self.live: set[str] = set()
+        self.max_live = 0
         self._pending: dict[str, list[list[Event]]] = {}
         self.fail_originate: AriError | None = None
         self.hold_after_answer = False
@@ -69,7 +70,9 @@ class FakeAri:
                                 "caller_id": caller_id, "timeout": timeout,
                                 "variables": dict(variables)})
         number = endpoint.split("/", 1)[1].split("@", 1)[0]
-        name = {"486": "busy", "503": "unavailable"}.get(number[-3:], "completed")
+        # As the simulated carrier: the tech prefix 9503 refuses every call with 503.
+        suffix = "503" if number.startswith("9503") else number[-3:]
+        name = {"486": "busy", "503": "unavailable"}.get(suffix, "completed")
         recorded = _rewrite(EVENTS[name], f"call-{name}", channel_id)
         phases: list[list[Event]] = [[], [], []]
         phase = 0
@@ -80,6 +83,7 @@ class FakeAri:
             elif event["type"] == "PlaybackFinished":
                 phase = 2
         self.live.add(channel_id)
+        self.max_live = max(self.max_live, len(self.live))
         self._pending[channel_id] = phases[1:]
         if name != "completed":
             self.live.discard(channel_id)
@@ -98,8 +102,11 @@ class FakeAri:
             self.live.discard(channel_id)
             asyncio.get_running_loop().create_task(self._emit(self._pending[channel_id][1]))
 
-    async def channel_ids(self) -> set[str]:
-        return set(self.live)
+    async def channels(self) -> dict[str, str]:
+        return {channel_id: "Up" for channel_id in self.live}
+
+    async def playback_exists(self, playback_id: str) -> bool:
+        return False
 
     async def ping(self) -> bool:
         return self.connected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,16 @@ import yaml
 from ari_app.api.http import Api
 from ari_app.app import engines
 from ari_app.calls import CALL_HEADER, CallService
+from ari_app.carriers import CarrierManager
 from ari_app.errors import AriError, FetchError
 from ari_app.health import Health
 from ari_app.media import Prepared
 from ari_app.outcome import FINAL
 from ari_app.playlist import CallRequest, Entry, parse_request
-from ari_app.settings import Settings, parse
+from ari_app.settings import Current, Settings, parse
 from ari_app.stasis import EventRouter
 from ari_app.store import CallRecord, SqliteStore
+from tests.service.fake_ami import FakeAmi
 from tests.service.fake_ari import FakeAri
 
 SANDBOX = Path(__file__).resolve().parents[2] / "sandbox" / "ari-app.yaml"
@@ -90,14 +93,15 @@ class Rig:
                 await asyncio.sleep(0.01)
 
 
-def build(tmp: Path, settings: Settings | None = None, store: SqliteStore | None = None) -> Rig:
+def build(tmp: Path, settings: Settings | None = None, store: SqliteStore | None = None,
+          clock: Callable[[], float] = time.time) -> Rig:
     settings = settings or settings_for(tmp)
     router = EventRouter()
     store = store or SqliteStore(settings.storage_path)
     ari = FakeAri(router.dispatch)
     media = FakeMedia()
-    calls = CallService(settings=settings, store=store, ari=ari, media=media,
-                        router=router, connect_wait=0.2)
+    calls = CallService(config=Current(settings), store=store, ari=ari, media=media,
+                        router=router, connect_wait=0.2, clock=clock)
     return Rig(settings, store, ari, media, calls, router)
 
 
@@ -149,12 +153,26 @@ async def test_media_failure_means_no_call(rig: Rig) -> None:
     assert rig.ari.originated == []
 
 
-async def test_no_originate_while_ari_is_down(rig: Rig) -> None:
+async def test_no_originate_while_ari_is_down_the_call_waits(rig: Rig) -> None:
     rig.ari.set_connected(False)
     call_id = await rig.calls.submit(rig.request())
-    record = await rig.final(call_id)
+    await asyncio.sleep(0.1)
+    assert (await rig.store.get(call_id)).state == "queued"  # type: ignore[union-attr]
+    assert rig.calls.position(call_id) == 1 and rig.ari.originated == []
 
-    assert record.state == "failed" and record.error_id == "ari-unavailable"
+    rig.ari.set_connected(True)
+    await rig.calls.reconcile()  # what the ARI client runs on each connect
+    assert (await rig.final(call_id)).state == "completed"
+    assert len(rig.ari.originated) == 1
+
+
+async def test_a_call_queued_too_long_fails_without_dialling(tmp_path: Path) -> None:
+    rig = build(tmp_path, clock=lambda: time.time() + 3600)  # the queue timeout has passed
+    call_id = await rig.calls.submit(rig.request())
+    record = await rig.final(call_id)
+    await rig.store.close()
+
+    assert record.state == "failed" and record.error_id == "queue-timeout"
     assert rig.ari.originated == []
 
 
@@ -237,9 +255,12 @@ async def test_restart_places_queued_calls_and_ends_live_ones(tmp_path: Path) ->
 
 def api_for(rig: Rig, media: Any = None) -> Api:
     """The HTTP API over this rig; real speech engines behind /health."""
-    health = Health(ari=rig.ari, store=rig.store, engines=engines(rig.settings))
-    return Api(settings=rig.settings, calls=rig.calls, store=rig.store,
-               media=media or rig.media, health=health)
+    ami = FakeAmi(rig.settings.config_dir)
+    carriers = CarrierManager(current=rig.calls.config, ami=ami)
+    health = Health(ari=rig.ari, store=rig.store, engines=engines(rig.settings), ami=ami,
+                    carriers=lambda: rig.calls.config.settings.carriers, live=carriers.live)
+    return Api(config=rig.calls.config, calls=rig.calls, store=rig.store,
+               media=media or rig.media, health=health, carriers=carriers)
 
 
 async def test_cancel_before_dialling(rig: Rig) -> None:

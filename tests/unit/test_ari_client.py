@@ -67,7 +67,7 @@ async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
         return web.Response(status=204)
 
     async def channels(request: web.Request) -> web.Response:
-        return web.json_response([{"id": "a"}, {"id": "b"}])
+        return web.json_response([{"id": "a", "state": "Up"}, {"id": "b", "state": "Ringing"}])
 
     async def ping(request: web.Request) -> web.Response:
         return web.json_response({"ping": "pong"})
@@ -111,7 +111,7 @@ async def test_rest_calls_carry_credentials_in_the_header_only(
     await ari.play(channel_id="call-1", playback_id="pb-1",
                    media=["sound:/a/b", "sound:/a/c"])
     await ari.hangup("gone")  # already gone is fine
-    assert await ari.channel_ids() == {"a", "b"}
+    assert await ari.channels() == {"a": "Up", "b": "Ringing"}
     with pytest.raises(AriError) as caught:
         await ari.hangup("broken")
     assert caught.value.status == 500
@@ -132,7 +132,7 @@ async def test_wrong_password_is_an_error(stand: tuple[Stand, TestServer]) -> No
     _, server = stand
     ari = client_for(server, [], [], password="wrong")
     with pytest.raises(AriError) as caught:
-        await ari.channel_ids()
+        await ari.channels()
     assert caught.value.status == 401
     await ari.close()
 
@@ -141,7 +141,7 @@ async def test_unreachable_asterisk(stand: tuple[Stand, TestServer]) -> None:
     ari = AriClient(url="http://127.0.0.1:9", username="u", password="p", app="a",
                     on_event=lambda e: asyncio.sleep(0), on_connect=lambda: asyncio.sleep(0))
     with pytest.raises(AriUnavailable):
-        await ari.channel_ids()
+        await ari.channels()
     await ari.close()
 
 

@@ -1,0 +1,169 @@
+"""Limits and the queue, failover between carriers, and signed status callbacks (fake ARI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ari_app import callbacks
+from ari_app.callbacks import Notifier, verify
+from ari_app.playlist import parse_request
+from ari_app.settings import parse
+from tests.service.test_calls import SANDBOX, Rig, build, until
+
+SECRET = "a-callback-secret-for-tests"
+
+
+def rig_with(tmp: Path, **changes: Any) -> Rig:
+    """The sandbox settings with a second, always-refusing carrier in one failover group."""
+    data = yaml.safe_load(SANDBOX.read_text())
+    data["storage"]["path"] = str(tmp / "db.sqlite3")
+    data["media"] = {"dir": str(tmp / "media")}
+    data["callbacks"] = {"secret": SECRET}
+    data["calls"]["hangup_delay_ms"] = 0
+    main = data["carriers"]["74445609"]
+    main |= {"failover_group": "otp", "priority": 20}
+    data["carriers"]["flaky"] = {**main, "prefix": "9503", "priority": 10}
+    for key, value in changes.items():
+        section, name = key.split("__")
+        data.setdefault(section, {})[name] = value
+    return build(tmp, parse(data, base=tmp))
+
+
+def body(carrier: str = "74445609", to: str = "12125551212", **extra: Any) -> dict[str, Any]:
+    return {"to": to, "from": "me", "carrier_id": carrier,
+            "playlist": [{"play": "Your code is 123456", "type": "tts",
+                          "options": {"language": "en-US", "say-as": "digits"}}], **extra}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    rig = rig_with(tmp_path)
+    yield rig
+    await rig.calls.shutdown()
+    await rig.store.close()
+
+
+async def test_a_refusing_carrier_fails_over_and_every_attempt_is_kept(rig: Rig) -> None:
+    call_id = await rig.calls.submit(parse_request(body("flaky"), rig.settings))
+    record = await rig.final(call_id)
+    attempts = await rig.store.attempts(call_id)
+
+    assert record.state == "completed"
+    assert [(a.carrier_id, a.sip_code, a.cause) for a in attempts] == [
+        ("flaky", 503, 34), ("74445609", None, 16)]
+    assert [a.outcome for a in attempts] == ["failed", "completed"]
+    assert [o["endpoint"] for o in rig.ari.originated] == [
+        "PJSIP/950312125551212@carrier-flaky", "PJSIP/12125551212@carrier-74445609"]
+    assert [o["channel_id"] for o in rig.ari.originated] == [call_id, f"{call_id}-1"]
+
+
+async def test_busy_is_final_and_does_not_fail_over(rig: Rig) -> None:
+    call_id = await rig.calls.submit(parse_request(body(to="12125550486"), rig.settings))
+    record = await rig.final(call_id)
+
+    assert record.state == "busy" and len(rig.ari.originated) == 1
+    assert len(await rig.store.attempts(call_id)) == 1
+
+
+async def test_a_carrier_that_keeps_failing_is_held_back(rig: Rig) -> None:
+    for _ in range(rig.settings.calls.holdback_after):
+        await rig.final(await rig.calls.submit(parse_request(body("flaky"), rig.settings)))
+    assert rig.calls.failover.held_back("flaky")
+    call_id = await rig.calls.submit(parse_request(body("flaky"), rig.settings))
+    await rig.final(call_id)
+    # Tried first: the healthy carrier of the group; one attempt is enough.
+    assert [a.carrier_id for a in await rig.store.attempts(call_id)] == ["74445609"]
+
+
+async def test_channel_limit_holds_and_every_call_completes(tmp_path: Path) -> None:
+    rig = rig_with(tmp_path)
+    main = rig.settings.carriers["74445609"]
+    limited = {**rig.settings.carriers, "74445609": type(main)(**{**main.__dict__,
+                                                                   "max_channels": 3})}
+    rig.calls.config.settings = type(rig.settings)(**{**rig.settings.__dict__,
+                                                       "carriers": limited})
+    rig.ari.hold_after_answer = True
+    ids = [await rig.calls.submit(parse_request(body(), rig.settings)) for _ in range(10)]
+    await until(lambda: len(rig.ari.played) == 3)
+    await asyncio.sleep(0.05)
+    assert len(rig.ari.originated) == 3
+    queued = [rig.calls.position(i) for i in ids if rig.calls.position(i) is not None]
+    assert queued == list(range(1, 8))
+    while len(rig.ari.played) < 10 or rig.ari.live:  # the callees listen to the end
+        for channel_id, _ in list(rig.ari.played):
+            if channel_id in rig.ari.live and rig.ari._pending[channel_id][0]:
+                await rig.ari._emit(rig.ari._pending[channel_id][0])
+                rig.ari._pending[channel_id][0] = []
+        await asyncio.sleep(0.01)
+    states = [(await rig.final(i)).state for i in ids]
+    await rig.calls.shutdown()
+    await rig.store.close()
+
+    assert states == ["completed"] * 10
+    assert rig.ari.max_live == 3
+
+
+async def test_callbacks_are_signed_retried_and_verify(rig: Rig,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(callbacks, "FIRST_RETRY", 0.02)
+    received: list[tuple[dict[str, str], str]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.text()))
+        tries = sum(h["X-Ari-App-Event-Id"] == request.headers["X-Ari-App-Event-Id"]
+                    for h, _ in received)
+        return web.Response(status=500 if tries <= 2 else 204)  # each fails twice first
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    notifier = Notifier(settings=lambda: rig.settings.callbacks, store=rig.store,
+                        metrics=rig.calls.metrics)
+    rig.calls.on_event = notifier.wake
+    sender = asyncio.create_task(notifier.run())
+    url = str(server.make_url("/hook"))
+    call_id = await rig.calls.submit(parse_request(body(callback_url=url), rig.settings))
+    await rig.final(call_id)
+
+    async def all_delivered() -> None:
+        while any(d.state != "delivered" for d in await rig.store.deliveries(call_id)):
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(all_delivered(), 10)
+    sender.cancel()
+    await notifier.close()
+    await server.close()
+    deliveries = await rig.store.deliveries(call_id)
+
+    states = [json.loads(d.body)["state"] for d in deliveries]
+    assert states == ["queued", "dialing", "answered", "completed"]
+    assert all(d.attempts == 3 and d.last_error is None for d in deliveries)
+    assert len(received) == 3 * len(deliveries)
+    for headers, text in received:
+        assert verify(SECRET, headers["X-Ari-App-Timestamp"], text,
+                      headers["X-Ari-App-Signature"])
+        event = json.loads(text)
+        assert event["event_id"] == headers["X-Ari-App-Event-Id"]
+        assert event["request_id"] == call_id and "123456" not in text
+    # Each event is retried under its own stable id.
+    assert sorted({h["X-Ari-App-Event-Id"] for h, _ in received}) == sorted(d.id for d in
+                                                                           deliveries)
+
+
+async def test_callback_url_needs_the_signing_secret(tmp_path: Path) -> None:
+    rig = build(tmp_path)  # the sandbox settings: no callbacks.secret
+    from ari_app.errors import InvalidField
+    with pytest.raises(InvalidField) as caught:
+        parse_request(body(callback_url="http://127.0.0.1:9/hook"), rig.settings)
+    assert caught.value.field == "callback_url"
+    await rig.store.close()
