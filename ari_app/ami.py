@@ -33,8 +33,10 @@ class Ami(Protocol):
     async def endpoints(self) -> set[str]: ...
     async def registrations(self) -> dict[str, str]:
         """Outbound registration name -> status (Registered, Rejected, Unregistered...)."""
-    async def contacts(self) -> dict[str, Contact]:
-        """AOR name -> its contact's reachability."""
+    async def contact(self, endpoint: str) -> Contact | None:
+        """Reachability of the endpoint's contact, from Asterisk's qualify (SIP OPTIONS)."""
+    async def qualify(self, endpoint: str) -> None:
+        """Ask Asterisk to qualify the endpoint now rather than at its next interval."""
 
 
 class AmiClient:
@@ -109,15 +111,18 @@ class AmiClient:
         return {e["ObjectName"]: e.get("Status", "") for e in events
                 if e.get("ObjectName") and "Status" in e}
 
-    async def contacts(self) -> dict[str, Contact]:
-        _, events = await self._call("PJSIPShowContacts", list_end="ContactListComplete")
-        found = {}
+    async def contact(self, endpoint: str) -> Contact | None:
+        response, events = await self._call("PJSIPShowEndpoint", Endpoint=endpoint,
+                                            list_end="EndpointDetailComplete")
+        if response.get("Response") != "Success":
+            return None
         for event in events:
-            aor = event.get("Aor")
-            if not aor:
-                continue
-            rtt = event.get("RoundtripUsec", "")
-            found[aor] = Contact(aor=aor, status=event.get("Status", "Unknown"),
-                                 roundtrip_ms=int(rtt) / 1000 if rtt.isdigit() and rtt != "0"
-                                 else None)
-        return found
+            if "AOR" in event and "Status" in event:
+                rtt = event.get("RoundtripUsec", "")
+                return Contact(aor=event["AOR"], status=event["Status"],
+                               roundtrip_ms=int(rtt) / 1000 if rtt.isdigit() and rtt != "0"
+                               else None)
+        return None
+
+    async def qualify(self, endpoint: str) -> None:
+        await self._call("PJSIPQualify", Endpoint=endpoint)

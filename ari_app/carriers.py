@@ -142,6 +142,8 @@ class CarrierManager:
 
     async def _apply(self, path: Path, mapping: Mapping[str, Any]) -> None:
         settings = self._check(mapping)
+        changed_ids = [c for c, carrier in settings.carriers.items()
+                       if self.settings.carriers.get(c) != carrier]
         config_dir = self.settings.config_dir
         assert config_dir is not None
         rendered = render_all(settings, source=str(self.settings.source))
@@ -161,6 +163,11 @@ class CarrierManager:
             raise CarrierRejected(f"Asterisk did not take the change ({exc}); the previous "
                                   "configuration is back in place", field=None) from exc
         self._current.settings = settings
+        for carrier_id in changed_ids:
+            try:  # reachability known now, not at the next qualify interval
+                await self._ami.qualify(settings.carriers[carrier_id].trunk)
+            except AmiError as exc:
+                log.warning("qualify after the change failed: %s", exc)
 
     def _check(self, mapping: Mapping[str, Any]) -> Settings:
         source = self.settings.source
@@ -193,11 +200,10 @@ class CarrierManager:
     async def live(self, carrier: Carrier) -> dict[str, Any]:
         """Registration and reachability as Asterisk sees them now."""
         try:
-            registrations = await self._ami.registrations()
-            contacts = await self._ami.contacts()
+            registrations = await self._ami.registrations() if carrier.register else {}
+            contact = await self._ami.contact(carrier.trunk)
         except AmiError as exc:
             return {"ami": False, "error": str(exc), "registration": None, "contact": None}
-        contact = contacts.get(carrier.trunk)
         return {
             "ami": True,
             "registration": registrations.get(f"{carrier.trunk}-reg", "Unregistered")

@@ -27,6 +27,7 @@ class ApiProcess:
 
     log_path: Path | None = None
     config: Path = CONFIG
+    url: str = API
     process: subprocess.Popen[bytes] | None = None
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
 
@@ -43,7 +44,7 @@ class ApiProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ari-app serve exited with {self.process.returncode}")
             try:
-                if self.http.request("GET", f"{API}/openapi.json", timeout=1).status == 200:
+                if self.http.request("GET", f"{self.url}/openapi.json", timeout=1).status == 200:
                     return
             except urllib3.exceptions.HTTPError:
                 time.sleep(0.1)
@@ -65,21 +66,36 @@ class ApiProcess:
         self.stop()
         self.start()
 
-    def post(self, body: Any, *, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as a crash or the OOM killer would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        response = self.http.request(method, f"{self.url}{path}", body=data, timeout=10,
+                                     headers={"Content-Type": "application/json",
+                                              **(headers or {})})
+        return response.status, json.loads(response.data)
+
+    def post(self, body: Any, *, raw: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         data = raw if raw is not None else json.dumps(body).encode()
-        response = self.http.request("POST", f"{API}/voice/call/play", body=data,
-                                     headers={"Content-Type": "application/json"}, timeout=10)
+        response = self.http.request("POST", f"{self.url}/voice/call/play", body=data,
+                                     headers={"Content-Type": "application/json",
+                                              **(headers or {})}, timeout=10)
         return response.status, json.loads(response.data)
 
     def cancel(self, request_id: str) -> tuple[int, dict[str, Any]]:
-        response = self.http.request("DELETE", f"{API}/voice/call/{request_id}", timeout=10)
-        return response.status, json.loads(response.data)
+        return self.request("DELETE", f"/voice/call/{request_id}")
 
     def status(self, request_id: str) -> dict[str, Any]:
-        response = self.http.request("GET", f"{API}/voice/call/status/{request_id}", timeout=10)
-        if response.status != 200:
-            raise RuntimeError(f"status of {request_id}: HTTP {response.status}")
-        return json.loads(response.data)  # type: ignore[no-any-return]
+        code, body = self.request("GET", f"/voice/call/status/{request_id}")
+        if code != 200:
+            raise RuntimeError(f"status of {request_id}: HTTP {code}")
+        return body  # type: ignore[no-any-return]
 
     def place(self, body: Any) -> str:
         code, answer = self.post(body)

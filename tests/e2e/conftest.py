@@ -35,9 +35,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def lab() -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.fail("the end-to-end tests need root (chroot and a bind mount): run `make test`")
-    # A clean database and recordings for every run.
-    for stale in ("ari-app.sqlite3", "ari-app.sqlite3-wal", "ari-app.sqlite3-shm"):
-        (VAR / stale).unlink(missing_ok=True)
+    # A clean database, recordings and API-managed carriers for every run.
+    for stale in VAR.glob("*.sqlite3*"):
+        stale.unlink()
+    for stale in VAR.glob("carriers.yaml*"):
+        stale.unlink()
     with running(ARI_PASSWORD) as lab:
         yield lab
 

@@ -19,6 +19,7 @@ class FakeAmi:
         self.refuse: str | None = None
         """Refuse the next reload with this message, or lose this endpoint (`lose:NAME`)."""
         self.up = True
+        self.qualified: list[str] = []
         self.reload()
 
     def reload(self) -> None:
@@ -44,5 +45,8 @@ class FakeAmi:
     async def registrations(self) -> dict[str, str]:
         return {f"{name}-reg": "Registered" for name in self.loaded}
 
-    async def contacts(self) -> dict[str, Contact]:
-        return {name: Contact(name, "Reachable", 1.5) for name in self.loaded}
+    async def contact(self, endpoint: str) -> Contact | None:
+        return Contact(endpoint, "Reachable", 1.5) if endpoint in self.loaded else None
+
+    async def qualify(self, endpoint: str) -> None:
+        self.qualified.append(endpoint)

@@ -59,6 +59,7 @@ async def test_a_carrier_added_is_written_rendered_reloaded_and_usable(
     assert body["id"] == "acme" and body["password_set"] and "password" not in body
     assert "acme-secret-pass" not in await response.text()
     assert ami.reloads == 1 and "carrier-acme" in ami.loaded
+    assert ami.qualified == ["carrier-acme"]
     assert yaml.safe_load((tmp_path / "carriers.yaml").read_text())["acme"]["host"] == \
         "sip.acme.example"
     assert (tmp_path / "carriers.yaml").stat().st_mode & 0o077 == 0
@@ -70,8 +71,8 @@ async def test_a_carrier_added_is_written_rendered_reloaded_and_usable(
     assert shown["live"]["registration"] == "Registered" and shown["live"]["contact"] == \
         "Reachable"
     listed = await (await client.get("/carriers")).json()
-    assert [c["id"] for c in listed["carriers"]] == ["74445609", "acme"]
-    assert [c["managed"] for c in listed["carriers"]] == [False, True]
+    assert [c["id"] for c in listed["carriers"]] == ["74445609", "acme", "flaky"]
+    assert [c["managed"] for c in listed["carriers"]] == [False, True, False]
 
     call = {"to": "+4930123456", "from": "+15550177", "carrier_id": "acme",
             "playlist": [{"type": "tts", "play": "Hello"}]}

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from ari_app import callbacks
 from ari_app.callbacks import Notifier, verify
+from ari_app.errors import InvalidField
 from ari_app.playlist import parse_request
 from ari_app.settings import parse
 from tests.service.test_calls import SANDBOX, Rig, build, until
@@ -160,10 +161,12 @@ async def test_callbacks_are_signed_retried_and_verify(rig: Rig,
                                                                            deliveries)
 
 
-async def test_callback_url_needs_the_signing_secret(tmp_path: Path) -> None:
-    rig = build(tmp_path)  # the sandbox settings: no callbacks.secret
-    from ari_app.errors import InvalidField
+def test_callback_url_needs_the_signing_secret(tmp_path: Path) -> None:
+    data = yaml.safe_load(SANDBOX.read_text())
+    del data["callbacks"]
+    settings = parse(data, base=tmp_path)
     with pytest.raises(InvalidField) as caught:
-        parse_request(body(callback_url="http://127.0.0.1:9/hook"), rig.settings)
+        parse_request(body(callback_url="http://127.0.0.1:9/hook"), settings)
     assert caught.value.field == "callback_url"
-    await rig.store.close()
+    with pytest.raises(InvalidField):
+        parse_request(body(callback_url="ftp://example.com/x"), rig_with(tmp_path).settings)
