@@ -143,6 +143,8 @@ class CallService:
                              error_id="service-restarted"),
         )
         self.metrics.calls.labels(state=State.FAILED.value, carrier=carrier).inc()
+        log.info("call ended failed", extra={"request_id": call_id, "carrier": carrier,
+                                             "error_id": "service-restarted"})
         self.on_event()
 
     async def reconcile(self) -> None:
@@ -210,6 +212,7 @@ class Call:
         self.answer_mono = 0.0
         self.first_audio_ms: float | None = None
         self.canceled = False
+        self.hangup_sent = False
         self.task: asyncio.Task[None] | None = None
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
 
@@ -409,6 +412,7 @@ class Call:
                 hangup_at = now() + calls.hangup_delay_ms / 1000
 
     async def _hangup(self) -> None:
+        self.hangup_sent = True
         try:
             await self.s.ari.hangup(self.channel_id)
         except AriError:
@@ -440,6 +444,10 @@ class Call:
             if self.canceled:
                 return _Ending(State.CANCELED, hangup, None)
             state = classify(hangup, answered=self.answered_at is not None)
+            if hangup.cause == 0 and self.answered_at is not None:
+                # No cause (ours is 16, the callee's too): Asterisk itself tore it down.
+                self.error = ("asterisk-ended-channel", "Asterisk ended the call itself, "
+                              "without a hangup cause: it was stopping or restarting")
             if state == State.COMPLETED and self.error is not None:
                 state = State.FAILED
             return _Ending(state, hangup, self.error)
@@ -456,7 +464,9 @@ class Call:
     async def _resync(self, channel_state: str, prepared: Prepared) -> None:
         """The websocket was down: catch up with what happened to the channel meanwhile."""
         log.info("resyncing call after reconnect", extra=self.extra)
-        if self.answered_at is None and channel_state == "Up":
+        if self.hangup_sent:
+            await self._hangup()  # the first one may not have reached Asterisk
+        elif self.answered_at is None and channel_state == "Up":
             await self._answered(prepared)
         elif self.answered_at is not None and not self.playlist_done:
             try:

@@ -291,3 +291,14 @@ async def test_cancel_hangs_up_a_live_call(rig: Rig) -> None:
     record = await rig.final(call_id)
 
     assert record.state == "canceled" and record.error_id is None and record.cause == 16
+
+
+async def test_playback_that_ended_while_disconnected_is_caught_up(rig: Rig) -> None:
+    rig.ari.hold_after_answer = True  # PlaybackFinished is lost with the websocket
+    call_id = await rig.calls.submit(rig.request())
+    await until(lambda: rig.ari.played != [])
+    await rig.calls.reconcile()  # reconnected: the channel is there, its playback is not
+    await until(lambda: rig.ari.hung_up != [])
+    record = await rig.final(call_id)
+
+    assert record.state == "completed" and record.played == 1
