@@ -1,4 +1,5 @@
-"""Is everything the service needs working? ARI, the database, each speech engine.
+"""Is everything the service needs working? ARI, AMI, the database, each speech engine,
+and each carrier's registration and reachability as Asterisk sees them.
 
 Engines are checked by speaking a short word, at most once a minute, so the
 health endpoint is cheap to poll.
@@ -19,6 +20,7 @@ from ari_app.speech import Engine
 from ari_app.store import Store
 
 CHECK_EVERY = 60.0
+CARRIERS_EVERY = 5.0
 _PROBES = (("en-US", "female"), ("en-US", "male"), ("es-ES", "female"))
 
 
@@ -53,6 +55,7 @@ class Health:
         self._carriers = carriers
         self._live = live
         self._last: dict[str, EngineHealth] = {}
+        self._carriers_seen: tuple[float, dict[str, Any]] = (-CARRIERS_EVERY, {})
 
     async def engines(self) -> dict[str, EngineHealth]:
         for engine in self._engines:
@@ -60,6 +63,17 @@ class Health:
             if last is None or time.time() - last.checked_at > CHECK_EVERY:
                 self._last[engine.name] = await check_engine(engine)
         return dict(self._last)
+
+    async def carriers(self) -> dict[str, Any]:
+        """Each carrier's registration and reachability, asked of AMI at most every few seconds."""
+        if self._live is None:
+            return {}
+        at, last = self._carriers_seen
+        if time.monotonic() - at > CARRIERS_EVERY:
+            last = {carrier_id: await self._live(carrier)
+                    for carrier_id, carrier in sorted(self._carriers().items())}
+            self._carriers_seen = (time.monotonic(), last)
+        return last
 
     async def report(self) -> dict[str, Any]:
         try:
@@ -69,10 +83,7 @@ class Health:
             database = False
         engines = await self.engines()
         ami = await self._ami.ping() if self._ami is not None else None
-        carriers = {}
-        if self._live is not None:
-            for carrier_id, carrier in sorted(self._carriers().items()):
-                carriers[carrier_id] = await self._live(carrier)
+        carriers = await self.carriers()
         ok = self._ari.connected and database and any(e.ok for e in engines.values()) \
             and ami is not False
         return {

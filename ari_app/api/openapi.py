@@ -62,6 +62,58 @@ _PLAY = {
         "carrier_id": {"type": "string"},
         "playlist": {"type": "array", "minItems": 1, "maxItems": MAX_ENTRIES, "items": _ENTRY,
                      "description": f"tts text at most {MAX_TEXT} characters"},
+        "callback_url": {"type": "string", "format": "uri", "maxLength": 500,
+                         "description": "receives every state change, signed (see README); "
+                                        "default: callbacks.url of the config"},
+    },
+}
+
+_CARRIER_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "maxLength": 100},
+    "host": {"type": "string", "description": "host name or IP address of the carrier"},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 5060},
+    "transport": {"type": "string", "enum": ["udp", "tcp"], "default": "udp"},
+    "prefix": {"type": "string", "pattern": "^[0-9+]{0,10}$", "default": "",
+               "description": "tech prefix put before every dialled number"},
+    "codecs": {"type": "array", "items": {"type": "string"}, "default": ["ulaw", "alaw"]},
+    "number_format": {"type": "string", "enum": ["e164", "00", "digits", "national"],
+                      "default": "e164",
+                      "description": "how '+' numbers are sent: +CC..., 00CC..., CC... or "
+                                     "national_prefix + national number for country_code"},
+    "country_code": {"type": "string", "pattern": "^[1-9][0-9]{0,2}$"},
+    "national_prefix": {"type": "string", "default": "0"},
+    "username": {"type": "string"},
+    "password": {"type": "string", "writeOnly": True, "description": "never returned"},
+    "register": {"type": "boolean", "default": False},
+    "caller_ids": {"type": "array", "items": {"type": "string", "pattern": "^\\+?[0-9]{1,20}$"}},
+    "max_channels": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 30},
+    "max_cps": {"type": "number", "minimum": 0.1, "maximum": 1000, "default": 10},
+    "priority": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100,
+                 "description": "lower is tried first within the failover group"},
+    "failover_group": {"type": "string"},
+    "media_base_url": {"type": "string", "format": "uri"},
+}
+
+_CARRIER_IN = {
+    "type": "object", "required": ["host"], "additionalProperties": False,
+    "properties": {"id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$",
+                          "description": "chosen for you (8 digits) when left out"},
+                   **_CARRIER_FIELDS},
+}
+
+_CARRIER_OUT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        **{k: v for k, v in _CARRIER_FIELDS.items() if k != "password"},
+        "password_set": {"type": "boolean"},
+        "managed": {"type": "boolean",
+                    "description": "false: defined in the main config, read-only here"},
+        "live_calls": {"type": "integer"},
+        "held_back_seconds": {"type": ["number", "null"],
+                              "description": "set while failing over away from it"},
+        "live": {"type": "object", "description": "GET /carriers/{id} only: registration "
+                                                  "and reachability from Asterisk (AMI)"},
     },
 }
 
@@ -95,8 +147,65 @@ _STATUS = {
         "audio_seconds": {"type": ["number", "null"],
                           "description": "length of everything the call plays"},
         "error": {"type": ["object", "null"]},
+        "queue_position": {"type": ["integer", "null"],
+                           "description": "1 for the next call to go, while queued"},
+        "attempts": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"carrier_id": {"type": "string"},
+                           "started_at": {"type": "string", "format": "date-time"},
+                           "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                           "sip_code": {"type": ["integer", "null"]},
+                           "cause": {"type": ["integer", "null"]},
+                           "cause_txt": {"type": ["string", "null"]},
+                           "outcome": {"type": ["string", "null"]}},
+        }},
+        "callbacks": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"event_id": {"type": "string"}, "state": {"type": "string"},
+                           "delivery": {"type": "string",
+                                        "enum": ["pending", "delivered", "given_up"]},
+                           "attempts": {"type": "integer"},
+                           "last_status": {"type": ["integer", "null"]},
+                           "last_error": {"type": ["string", "null"]},
+                           "delivered_at": {"type": ["string", "null"], "format": "date-time"}},
+        }},
     },
 }
+
+_CARRIER_ID = [{"name": "carrier_id", "in": "path", "required": True,
+                "schema": {"type": "string"}}]
+
+
+def _carrier_paths() -> dict[str, Any]:
+    one = {"content": {"application/json": {"schema": _CARRIER_OUT}}}
+    body = {"required": True, "content": {"application/json": {"schema": _CARRIER_IN}}}
+    return {
+        "/carriers": {
+            "get": {"summary": "Every carrier (passwords never shown)",
+                    "responses": {"200": {"description": "the carriers", "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {
+                            "carriers": {"type": "array", "items": _CARRIER_OUT}}}}}}}},
+            "post": {"summary": "Add a carrier: written to the carriers file, rendered, "
+                                "reloaded in Asterisk; rolled back if Asterisk refuses",
+                     "requestBody": body,
+                     "responses": {"201": {"description": "added", **one},
+                                   **_errors(400, 409, 422, 502)}},
+        },
+        "/carriers/{carrier_id}": {
+            "get": {"summary": "A carrier, with its live registration and reachability",
+                    "parameters": _CARRIER_ID,
+                    "responses": {"200": {"description": "the carrier", **one},
+                                  **_errors(404)}},
+            "put": {"summary": "Replace a carrier (without `password`: keep the stored one)",
+                    "parameters": _CARRIER_ID, "requestBody": body,
+                    "responses": {"200": {"description": "changed", **one},
+                                  **_errors(400, 404, 409, 422, 502)}},
+            "delete": {"summary": "Remove a carrier added through the API",
+                       "parameters": _CARRIER_ID,
+                       "responses": {"200": {"description": "removed"},
+                                     **_errors(404, 409, 502)}},
+        },
+    }
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -154,7 +263,7 @@ def document() -> dict[str, Any]:
                                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
             }},
             "/health": {"get": {
-                "summary": "ARI connection, database and each speech engine",
+                "summary": "ARI, AMI, the database, each speech engine and each carrier",
                 "responses": {"200": {"description": "everything works"},
                               "503": {"description": "something does not; the body says what"}},
             }},
@@ -168,5 +277,6 @@ def document() -> dict[str, Any]:
                     **_errors(404),
                 },
             }},
+            **_carrier_paths(),
         },
     }

@@ -109,3 +109,41 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     python.write_text("ari: !!python/object/apply:os.system ['true']")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(python)
+
+
+@pytest.mark.parametrize(("number_format", "extra", "number", "dialled"), [
+    ("e164", {}, "+442071234567", "9+442071234567"),
+    ("00", {}, "+442071234567", "900442071234567"),
+    ("digits", {}, "+442071234567", "9442071234567"),
+    ("national", {"country_code": "44"}, "+442071234567", "902071234567"),
+    ("national", {"country_code": "1", "national_prefix": ""}, "+12125551212", "92125551212"),
+    ("national", {"country_code": "44"}, "+4930123456", "9004930123456"),  # abroad: 00
+    ("00", {}, "02071234567", "902071234567"),  # no '+': sent as given
+])
+def test_number_formats(number_format: str, extra: dict[str, str], number: str,
+                        dialled: str) -> None:
+    data = sandbox()
+    data["carriers"]["74445609"] |= {"number_format": number_format, "prefix": "9", **extra}
+    carrier = parse(data, base=ROOT).carriers["74445609"]
+    assert carrier.dial_string(number) == dialled
+
+
+def test_lifecycle_settings_are_checked() -> None:
+    data = sandbox()
+    data["callbacks"] = {"url": "ftp://hooks.example.com/x"}
+    data["carriers"]["74445609"] |= {"number_format": "national", "max_cps": 0,
+                                     "failover_group": "a b"}
+    found = problems(data)
+    for key in ("callbacks.url", "callbacks.secret", "carriers.74445609.country_code",
+                "carriers.74445609.max_cps", "carriers.74445609.failover_group"):
+        assert any(p.startswith(f"{key}:") for p in found), (key, found)
+
+
+def test_carriers_file_adds_carriers_and_may_not_redefine_one(tmp_path: Path) -> None:
+    data = sandbox()
+    data["carriers_file"] = str(tmp_path / "carriers.yaml")
+    (tmp_path / "carriers.yaml").write_text("extra:\n  host: 10.0.0.1\n")
+    settings = parse(data, base=ROOT)
+    assert settings.managed == {"extra"} and "74445609" in settings.carriers
+    (tmp_path / "carriers.yaml").write_text("'74445609':\n  host: 10.0.0.1\n")
+    assert any("defined both" in p for p in problems(data))
