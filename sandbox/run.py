@@ -32,7 +32,9 @@ def run_foreground() -> None:
         print(
             f"\n  curl -s -X POST {API}/voice/call/play -H 'Content-Type: application/json' \\\n"
             "       -d @tests/data/seed-tts.json\n"
-            f"  curl -s {API}/voice/call/status/<request_id>\n\n"
+            f"  curl -s {API}/voice/call/status/<request_id>\n"
+            f"  curl -s {API}/carriers            # carrier_id 'flaky' is refused (503) "
+            "and fails over\n\n"
             "  recordings: var/recordings/<request_id>.wav   logs: var/log/, "
             "var/asterisk/*/log/\n  Ctrl-C stops everything.\n",
             flush=True,

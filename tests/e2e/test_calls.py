@@ -182,7 +182,7 @@ def test_check_config_reports_every_problem(tmp_path: Path) -> None:
         assert key in result.stderr, result.stderr
     good = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(CONFIG),
                            "check-config"], capture_output=True, text=True, check=False)
-    assert good.returncode == 0 and "1 carrier(s): 74445609" in good.stdout
+    assert good.returncode == 0 and "2 carrier(s): 74445609, flaky" in good.stdout
 
 
 def test_media_that_cannot_be_fetched_means_no_call(service: Service, lab: Lab) -> None:
