@@ -11,9 +11,10 @@ import aiohttp
 from ari_app.outcome import FINAL
 
 
-async def place_call(api: str, body: Any, *, poll: float = 0.25, limit: float = 600) -> int:
+async def place_call(api: str, body: Any, *, key: str, poll: float = 0.25,
+                     limit: float = 600) -> int:
     """Print each state change; exit status 0 only when the call completed."""
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
         async with http.post(f"{api}/voice/call/play", json=body) as response:
             answer = await response.json()
             if response.status != 202:

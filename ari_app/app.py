@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ari_app import audio, logs
+from ari_app.admission import Admission
 from ari_app.ami import AmiClient
 from ari_app.api.http import Api
 from ari_app.ari.client import AriClient
@@ -39,6 +40,7 @@ class Service:
     media: MediaPreparer
     calls: CallService
     notifier: Notifier
+    admission: Admission
     api: Api
 
 
@@ -91,16 +93,18 @@ def build(settings: Settings) -> Service:
     metrics = Metrics()
     notifier = Notifier(settings=lambda: current.settings.callbacks, store=store,
                         metrics=metrics)
+    admission = Admission(settings=lambda: current.settings, store=store, metrics=metrics)
     calls = CallService(config=current, store=store, ari=ari, media=media, router=router,
-                        metrics=metrics, on_event=notifier.wake)
+                        metrics=metrics, on_event=notifier.wake, may_dial=lambda: admission.open)
+    admission.on_change = calls.dispatcher.pump  # a reset lets queued calls go
     ami = AmiClient(settings.ami)
     carriers = CarrierManager(current=current, ami=ami)
     health = Health(ari=ari, store=store, engines=engines(settings), ami=ami,
                     carriers=lambda: current.settings.carriers, live=carriers.live)
     api = Api(config=current, calls=calls, store=store, media=media, health=health,
-              carriers=carriers)
+              carriers=carriers, admission=admission)
     return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, media=media,
-                   calls=calls, notifier=notifier, api=api)
+                   calls=calls, notifier=notifier, admission=admission, api=api)
 
 
 async def serve(settings: Settings) -> None:
@@ -118,6 +122,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        await service.admission.load()
         await service.calls.resume()
         await site.start()
         log.info(f"API listening on http://{settings.listen}")

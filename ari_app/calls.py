@@ -32,7 +32,7 @@ from ari_app.outcome import Hangup, State, classify, from_event
 from ari_app.playlist import CallRequest
 from ari_app.settings import Carrier, Current, Settings
 from ari_app.stasis import CANCEL, LOST, RESYNC, EventRouter
-from ari_app.store import Attempt, Idempotency, Store
+from ari_app.store import Attempt, Idempotency, Origin, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class CallService:
     def __init__(self, *, config: Current, store: Store, ari: Ari, media: MediaPreparer,
                  router: EventRouter, clock: Callable[[], float] = time.time,
                  connect_wait: float = 30.0, metrics: Metrics | None = None,
-                 on_event: Callable[[], None] = lambda: None) -> None:
+                 on_event: Callable[[], None] = lambda: None,
+                 may_dial: Callable[[], bool] = lambda: True) -> None:
         self.config = config
         self.store = store
         self.ari = ari
@@ -63,7 +64,7 @@ class CallService:
                                  holdback_seconds=calls.holdback_seconds)
         self.dispatcher = Dispatcher(limits=self._limits,
                                      cap=lambda: self.settings.calls.max_channels,
-                                     is_open=lambda: ari.connected)
+                                     is_open=lambda: ari.connected and may_dial())
         self._tasks: set[asyncio.Task[None]] = set()
         self._live: dict[str, Call] = {}
         self.metrics.watch(live=lambda: len(self._live),
@@ -89,10 +90,11 @@ class CallService:
         call.cancel()
         return True
 
-    async def submit(self, request: CallRequest, idempotency: Idempotency | None = None) -> str:
+    async def submit(self, request: CallRequest, idempotency: Idempotency | None = None,
+                     origin: Origin | None = None) -> str:
         """Store the call, then start it. Returns once the call is durable."""
         call_id = str(uuid.uuid4())
-        record = await self.store.insert(call_id, request, idempotency)
+        record = await self.store.insert(call_id, request, idempotency, origin)
         await self.store.update(call_id, event=event_body(call_id, request.carrier_id,
                                                           State.QUEUED, record.created_at))
         self.on_event()

@@ -1,16 +1,19 @@
-"""The `ari-app` command: serve, render, check-config, call."""
+"""The `ari-app` command: serve, render, check-config, call, keys, preview, engines."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
 from ari_app import settings as settings_module
 from ari_app.errors import AriAppError, ConfigError
 from ari_app.render import render_all, write_all
+
+KEY_ENV = "ARI_APP_KEY"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,10 +33,68 @@ def _parser() -> argparse.ArgumentParser:
     call = sub.add_parser("call", help="place one call and print each state until the outcome")
     call.add_argument("request", type=Path, help="JSON body of POST /voice/call/play")
     call.add_argument("--api", default=None, help="API base URL (default: from settings)")
+    call.add_argument("--key-file", type=Path, default=None,
+                      help=f"file holding the API key (default: ${KEY_ENV})")
+    keys = sub.add_parser("keys", help="API keys: create, list, revoke")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key; it is shown once")
+    create.add_argument("--name", required=True, help="whose key this is")
+    create.add_argument("--carrier", action="append", default=None,
+                        help="limit the key to this carrier (repeatable)")
+    create.add_argument("--country", action="append", default=None,
+                        help="limit the key to destinations with this prefix, e.g. +44 "
+                             "(repeatable)")
+    create.add_argument("--out", type=Path, default=None,
+                        help="write the key to this file (mode 0600) instead of printing it")
+    keys_sub.add_parser("list", help="every key, without secrets")
+    revoke = keys_sub.add_parser("revoke", help="stop a key working, at once")
+    revoke.add_argument("key_id", help="the id shown by `keys list`")
     preview = sub.add_parser("preview", help="write the audio a request's playlist would play")
     preview.add_argument("request", type=Path, help="JSON body with a playlist")
     preview.add_argument("--out", type=Path, required=True, help="WAV file to write (8 kHz)")
     return parser
+
+
+async def _keys(settings: settings_module.Settings, args: argparse.Namespace) -> int:
+    from ari_app.auth import new_key
+    from ari_app.store import SqliteStore
+
+    store = SqliteStore(settings.storage_path)
+    try:
+        if args.keys_command == "create":
+            countries = None if args.country is None else tuple(
+                c.replace(" ", "").lstrip("+") for c in args.country)
+            if countries is not None and not all(c.isdigit() for c in countries):
+                print("ari-app: --country takes number prefixes like +44", file=sys.stderr)
+                return 2
+            key, key_hash, token = new_key(
+                args.name, carriers=None if args.carrier is None else tuple(args.carrier),
+                countries=countries)
+            await store.add_key(key, key_hash)
+            if args.out is not None:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.touch(mode=0o600)
+                args.out.chmod(0o600)
+                args.out.write_text(token + "\n", encoding="utf-8")
+                print(f"key {key.id} ({key.name}) written to {args.out}")
+            else:
+                print(f"key {key.id} ({key.name}); keep it now, it is not shown again:")
+                print(token)
+        elif args.keys_command == "list":
+            for key in await store.keys():
+                state = "revoked" if key.revoked_at else "active"
+                print(f"{key.id}  {state:8} {key.name}  carriers: "
+                      f"{','.join(key.carriers) if key.carriers is not None else 'any'}  "
+                      f"destinations: "
+                      f"{','.join('+' + c for c in key.countries) if key.countries else 'any'}")
+        elif args.keys_command == "revoke":
+            if not await store.revoke_key(args.key_id):
+                print(f"ari-app: no active key {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"key {args.key_id} revoked")
+    finally:
+        await store.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 
             body = json.loads(args.request.read_text(encoding="utf-8"))
             api = args.api or f"http://{settings.listen}"
-            return asyncio.run(place_call(api, body))
+            key = (args.key_file.read_text(encoding="utf-8").strip() if args.key_file
+                   else os.environ.get(KEY_ENV, ""))
+            if not key:
+                print(f"ari-app: an API key is needed: --key-file FILE or ${KEY_ENV}",
+                      file=sys.stderr)
+                return 2
+            return asyncio.run(place_call(api, body, key=key))
+        elif args.command == "keys":
+            return asyncio.run(_keys(settings, args))
         elif args.command == "preview":
             from ari_app.app import preview as render_preview
 

@@ -139,3 +139,39 @@ class CarrierRejected(ApiError):
     status = 502
     error_id = "carrier-rejected"
     code = 1008
+
+
+class Unauthorized(ApiError):
+    status = 401
+    error_id = "unauthorized"
+    code = 1009
+
+
+class Forbidden(ApiError):
+    status = 403
+    error_id = "forbidden"
+    code = 1010
+
+
+class DestinationForbidden(Forbidden):
+    error_id = "destination-forbidden"
+    code = 1011
+
+
+class TooManyRequests(ApiError):
+    """A velocity limit; `retry_after` seconds until it would pass."""
+
+    status = 429
+    error_id = "rate-limited"
+    code = 1012
+
+    def __init__(self, message: str, *, field: str | None = None,
+                 retry_after: int = 60) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
+class BreakerOpen(ApiError):
+    status = 503
+    error_id = "circuit-breaker-open"
+    code = 1013

@@ -28,6 +28,14 @@ class Metrics:
         self.deliveries = Counter("ari_app_callback_deliveries",
                                   "Callback delivery attempts by result", ["result"],
                                   registry=self.registry)
+        self.breaker_open = Gauge("ari_app_breaker_open",
+                                  "1 while the circuit breaker stops all dialling",
+                                  registry=self.registry)
+        self.breaker_trips = Counter("ari_app_breaker_trips", "Times the circuit breaker tripped",
+                                     registry=self.registry)
+        self.refused = Counter("ari_app_refused_requests",
+                               "Requests refused before storing, by reason", ["reason"],
+                               registry=self.registry)
         self.ari_connected = Gauge("ari_app_ari_connected",
                                    "1 while the ARI events websocket is up", registry=self.registry)
 

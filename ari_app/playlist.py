@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ari_app.destinations import normalize
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
 from ari_app.speech import (
@@ -27,6 +28,8 @@ from ari_app.speech import (
 
 MAX_ENTRIES = 50
 MAX_TEXT = 1000
+MAX_TOTAL_TEXT = 3000
+"""Characters of text over the whole playlist (repeats counted): about three minutes of speech."""
 MAX_URL = 2000
 MAX_REPEAT = 5
 MAX_PAUSE = 10_000
@@ -103,6 +106,7 @@ def parse_request(body: object, settings: Settings) -> CallRequest:
     to = body.get("to")
     if not isinstance(to, str) or not _TO.match(to):
         raise InvalidField("'to' must be 3 to 20 digits with an optional leading '+'", field="to")
+    to = normalize(to, settings.destinations.national_country)
     carrier_id = body.get("carrier_id")
     if isinstance(carrier_id, int) and not isinstance(carrier_id, bool):
         carrier_id = str(carrier_id)
@@ -142,8 +146,13 @@ def _playlist(playlist: object, settings: Settings, base: str | None) -> tuple[E
     if not isinstance(playlist, list) or not 1 <= len(playlist) <= MAX_ENTRIES:
         raise InvalidField(f"'playlist' must be a list of 1 to {MAX_ENTRIES} entries",
                            field="playlist")
-    return tuple(_entry(raw, f"playlist[{i}]", settings, base)
-                 for i, raw in enumerate(playlist))
+    entries = tuple(_entry(raw, f"playlist[{i}]", settings, base)
+                    for i, raw in enumerate(playlist))
+    total = sum(len(e.text) * e.repeat for e in entries if isinstance(e, Speech))
+    if total > MAX_TOTAL_TEXT:
+        raise InvalidField(f"more than {MAX_TOTAL_TEXT} characters of text in the playlist",
+                           field="playlist")
+    return entries
 
 
 def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:
@@ -153,8 +162,9 @@ def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:
     if not isinstance(value, str) or not _CALLER.match(value):
         raise InvalidField("'from' must be \"me\" or a number (digits, optional leading '+')",
                            field="from")
-    if carrier.caller_ids and value not in carrier.caller_ids:
-        raise InvalidField("'from' is not a caller ID this carrier allows", field="from")
+    if value not in carrier.caller_ids:
+        raise InvalidField("'from' is not a caller ID this carrier allows (its caller_ids)",
+                           field="from")
     return value
 
 

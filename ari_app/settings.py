@@ -21,6 +21,7 @@ import yaml
 
 from ari_app.config_reader import (
     HOST,
+    MISSING,
     NAME,
     NUMBER,
     PREFIX,
@@ -29,6 +30,7 @@ from ari_app.config_reader import (
     Reader,
     Secret,
 )
+from ari_app.destinations import Policy
 from ari_app.errors import ConfigError
 from ari_app.speech import ENGINES
 
@@ -117,6 +119,38 @@ class CallbackSettings:
 
 
 @dataclass(frozen=True)
+class Window:
+    calls: int
+    seconds: int
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Velocity limits: at most `calls` in any `seconds`, per key of each kind."""
+
+    per_number: tuple[Window, ...]
+    per_prefix: tuple[Window, ...]
+    prefix_drop: int
+    """The prefix of a number is the number without its last `prefix_drop` digits."""
+    per_key: tuple[Window, ...]
+    per_client: tuple[Window, ...]
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    max_calls_per_minute: int
+    max_spend_per_hour: float | None
+    cost_per_call: Mapping[str, float]
+    """Estimated cost of one call by destination prefix (longest match); `default` else."""
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    policy: Policy
+    national_country: str | None
+
+
+@dataclass(frozen=True)
 class Carrier:
     id: str
     host: str
@@ -177,6 +211,9 @@ class Settings:
     calls: CallSettings
     callbacks: CallbackSettings
     carriers: Mapping[str, Carrier]
+    destinations: DestinationSettings = DestinationSettings(Policy(()), None)
+    limits: LimitSettings = LimitSettings((), (), 3, (), ())
+    breaker: BreakerSettings = BreakerSettings(120, None, MappingProxyType({"default": 0.05}))
     carriers_file: Path | None = None
     """The YAML file of carriers the API manages (`POST /carriers`...)."""
     managed: frozenset[str] = frozenset()
@@ -314,6 +351,38 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
         cb_r.problem("callbacks.secret", "must be at least 16 characters")
     cb_r.finish()
 
+    dest_r = top.section("destinations")
+    national = dest_r.text("national_country", None, pattern=COUNTRY) or None
+    destinations = DestinationSettings(
+        policy=Policy(
+            allowed=_prefixes(dest_r, "allowed_countries"),
+            allow_ranges=_prefixes(dest_r, "allow_ranges"),
+            deny=_prefixes(dest_r, "deny"),
+        ),
+        national_country=national,
+    )
+    dest_r.finish()
+
+    lim_r = top.section("limits")
+    limits = LimitSettings(
+        per_number=_windows(lim_r, "per_number", ((3, 600), (5, 3600))),
+        per_prefix=_windows(lim_r, "per_prefix", ((20, 3600),)),
+        prefix_drop=lim_r.integer("prefix_drop", 3, 1, 8),
+        per_key=_windows(lim_r, "per_key", ((120, 60),)),
+        per_client=_windows(lim_r, "per_client", ((60, 60),)),
+    )
+    lim_r.finish()
+
+    br_r = top.section("breaker")
+    spend = br_r.raw("max_spend_per_hour", None)
+    breaker = BreakerSettings(
+        max_calls_per_minute=br_r.integer("max_calls_per_minute", 120, 1, 100_000),
+        max_spend_per_hour=None if spend is None
+        else br_r.number("max_spend_per_hour", None, 0.01, 1e9),
+        cost_per_call=_costs(br_r.section("cost_per_call")),
+    )
+    br_r.finish()
+
     carriers = _carriers(top.section("carriers"))
     file_text = top.text("carriers_file", None, conf=False)
     carriers_file = base / file_text if file_text else None
@@ -343,9 +412,49 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     return Settings(
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
         media=media, tts=tts, calls=calls, callbacks=callbacks,
+        destinations=destinations, limits=limits, breaker=breaker,
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
         managed=frozenset(managed_ids), config_dir=config_dir,
     )
+
+
+def _prefixes(reader: Reader, name: str) -> tuple[str, ...]:
+    """Number prefixes given as "+44", "44" or "+1 900": kept as digits only."""
+    out = []
+    for index, text in enumerate(reader.texts(name, (), conf=False)):
+        digits = text.replace(" ", "").lstrip("+")
+        if not digits.isdigit() or len(digits) > 15:
+            reader.problem(f"{reader.key(name)}[{index}]", "must be a number prefix like +44")
+            continue
+        out.append(digits)
+    return tuple(out)
+
+
+def _windows(reader: Reader, name: str, default: tuple[tuple[int, int], ...]) -> tuple[Window, ...]:
+    """A list of {calls: N, seconds: S}; an empty list turns the limit off."""
+    raw = reader.raw(name, [{"calls": c, "seconds": s} for c, s in default])
+    if not isinstance(raw, list):
+        reader.problem(reader.key(name), "must be a list of {calls: N, seconds: S}")
+        return ()
+    windows = []
+    for index, item in enumerate(raw):
+        w = Reader(item, f"{reader.key(name)}[{index}].", reader.problems)
+        windows.append(Window(calls=w.integer("calls", MISSING, 1, 1_000_000),
+                              seconds=w.integer("seconds", MISSING, 1, 30 * 86400)))
+        w.finish()
+    return tuple(windows)
+
+
+def _costs(reader: Reader) -> Mapping[str, float]:
+    costs = {"default": 0.05}
+    for prefix in reader.data:
+        key = str(prefix)
+        digits = key.lstrip("+")
+        if key != "default" and not digits.isdigit():
+            reader.problem(reader.key(key), "keys are number prefixes like +44, or default")
+            continue
+        costs["default" if key == "default" else digits] = reader.number(prefix, 0, 0, 1000)
+    return MappingProxyType(costs)
 
 
 def _optional_path(text: str, base: Path) -> Path | None:

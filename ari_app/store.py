@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from ari_app.auth import ApiKey
 from ari_app.outcome import FINAL, State
 from ari_app.playlist import KINDS, CallRequest, Entry
 
@@ -44,7 +45,10 @@ CREATE TABLE IF NOT EXISTS calls (
     audio_seconds REAL,
     error_id TEXT,
     error TEXT,
-    callback_url TEXT
+    callback_url TEXT,
+    api_key TEXT,
+    client TEXT,
+    est_cost REAL
 );
 CREATE INDEX IF NOT EXISTS calls_unfinished ON calls (state) WHERE request IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -79,11 +83,31 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT,
     delivered_at REAL
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    carriers TEXT,
+    countries TEXT,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS breaker (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    tripped_at REAL NOT NULL,
+    reason TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries (call_id);
 """
+CREATE_LATER = """
+CREATE INDEX IF NOT EXISTS calls_to ON calls (to_number, created_at);
+CREATE INDEX IF NOT EXISTS calls_key ON calls (api_key, created_at);
+CREATE INDEX IF NOT EXISTS calls_client ON calls (client, created_at);
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
+"""
 # Columns added after the first release, for databases made before them.
-_ADDED = {"callback_url": "TEXT"}
+_ADDED = {"callback_url": "TEXT", "api_key": "TEXT", "client": "TEXT", "est_cost": "REAL"}
 
 
 @dataclass(frozen=True)
@@ -145,6 +169,19 @@ class Delivery:
 
 
 _DELIVERY_COLUMNS = ",".join(f.name for f in fields(Delivery))
+_KEY_COLUMNS = "id, name, carriers, countries, created_at, revoked_at"
+
+
+def _json_or_none(values: tuple[str, ...] | None) -> str | None:
+    return None if values is None else json.dumps(list(values))
+
+
+def _key(row: Any) -> ApiKey:
+    key_id, name, carriers, countries, created_at, revoked_at = row
+    return ApiKey(id=key_id, name=name,
+                  carriers=None if carriers is None else tuple(json.loads(carriers)),
+                  countries=None if countries is None else tuple(json.loads(countries)),
+                  created_at=created_at, revoked_at=revoked_at)
 
 
 @dataclass(frozen=True)
@@ -155,9 +192,24 @@ class Idempotency:
     body_hash: str
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for a call: for velocity limits and the spend estimate."""
+
+    api_key: str | None = None
+    client: str | None = None
+    est_cost: float = 0.0
+
+
 class Store(Protocol):
     async def insert(self, call_id: str, request: CallRequest,
-                     idempotency: Idempotency | None = None) -> CallRecord: ...
+                     idempotency: Idempotency | None = None,
+                     origin: Origin | None = None) -> CallRecord: ...
+    async def count_calls(self, since: float, *, column: str | None = None,
+                          value: str | None = None,
+                          prefix: bool = False) -> tuple[int, float | None, float]:
+        """Calls created since `since` (all, or where `column` is `value` or starts with it):
+        (how many, the oldest one's creation time, their estimated cost)."""
     async def idempotent(self, key: str) -> tuple[str, str] | None:
         """(body hash, request id) of the call first placed with this key."""
     async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
@@ -171,6 +223,13 @@ class Store(Protocol):
     async def pending_deliveries(self, limit: int) -> list[Delivery]: ...
     async def delivery_done(self, delivery_id: str, **changes: Any) -> None: ...
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest]]: ...
+    async def add_key(self, key: ApiKey, key_hash: str) -> None: ...
+    async def key(self, key_id: str) -> tuple[ApiKey, str] | None: ...
+    async def keys(self) -> list[ApiKey]: ...
+    async def revoke_key(self, key_id: str) -> bool: ...
+    async def breaker(self) -> tuple[float, str] | None: ...
+    async def trip_breaker(self, reason: str) -> None: ...
+    async def reset_breaker(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -210,14 +269,17 @@ class SqliteStore:
         for column, kind in _ADDED.items():
             if column not in have:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+        self._db.executescript(CREATE_LATER)
         path.chmod(0o600)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def insert(self, call_id: str, request: CallRequest,
-                     idempotency: Idempotency | None = None) -> CallRecord:
+                     idempotency: Idempotency | None = None,
+                     origin: Origin | None = None) -> CallRecord:
         """Store a new call, and its idempotency key in the same transaction."""
+        origin = origin or Origin()
         now = time.time()
         record = CallRecord(
             id=call_id, state=State.QUEUED, carrier_id=request.carrier_id,
@@ -225,7 +287,8 @@ class SqliteStore:
             entry_types=entry_types(request.playlist), created_at=now, updated_at=now,
         )
         values = {**{c: getattr(record, c) for c in _COLUMNS}, "request": encode_request(request),
-                  "callback_url": request.callback_url}
+                  "callback_url": request.callback_url, "api_key": origin.api_key,
+                  "client": origin.client, "est_cost": origin.est_cost}
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
         def write() -> None:
@@ -241,6 +304,77 @@ class SqliteStore:
 
         await self._run(write)
         return record
+
+    async def count_calls(self, since: float, *, column: str | None = None,
+                          value: str | None = None,
+                          prefix: bool = False) -> tuple[int, float | None, float]:
+        if column not in (None, "to_number", "api_key", "client"):
+            raise ValueError(f"cannot count by {column}")
+        where = "created_at > ?"
+        args: list[Any] = [since]
+        if column is not None and prefix:
+            where += f" AND {column} >= ? AND {column} < ?"
+            args += [value, f"{value}\x7f"]
+        elif column is not None:
+            where += f" AND {column} = ?"
+            args.append(value)
+
+        def read() -> Any:
+            return self._db.execute(
+                f"SELECT COUNT(*), MIN(created_at), COALESCE(SUM(est_cost), 0) FROM calls "  # noqa: S608
+                f"WHERE {where}", args).fetchone()
+
+        count, oldest, cost = await self._run(read)
+        return int(count), oldest, float(cost)
+
+    # -- API keys ------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey, key_hash: str) -> None:
+        await self._run(self._db.execute,
+                        "INSERT INTO api_keys (id, name, hash, carriers, countries, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (key.id, key.name, key_hash, _json_or_none(key.carriers),
+                         _json_or_none(key.countries), key.created_at))
+
+    async def key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key and the hash of its secret."""
+        def read() -> Any:
+            return self._db.execute(f"SELECT {_KEY_COLUMNS}, hash FROM api_keys "  # noqa: S608
+                                    "WHERE id=?", (key_id,)).fetchone()
+
+        row = await self._run(read)
+        return None if row is None else (_key(row[:-1]), str(row[-1]))
+
+    async def keys(self) -> list[ApiKey]:
+        def read() -> Any:
+            return self._db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys "  # noqa: S608
+                                    "ORDER BY created_at").fetchall()
+
+        return [_key(row) for row in await self._run(read)]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        def write() -> int:
+            return self._db.execute("UPDATE api_keys SET revoked_at=? WHERE id=? AND "
+                                    "revoked_at IS NULL", (time.time(), key_id)).rowcount
+
+        return bool(await self._run(write))
+
+    # -- the circuit breaker ---------------------------------------------------
+
+    async def breaker(self) -> tuple[float, str] | None:
+        def read() -> Any:
+            return self._db.execute("SELECT tripped_at, reason FROM breaker").fetchone()
+
+        row = await self._run(read)
+        return None if row is None else (float(row[0]), str(row[1]))
+
+    async def trip_breaker(self, reason: str) -> None:
+        await self._run(self._db.execute,
+                        "INSERT OR IGNORE INTO breaker (id, tripped_at, reason) VALUES (1, ?, ?)",
+                        (time.time(), reason))
+
+    async def reset_breaker(self) -> None:
+        await self._run(self._db.execute, "DELETE FROM breaker")
 
     async def idempotent(self, key: str) -> tuple[str, str] | None:
         def read() -> Any:

@@ -15,9 +15,10 @@ from typing import IO, Any
 
 import urllib3
 
-from sandbox.lab import CHECKOUT, CONFIG
+from sandbox.lab import CHECKOUT, CONFIG, VAR
 
 API = "http://127.0.0.1:8080"
+KEY = VAR / "api-key"
 FINAL = frozenset({"completed", "busy", "no_answer", "failed", "canceled"})
 
 
@@ -28,10 +29,25 @@ class ApiProcess:
     log_path: Path | None = None
     config: Path = CONFIG
     url: str = API
+    key_path: Path = KEY
     process: subprocess.Popen[bytes] | None = None
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
+    auth: dict[str, str] = field(default_factory=dict)
+
+    def ensure_key(self) -> str:
+        """The sandbox's API key: made on the first start, kept in `key_path` (mode 0600)."""
+        if not self.key_path.exists():
+            subprocess.run(
+                [sys.executable, "-m", "ari_app", "--config", str(self.config), "keys",
+                 "create", "--name", "sandbox", "--out", str(self.key_path)],
+                cwd=CHECKOUT, check=True, stdout=subprocess.DEVNULL,
+            )
+        key = self.key_path.read_text(encoding="utf-8").strip()
+        self.auth = {"Authorization": f"Bearer {key}"}
+        return key
 
     def start(self, timeout: float = 30) -> None:
+        self.ensure_key()
         log: IO[bytes] | None = self.log_path.open("ab") if self.log_path else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ari_app", "--config", str(self.config), "serve"],
@@ -44,7 +60,8 @@ class ApiProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ari-app serve exited with {self.process.returncode}")
             try:
-                if self.http.request("GET", f"{self.url}/openapi.json", timeout=1).status == 200:
+                if self.http.request("GET", f"{self.url}/openapi.json", timeout=1,
+                                     headers=self.auth).status == 200:
                     return
             except urllib3.exceptions.HTTPError:
                 time.sleep(0.1)
@@ -77,7 +94,7 @@ class ApiProcess:
         data = None if body is None else json.dumps(body).encode()
         response = self.http.request(method, f"{self.url}{path}", body=data, timeout=10,
                                      headers={"Content-Type": "application/json",
-                                              **(headers or {})})
+                                              **self.auth, **(headers or {})})
         return response.status, json.loads(response.data)
 
     def post(self, body: Any, *, raw: bytes | None = None,
@@ -85,7 +102,7 @@ class ApiProcess:
         data = raw if raw is not None else json.dumps(body).encode()
         response = self.http.request("POST", f"{self.url}/voice/call/play", body=data,
                                      headers={"Content-Type": "application/json",
-                                              **(headers or {})}, timeout=10)
+                                              **self.auth, **(headers or {})}, timeout=10)
         return response.status, json.loads(response.data)
 
     def cancel(self, request_id: str) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,7 @@ import time
 from types import FrameType
 
 from sandbox.api import API, ApiProcess
-from sandbox.lab import Lab, say
+from sandbox.lab import CHECKOUT, Lab, say
 
 ARI_PASSWORD = "sandbox&ari#pass+word@1"
 """Also in sandbox/ari-app.yaml; punctuation on purpose."""
@@ -30,10 +30,13 @@ def run_foreground() -> None:
         say(f"API ready on {API} (OpenAPI: {API}/openapi.json)")
         say("place a first call (the simulated carrier answers and records it):")
         print(
-            f"\n  curl -s -X POST {API}/voice/call/play -H 'Content-Type: application/json' \\\n"
+            f"\n  API key (made on the first run): {api.key_path.relative_to(CHECKOUT)}\n"
+            "  export AUTH=\"Authorization: Bearer $(cat var/api-key)\"\n"
+            f"  curl -s -X POST {API}/voice/call/play -H \"$AUTH\" "
+            "-H 'Content-Type: application/json' \\\n"
             "       -d @tests/data/seed-tts.json\n"
-            f"  curl -s {API}/voice/call/status/<request_id>\n"
-            f"  curl -s {API}/carriers            # carrier_id 'flaky' is refused (503) "
+            f"  curl -s -H \"$AUTH\" {API}/voice/call/status/<request_id>\n"
+            f"  curl -s -H \"$AUTH\" {API}/carriers   # carrier_id 'flaky' is refused (503) "
             "and fails over\n\n"
             "  recordings: var/recordings/<request_id>.wav   logs: var/log/, "
             "var/asterisk/*/log/\n  Ctrl-C stops everything.\n",

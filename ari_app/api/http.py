@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ari_app import audio, metrics
+from ari_app.admission import Admission
 from ari_app.api.openapi import document
+from ari_app.auth import ApiKey, matches, parse_token
 from ari_app.calls import CallService
 from ari_app.carriers import CarrierManager, public
 from ari_app.errors import (
     ApiError,
     Conflict,
+    Forbidden,
     IdempotencyMismatch,
     InvalidField,
     MalformedRequest,
@@ -26,6 +29,8 @@ from ari_app.errors import (
     MediaUnavailable,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
 )
 from ari_app.health import Health
 from ari_app.media import MediaPreparer
@@ -41,6 +46,7 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+API_KEY = web.RequestKey("api_key", ApiKey)
 
 
 def _json(body: object, status: int = 200) -> web.Response:
@@ -52,7 +58,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return _json(exc.body(), exc.status)
+        response = _json(exc.body(), exc.status)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ari-app"'
+        return response
     except web.HTTPRequestEntityTooLarge:
         exc2 = PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes", field="body")
         return _json(exc2.body(), exc2.status)
@@ -129,9 +140,12 @@ def status_body(record: CallRecord, *, position: int | None = None,
 
 class Api:
     def __init__(self, *, config: Current, calls: CallService, store: Store,
-                 media: MediaPreparer, health: Health, carriers: CarrierManager) -> None:
+                 media: MediaPreparer, health: Health, carriers: CarrierManager,
+                 admission: Admission) -> None:
         self._config = config
         self._carriers = carriers
+        self._admission = admission
+        self._admit_lock = asyncio.Lock()
         self._calls = calls
         self._store = store
         self._media = media
@@ -139,7 +153,7 @@ class Api:
         self._key_locks = tuple(asyncio.Lock() for _ in range(64))
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+        app = web.Application(middlewares=[errors, self.authenticate], client_max_size=MAX_BODY)
         app.router.add_post("/voice/call/play", self.play)
         app.router.add_get("/voice/call/status/{request_id}", self.status)
         app.router.add_delete("/voice/call/{request_id}", self.cancel)
@@ -152,13 +166,46 @@ class Api:
         app.router.add_get("/openapi.json", self.openapi)
         app.router.add_get("/health", self.health_report)
         app.router.add_get("/metrics", self.metrics_page)
+        app.router.add_get("/admin/breaker", self.breaker_state)
+        app.router.add_delete("/admin/breaker", self.breaker_reset)
         return app
+
+    @web.middleware
+    async def authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every endpoint but /health needs `Authorization: Bearer <key>` of a live key."""
+        if request.path == "/health":
+            return await handler(request)
+        token = parse_token(request.headers.get("Authorization"))
+        found = await self._store.key(token[0]) if token else None
+        if token is None or found is None or found[0].revoked_at is not None \
+                or not matches(token[1], found[1]):
+            self._calls.metrics.refused.labels(reason="unauthorized").inc()
+            raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>",
+                               field="Authorization")
+        request[API_KEY] = found[0]
+        return await handler(request)
+
+    @staticmethod
+    def _admin(request: web.Request) -> None:
+        key = request[API_KEY]
+        if not key.unrestricted:
+            raise Forbidden("this needs an API key without carrier or country limits",
+                            field="Authorization")
+
+    async def _submit(self, request: web.Request, body: object,
+                      idempotency: Idempotency | None) -> str:
+        """Validate, admit and store one call, one admission at a time (the velocity counts
+        must see every call admitted before)."""
+        call = parse_request(body, self._settings)
+        async with self._admit_lock:
+            origin = await self._admission.admit(call, request[API_KEY], request.remote)
+            return await self._calls.submit(call, idempotency, origin)
 
     async def play(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            return self._accepted(await self._calls.submit(parse_request(body, self._settings)))
+            return self._accepted(await self._submit(request, body, None))
         if not _KEY.match(key):
             raise InvalidField("Idempotency-Key: 1 to 200 printable ASCII characters",
                                field="Idempotency-Key")
@@ -171,8 +218,8 @@ class Api:
                     raise IdempotencyMismatch("this Idempotency-Key came with another body",
                                               field="Idempotency-Key")
                 return self._accepted(first[1])
-            call = parse_request(body, self._settings)
-            return self._accepted(await self._calls.submit(call, Idempotency(key, body_hash)))
+            return self._accepted(await self._submit(request, body,
+                                                     Idempotency(key, body_hash)))
 
     def _accepted(self, request_id: str) -> web.Response:
         log.info("call accepted", extra={"request_id": request_id})
@@ -225,6 +272,7 @@ class Api:
         return body
 
     async def carrier_create(self, request: web.Request) -> web.Response:
+        self._admin(request)
         carrier = await self._carriers.create(await _json_body(request))
         return _json(self._carrier_body(carrier), 201)
 
@@ -237,14 +285,28 @@ class Api:
         return _json(self._carrier_body(carrier) | {"live": await self._carriers.live(carrier)})
 
     async def carrier_update(self, request: web.Request) -> web.Response:
+        self._admin(request)
         carrier = await self._carriers.update(request.match_info["carrier_id"],
                                               await _json_body(request))
         return _json(self._carrier_body(carrier))
 
     async def carrier_delete(self, request: web.Request) -> web.Response:
+        self._admin(request)
         carrier_id = request.match_info["carrier_id"]
         await self._carriers.delete(carrier_id)
         return _json({"code": 0, "status": 200, "data": "deleted", "carrier_id": carrier_id})
+
+    async def breaker_state(self, request: web.Request) -> web.Response:
+        tripped = self._admission.tripped
+        return _json({"open": tripped is None, "tripped_at": _iso(tripped[0]) if tripped else None,
+                      "reason": tripped[1] if tripped else None})
+
+    async def breaker_reset(self, request: web.Request) -> web.Response:
+        """Close the circuit breaker again: dialling resumes."""
+        self._admin(request)
+        await self._admission.reset()
+        log.warning("circuit breaker reset by API key %s", request[API_KEY].id)
+        return await self.breaker_state(request)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         return web.Response(body=self._calls.metrics.render(),

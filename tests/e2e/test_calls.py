@@ -162,7 +162,7 @@ def test_codes_never_reach_logs_or_file_names(service: Service) -> None:
 def test_cli_call_follows_the_call_to_its_outcome(service: Service) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "call",
-         str(DATA / "seed-tts.json")],
+         "--key-file", str(service.key_path), str(DATA / "seed-tts.json")],
         capture_output=True, text=True, timeout=120, check=False, cwd=CHECKOUT,
     )
     assert result.returncode == 0, result.stdout + result.stderr

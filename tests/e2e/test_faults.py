@@ -51,10 +51,10 @@ def proxy(lab: Lab) -> Iterator[Proxy]:
 
 @pytest.fixture(scope="module")
 def faulty(lab: Lab, proxy: Proxy) -> Iterator[ApiProcess]:
-    for stale in VAR.glob("faults.sqlite3*"):
-        stale.unlink()
-    FAULTS_LOG.unlink(missing_ok=True)
-    service = ApiProcess(log_path=FAULTS_LOG, config=faults_config(), url="http://127.0.0.1:8081")
+    for stale in [*VAR.glob("faults.sqlite3*"), VAR / "api-key-faults", FAULTS_LOG]:
+        stale.unlink(missing_ok=True)
+    service = ApiProcess(log_path=FAULTS_LOG, config=faults_config(),
+                         url="http://127.0.0.1:8081", key_path=VAR / "api-key-faults")
     service.start()
     yield service
     service.stop()
@@ -97,7 +97,7 @@ def test_ari_connection_drop(faulty: ApiProcess, proxy: Proxy, lab: Lab) -> None
         assert status["state"] == "queued" and status["queue_position"] == 1, status
         assert calls_processed(lab, "carrier") == before  # ... and not dialled
         assert "ari_app_ari_connected 0.0" in faulty.http.request(
-            "GET", f"{faulty.url}/metrics").data.decode()
+            "GET", f"{faulty.url}/metrics", headers=faulty.auth).data.decode()
     finally:
         proxy.restore()
     first = faulty.wait_final(live)

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from tests.service.test_calls import Rig, api_for, build, until
+from tests.service.test_calls import Rig, api_for, build, client_for, until
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -18,9 +18,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
     rig = build(tmp_path)
-    app = api_for(rig).app()
-    client = TestClient(TestServer(app))
-    await client.start_server()
+    client = await client_for(rig, api_for(rig))
     yield client, rig
     await client.close()
     await rig.calls.shutdown()
@@ -37,7 +35,7 @@ async def test_canonical_requests_are_accepted_and_stored(api: tuple[TestClient,
     assert response.status == 202
     assert body["code"] == 0 and body["status"] == 200 and body["data"] == "accepted"
     record = await rig.store.get(body["request_id"])
-    assert record is not None and record.to_number == "12125551212"
+    assert record is not None and record.to_number == "+12125551212"
     status = await client.get(f"/voice/call/status/{body['request_id']}")
     assert status.status == 200
     assert (await status.json())["request_id"] == body["request_id"]

@@ -11,14 +11,18 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp.test_utils import TestClient, TestServer
 
+from ari_app.admission import Admission
 from ari_app.api.http import Api
 from ari_app.app import engines
+from ari_app.auth import new_key
 from ari_app.calls import CALL_HEADER, CallService
 from ari_app.carriers import CarrierManager
 from ari_app.errors import AriError, FetchError
 from ari_app.health import Health
 from ari_app.media import Prepared
+from ari_app.metrics import Metrics
 from ari_app.outcome import FINAL
 from ari_app.playlist import CallRequest, Entry, parse_request
 from ari_app.settings import Current, Settings, parse
@@ -76,6 +80,7 @@ class Rig:
     media: FakeMedia
     calls: CallService
     router: EventRouter
+    admission: Admission
 
     def request(self, to: str = "12125551212") -> CallRequest:
         body = {"to": to, "from": "me", "carrier_id": "74445609",
@@ -100,9 +105,14 @@ def build(tmp: Path, settings: Settings | None = None, store: SqliteStore | None
     store = store or SqliteStore(settings.storage_path)
     ari = FakeAri(router.dispatch)
     media = FakeMedia()
-    calls = CallService(config=Current(settings), store=store, ari=ari, media=media,
-                        router=router, connect_wait=0.2, clock=clock)
-    return Rig(settings, store, ari, media, calls, router)
+    current = Current(settings)
+    metrics = Metrics()
+    admission = Admission(settings=lambda: current.settings, store=store, metrics=metrics)
+    calls = CallService(config=current, store=store, ari=ari, media=media, router=router,
+                        connect_wait=0.2, clock=clock, metrics=metrics,
+                        may_dial=lambda: admission.open)
+    admission.on_change = calls.dispatcher.pump
+    return Rig(settings, store, ari, media, calls, router, admission)
 
 
 @pytest.fixture
@@ -123,7 +133,7 @@ async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:
     assert record.answer_to_audio_ms is not None
     (originate,) = rig.ari.originated
     assert originate["channel_id"] == call_id
-    assert originate["endpoint"] == "PJSIP/12125551212@carrier-74445609"
+    assert originate["endpoint"] == "PJSIP/+12125551212@carrier-74445609"
     assert originate["caller_id"] == "+15550100"
     assert originate["variables"] == {f"PJSIP_HEADER(add,{CALL_HEADER})": call_id}
     assert rig.ari.played == [(call_id, ("sound:/media/0-0", "sound:/media/0-1"))]
@@ -260,7 +270,17 @@ def api_for(rig: Rig, media: Any = None) -> Api:
     health = Health(ari=rig.ari, store=rig.store, engines=engines(rig.settings), ami=ami,
                     carriers=lambda: rig.calls.config.settings.carriers, live=carriers.live)
     return Api(config=rig.calls.config, calls=rig.calls, store=rig.store,
-               media=media or rig.media, health=health, carriers=carriers)
+               media=media or rig.media, health=health, carriers=carriers,
+               admission=rig.admission)
+
+
+async def client_for(rig: Rig, api: Api, **key: Any) -> TestClient:
+    """A started test client of `api` that sends a new API key (limited as `key` says)."""
+    made, key_hash, token = new_key("tests", **key)
+    await rig.store.add_key(made, key_hash)
+    client = TestClient(TestServer(api.app()), headers={"Authorization": f"Bearer {token}"})
+    await client.start_server()
+    return client
 
 
 async def test_cancel_before_dialling(rig: Rig) -> None:

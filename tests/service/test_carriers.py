@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ari_app.render import render_all, write_all
 from ari_app.settings import load
 from tests.service.fake_ami import FakeAmi
-from tests.service.test_calls import SANDBOX, Rig, api_for, build
+from tests.service.test_calls import SANDBOX, Rig, api_for, build, client_for
 
 ACME = {"id": "acme", "name": "Acme Telecom", "host": "sip.acme.example", "port": 5060,
         "username": "acme-user", "password": "acme-secret-pass", "register": True,
@@ -36,8 +36,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig, FakeAmi]]:
     api = api_for(rig)
     ami = api._carriers._ami
     assert isinstance(ami, FakeAmi)
-    client = TestClient(TestServer(api.app()))
-    await client.start_server()
+    client = await client_for(rig, api)
     yield client, rig, ami
     await client.close()
     await rig.calls.shutdown()
@@ -74,12 +73,12 @@ async def test_a_carrier_added_is_written_rendered_reloaded_and_usable(
     assert [c["id"] for c in listed["carriers"]] == ["74445609", "acme", "flaky"]
     assert [c["managed"] for c in listed["carriers"]] == [False, True, False]
 
-    call = {"to": "+4930123456", "from": "+15550177", "carrier_id": "acme",
+    call = {"to": "+12125551212", "from": "+15550177", "carrier_id": "acme",
             "playlist": [{"type": "tts", "play": "Hello"}]}
     accepted = await client.post("/voice/call/play", json=call)
     assert accepted.status == 202
     await rig.final((await accepted.json())["request_id"])
-    assert rig.ari.originated[-1]["endpoint"] == "PJSIP/99004930123456@carrier-acme"
+    assert rig.ari.originated[-1]["endpoint"] == "PJSIP/990012125551212@carrier-acme"
 
 
 async def test_carrier_id_is_generated_when_not_given(

@@ -63,7 +63,7 @@ async def test_a_refusing_carrier_fails_over_and_every_attempt_is_kept(rig: Rig)
         ("flaky", 503, 34), ("74445609", None, 16)]
     assert [a.outcome for a in attempts] == ["failed", "completed"]
     assert [o["endpoint"] for o in rig.ari.originated] == [
-        "PJSIP/950312125551212@carrier-flaky", "PJSIP/12125551212@carrier-74445609"]
+        "PJSIP/9503+12125551212@carrier-flaky", "PJSIP/+12125551212@carrier-74445609"]
     assert [o["channel_id"] for o in rig.ari.originated] == [call_id, f"{call_id}-1"]
 
 

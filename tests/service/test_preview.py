@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ari_app.app import build_media
-from tests.service.test_calls import SANDBOX, Rig, api_for, build, settings_for
+from tests.service.test_calls import SANDBOX, Rig, api_for, build, client_for, settings_for
 
 PLAYLIST = [{"type": "tts", "play": "Your code is 42", "options": {"say-as": "digits"}},
             {"type": "pause", "play": 1000}]
@@ -25,8 +25,7 @@ PLAYLIST = [{"type": "tts", "play": "Your code is 42", "options": {"say-as": "di
 async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
     rig = build(tmp_path)
     media, _ = build_media(rig.settings)
-    client = TestClient(TestServer(api_for(rig, media).app()))
-    await client.start_server()
+    client = await client_for(rig, api_for(rig, media))
     yield client, rig
     await client.close()
     await rig.store.close()

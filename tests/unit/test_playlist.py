@@ -45,7 +45,7 @@ def test_local_copies_of_the_canonical_requests_are_unchanged() -> None:
 
 def test_seed_tts(settings: Settings) -> None:
     request = parse_request(seed("tts"), settings)
-    assert request.to == "12125551212" and request.carrier_id == "74445609"
+    assert request.to == "+12125551212" and request.carrier_id == "74445609"  # E.164
     assert request.caller_id == "+15550100"  # "from": "me" -> the carrier's default
     speech = Speech(text="Your code is 123456", language="en-US", gender="female",
                     say_as="digits")
