@@ -60,8 +60,8 @@ class Admission:
                          "dialled until it is reset (DELETE /admin/breaker)", self.tripped[1])
 
     @property
-    def open(self) -> bool:
-        """True while dialling may go on (the breaker has not tripped)."""
+    def may_dial(self) -> bool:
+        """True while the breaker has not tripped (is closed)."""
         return self.tripped is None
 
     async def admit(self, request: CallRequest, key: ApiKey | None,

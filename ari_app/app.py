@@ -95,7 +95,8 @@ def build(settings: Settings) -> Service:
                         metrics=metrics)
     admission = Admission(settings=lambda: current.settings, store=store, metrics=metrics)
     calls = CallService(config=current, store=store, ari=ari, media=media, router=router,
-                        metrics=metrics, on_event=notifier.wake, may_dial=lambda: admission.open)
+                        metrics=metrics, on_event=notifier.wake,
+                        may_dial=lambda: admission.may_dial)
     admission.on_change = calls.dispatcher.pump  # a reset lets queued calls go
     ami = AmiClient(settings.ami)
     carriers = CarrierManager(current=current, ami=ami)

@@ -146,9 +146,9 @@ class CarrierManager:
                        if self.settings.carriers.get(c) != carrier]
         config_dir = self.settings.config_dir
         assert config_dir is not None
-        rendered = render_all(settings, source=str(self.settings.source))
-        files = {path: _dump(mapping)} | {config_dir / name: text
-                                           for name, text in rendered.items()}
+        # Carriers only change pjsip.conf; the other files stay as they are.
+        pjsip = render_all(settings, source=str(self.settings.source))["pjsip.conf"]
+        files = {path: _dump(mapping), config_dir / "pjsip.conf": pjsip}
         before: dict[Path, str | None] = {}
         try:
             _write_all(files, before)  # small files, rare changes

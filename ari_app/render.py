@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import secrets
+import subprocess
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -52,7 +55,25 @@ def _extensions(settings: Settings) -> dict[str, object]:
 
 
 def _ari(settings: Settings) -> dict[str, object]:
-    return {"username": settings.ari.username, "password": settings.ari.password.reveal()}
+    return {"username": settings.ari.username,
+            "password_hash": password_hash(settings.ari.password.reveal())}
+
+
+def password_hash(password: str) -> str:
+    """SHA-512 crypt ($6$), which ari.conf takes with `password_format = crypt`: the file
+    then holds no usable password. A fresh random salt each time."""
+    salt = secrets.token_urlsafe(12).replace("-", ".").replace("_", "/")[:16]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # deprecated, gone in Python 3.13: openssl below then
+    except ImportError:
+        result = subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+                                input=password, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not result.stdout.startswith("$6$"):
+            raise RenderError("cannot hash the ARI password: openssl passwd -6 failed") from None
+        return result.stdout.strip()
+    return crypt.crypt(password, f"$6${salt}$")
 
 
 def _http(settings: Settings) -> dict[str, object]:

@@ -298,7 +298,8 @@ class Api:
 
     async def breaker_state(self, request: web.Request) -> web.Response:
         tripped = self._admission.tripped
-        return _json({"open": tripped is None, "tripped_at": _iso(tripped[0]) if tripped else None,
+        return _json({"tripped": tripped is not None,
+                      "tripped_at": _iso(tripped[0]) if tripped else None,
                       "reason": tripped[1] if tripped else None})
 
     async def breaker_reset(self, request: web.Request) -> web.Response:

@@ -218,6 +218,10 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "ari-app", "version": __version__,
                  "description": "Voice verification calls on Asterisk."},
+        "components": {"securitySchemes": {"apiKey": {
+            "type": "http", "scheme": "bearer",
+            "description": "an API key from `ari-app keys create`"}}},
+        "security": [{"apiKey": []}],
         "paths": {
             "/voice/call/play": {"post": {
                 "summary": "Place a call that plays the playlist, then hangs up",
@@ -235,7 +239,7 @@ def document() -> dict[str, Any]:
                             "code": {"const": 0}, "status": {"const": 200},
                             "data": {"const": "accepted"},
                             "request_id": {"type": "string", "format": "uuid"}}}}}},
-                    **_errors(400, 413, 422),
+                    **_errors(400, 401, 403, 413, 422, 429, 503),
                 },
             }},
             "/voice/playlist/render": {"post": {
@@ -264,6 +268,7 @@ def document() -> dict[str, Any]:
             }},
             "/health": {"get": {
                 "summary": "ARI, AMI, the database, each speech engine and each carrier",
+                "security": [],
                 "responses": {"200": {"description": "everything works"},
                               "503": {"description": "something does not; the body says what"}},
             }},
@@ -278,5 +283,14 @@ def document() -> dict[str, Any]:
                 },
             }},
             **_carrier_paths(),
+            "/admin/breaker": {
+                "get": {"summary": "The circuit breaker: tripped (no dialling) or not, since "
+                                   "when and why",
+                        "responses": {"200": {"description": "its state"}, **_errors(401)}},
+                "delete": {"summary": "Reset a tripped breaker: dialling resumes "
+                                      "(a key without carrier or country limits)",
+                           "responses": {"200": {"description": "reset"},
+                                         **_errors(401, 403)}},
+            },
         },
     }

@@ -79,7 +79,7 @@ def test_schemathesis_finds_no_server_error_and_nothing_is_dialled(guard: ApiPro
          "-H", f"Authorization: Bearer {guard.ensure_key()}", "--checks",
          "not_a_server_error", "--max-examples", "15", "--seed", "1", "--workers", "2",
          "--phases", "examples,coverage,fuzzing", "--request-timeout", "20",
-         "--max-time", "240", "--no-shrink", "--warnings", "off"],
+         "--no-shrink", "--warnings", "off"],
         capture_output=True, text=True, cwd=VAR, timeout=400, check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -175,7 +175,7 @@ def test_the_breaker_trips_and_stops_dialling_until_reset(guard: ApiProcess, lab
     assert code == 503 and answer["error_id"] == "circuit-breaker-open", answer
     assert 0 < len(accepted) <= 8
     state = guard.request("GET", "/admin/breaker")[1]
-    assert state["open"] is False and "calls in a minute" in state["reason"]
+    assert state["tripped"] is True and "calls in a minute" in state["reason"]
     metrics = guard.http.request("GET", f"{guard.url}/metrics", headers=guard.auth).data
     assert b"ari_app_breaker_open 1.0" in metrics
     assert "ALERT circuit breaker tripped" in (VAR / "log" / "api-guard.log").read_text()

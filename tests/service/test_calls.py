@@ -110,7 +110,7 @@ def build(tmp: Path, settings: Settings | None = None, store: SqliteStore | None
     admission = Admission(settings=lambda: current.settings, store=store, metrics=metrics)
     calls = CallService(config=current, store=store, ari=ari, media=media, router=router,
                         connect_wait=0.2, clock=clock, metrics=metrics,
-                        may_dial=lambda: admission.open)
+                        may_dial=lambda: admission.may_dial)
     admission.on_change = calls.dispatcher.pump
     return Rig(settings, store, ari, media, calls, router, admission)
 

@@ -150,7 +150,7 @@ async def test_the_breaker_trips_stops_dialling_and_needs_a_reset(tmp_path: Path
                  for n in numbers]
         assert codes == [202, 202, 202, 503]
         state = await (await client.get("/admin/breaker")).json()
-        assert state["open"] is False and "3 calls in a minute" in state["reason"]
+        assert state["tripped"] is True and "3 calls in a minute" in state["reason"]
         metrics = await (await client.get("/metrics")).text()
         assert "ari_app_breaker_open 1.0" in metrics
         rig.ari.set_connected(True)
