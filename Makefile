@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 DEBS := mmdebstrap espeak-ng flite sox libsox-fmt-mp3 sip-tester tshark
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit e2e bench bench-prepare bench-dead-air deps venv sounds root render clean
+.PHONY: run test lint unit e2e bench bench-prepare bench-compare bench-dead-air bench-venv deps \
+	venv sounds root render clean
 
 run: deps venv sounds root
 	$(PY) -m sandbox.lab run
@@ -27,14 +28,25 @@ unit: venv
 e2e: deps venv sounds root
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
-# Benchmarks print numbers; they are not part of `make test`.
-bench: bench-prepare bench-dead-air
+# Benchmarks print numbers; they are not part of `make test`. `make bench`: speech
+# preparation, then dead air, capacity and API latency side by side with a call file
+# and a direct-ARI script (under 15 minutes), then the table and chart.
+bench: bench-prepare bench-compare
+	$(PY) -m bench.report
 
 bench-prepare: deps venv
 	$(PY) -m bench.prepare
 
+bench-compare: deps bench-venv sounds root
+	$(PY) -m bench.compare --calls 50
+
 bench-dead-air: deps venv sounds root
 	$(PY) -m bench.dead_air --calls 50
+
+bench-venv: $(VENV)/.bench
+$(VENV)/.bench: $(VENV)/.installed
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,bench]'
+	@touch $@
 
 # Debian packages: installed only when one is missing, so a second run is quick.
 deps:

@@ -1,0 +1,104 @@
+"""The latest benchmark results as a Markdown table and a PNG chart.
+
+    .venv/bin/python -m bench.report      (make bench runs it after the measurements)
+
+Reads bench/results/compare.json and prepare.json; writes bench/results/summary.md and
+bench/results/chart.png (dead air and capacity per method).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sandbox.lab import CHECKOUT
+
+RESULTS = CHECKOUT / "bench" / "results"
+NAMES = {"api": "our API", "call_file": "call file + dialplan", "direct_ari": "direct ARI script"}
+
+
+def table(compare: dict[str, Any], prepare: dict[str, Any] | None) -> str:
+    dead = compare["dead_air"]
+    cap = compare.get("capacity", {})
+    floor = dead["direct_ari"]["median_ms"]
+    lines = [
+        f"Measured {compare['date']} on {compare['machine']}, {compare['asterisk']}, "
+        "all on loopback.",
+        "",
+        "| method | dead air median | dead air p95 | vs. direct ARI (median) | "
+        "max simultaneous calls, audio right |",
+        "|---|---|---|---|---|",
+    ]
+    for key in ("api", "call_file", "direct_ari"):
+        d = dead[key]
+        capacity = cap.get(key, {}).get("max_simultaneous_ok")
+        lines.append(f"| {NAMES[key]} | {d['median_ms']:.2f} ms | {d['p95_ms']:.2f} ms | "
+                     f"{d['median_ms'] - floor:+.2f} ms | "
+                     f"{'—' if capacity is None else capacity} |")
+    api_cap = cap.get("api", {})
+    lines += ["", "| measure | value |", "|---|---|"]
+    if api_cap:
+        lines.append(f"| our service, CPU per 100 calls | "
+                     f"{api_cap['service_cpu_s_per_100_calls']:.2f} s |")
+        lines.append(f"| our service, peak memory | {api_cap['service_peak_rss_mb']:.0f} MB |")
+        lines.append(f"| PBX Asterisk, CPU per 100 calls (API run) | "
+                     f"{api_cap['asterisk_cpu_s_per_100_calls']:.2f} s |")
+    if cap.get("call_file"):
+        lines.append(f"| PBX Asterisk, CPU per 100 calls (call-file run) | "
+                     f"{cap['call_file']['asterisk_cpu_s_per_100_calls']:.2f} s |")
+    for run in compare.get("api_latency", []):
+        lines.append(f"| POST /voice/call/play at {run['rate']}/s for {run['seconds']} s | "
+                     f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, "
+                     f"{run['errors']} errors of {run['requests']} |")
+    if prepare:
+        lines.append(f"| preparing the canonical TTS request, cold | "
+                     f"{prepare['cold_ms']['median']:.0f} ms |")
+        lines.append(f"| preparing it again (cached) | median {prepare['cached_ms']['median']} "
+                     f"ms, p95 {prepare['cached_ms']['p95']} ms |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(compare: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dead = compare["dead_air"]
+    keys = ["api", "call_file", "direct_ari"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    medians = [dead[k]["median_ms"] for k in keys]
+    p95 = [dead[k]["p95_ms"] for k in keys]
+    positions = range(len(keys))
+    left.bar([p - 0.2 for p in positions], medians, 0.4, label="median")
+    left.bar([p + 0.2 for p in positions], p95, 0.4, label="p95")
+    left.set_xticks(list(positions), [NAMES[k] for k in keys], fontsize=8)
+    left.set_ylabel("ms, carrier's 200 OK -> first audio")
+    left.set_title("Dead air")
+    left.legend()
+    cap = compare.get("capacity", {})
+    for key in ("api", "call_file"):
+        steps = cap.get(key, {}).get("steps", [])
+        right.plot([s["size"] for s in steps], [s["right_audio"] for s in steps], marker="o",
+                   label=NAMES[key])
+    right.set_xlabel("calls placed at once")
+    right.set_ylabel("calls completed with the right audio")
+    right.set_title("Capacity")
+    right.legend()
+    fig.suptitle(f"{compare['asterisk']}, {compare['machine']}, {compare['date']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "chart.png", dpi=100)
+
+
+def main() -> None:
+    compare = json.loads((RESULTS / "compare.json").read_text())
+    prepare_path = RESULTS / "prepare.json"
+    prepare = json.loads(prepare_path.read_text()) if prepare_path.exists() else None
+    text = table(compare, prepare)
+    (RESULTS / "summary.md").write_text(text)
+    chart(compare)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
