@@ -3,14 +3,17 @@ policy, the circuit breaker and the velocity limits. Runs after validation, befo
 call is stored; a refusal means nothing is stored and nothing is dialled.
 
 Order: 403 key scope -> 403 destination -> 503 breaker open -> 429 velocity -> (trip?).
-Counts come from the calls table, so they hold across restarts.
+Counts are kept in memory, loaded from the calls table at start, so they hold across
+restarts and cost no database round trip per request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 
 from ari_app.auth import ApiKey
@@ -39,6 +42,65 @@ def estimate(number: str, table: Mapping[str, float]) -> float:
     return float(table[best])
 
 
+class Recent:
+    """When recent calls were admitted, by key ("n:+1212…", "k:<key id>"…), for sliding
+    windows; entries older than `horizon` seconds are forgotten. Also every call of the
+    last hour with its estimated cost, summed as it goes, for the breaker."""
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self._times: dict[str, deque[float]] = defaultdict(deque)
+        self._hour: deque[tuple[float, float]] = deque()
+        self._hour_cost = 0.0
+        self._adds = 0
+
+    def add(self, keys: list[str], at: float, cost: float) -> None:
+        for key in keys:
+            self._times[key].append(at)
+        self._hour.append((at, cost))
+        self._hour_cost += cost
+        self._adds += 1
+        if self._adds % 5000 == 0:
+            self.prune(at)
+
+    def remove(self, keys: list[str], at: float, cost: float) -> None:
+        for key in keys:
+            with contextlib.suppress(ValueError):
+                self._times[key].remove(at)
+        with contextlib.suppress(ValueError):
+            self._hour.remove((at, cost))
+            self._hour_cost -= cost
+
+    def count(self, key: str, since: float, enough: int) -> tuple[int, float | None]:
+        """Calls after `since`, counting from the newest and stopping at `enough`;
+        with the time of the oldest one counted."""
+        n, oldest = 0, None
+        for at in reversed(self._times.get(key, ())):
+            if at <= since or n >= enough:
+                break
+            n, oldest = n + 1, at
+        return n, oldest
+
+    def last_hour(self, now: float) -> tuple[int, float, int]:
+        """(calls in the last minute, estimated cost of the last hour, calls in the hour)."""
+        while self._hour and self._hour[0][0] <= now - 3600:
+            self._hour_cost -= self._hour.popleft()[1]
+        minute = 0
+        for at, _ in reversed(self._hour):
+            if at <= now - 60:
+                break
+            minute += 1
+        return minute, self._hour_cost, len(self._hour)
+
+    def prune(self, now: float) -> None:
+        for key in list(self._times):
+            times = self._times[key]
+            while times and times[0] <= now - self.horizon:
+                times.popleft()
+            if not times:
+                del self._times[key]
+
+
 class Admission:
     def __init__(self, *, settings: Callable[[], Settings], store: Store, metrics: Metrics,
                  on_change: Callable[[], None] = lambda: None,
@@ -50,22 +112,56 @@ class Admission:
         """Called when the breaker opens or closes."""
         self._clock = clock
         self.tripped: tuple[float, str] | None = None
+        self._recent = Recent(self._horizon())
+        self._loaded = False
         metrics.breaker_open.set_function(lambda: 1.0 if self.tripped else 0.0)
 
+    def _horizon(self) -> float:
+        limits = self._settings().limits
+        windows = [*limits.per_number, *limits.per_prefix, *limits.per_key, *limits.per_client]
+        return float(max([3600, *(w.seconds for w in windows)]))
+
     async def load(self) -> None:
-        """The breaker's state survives restarts: it stays open until an admin resets it."""
+        """Read what survives restarts: the breaker's state, and the calls inside the
+        velocity windows. A tripped breaker stays tripped until an admin resets it."""
         self.tripped = await self._store.breaker()
         if self.tripped:
             log.critical("ALERT circuit breaker is open since an earlier run: %s; nothing is "
                          "dialled until it is reset (DELETE /admin/breaker)", self.tripped[1])
+        since = self._clock() - self._recent.horizon
+        for row in await self._store.recent_calls(since):
+            self._record(row.to_number, row.api_key, row.client, row.created_at, row.est_cost)
+        self._loaded = True
 
     @property
     def may_dial(self) -> bool:
         """True while the breaker has not tripped (is closed)."""
         return self.tripped is None
 
+    def _keys(self, to: str, api_key: str | None, client: str | None) -> list[str]:
+        prefix = to[:-self._settings().limits.prefix_drop]
+        keys = [f"n:{to}", f"p:{prefix}"]
+        if api_key is not None:
+            keys.append(f"k:{api_key}")
+        if client is not None:
+            keys.append(f"c:{client}")
+        return keys
+
+    def _record(self, to: str, api_key: str | None, client: str | None, at: float,
+                cost: float) -> None:
+        self._recent.add(self._keys(to, api_key, client), at, cost)
+
+    def forget(self, origin: Origin, to: str) -> None:
+        """The call was not stored after all: it does not count."""
+        self._recent.remove(self._keys(to, origin.api_key, origin.client), origin.admitted_at,
+                            origin.est_cost)
+
     async def admit(self, request: CallRequest, key: ApiKey | None,
                     client: str | None) -> Origin:
+        """Check, then count the call at once (before it is stored), so concurrent requests
+        see each other: nothing here waits but a breaker trip."""
+        if not self._loaded:
+            await self.load()
         settings = self._settings()
         if key is not None and key.carriers is not None \
                 and request.carrier_id not in key.carriers:
@@ -77,27 +173,26 @@ class Admission:
                               "admin resets it", field=None)
         limits = settings.limits
         prefix = request.to[:-limits.prefix_drop]
-        await self._velocity("to_number", request.to, False, limits.per_number,
-                             "to this number", "to")
-        await self._velocity("to_number", prefix, True, limits.per_prefix,
-                             "to numbers of this range", "to")
+        self._velocity(f"n:{request.to}", limits.per_number, "to this number", "to")
+        self._velocity(f"p:{prefix}", limits.per_prefix, "to numbers of this range", "to")
         if key is not None:
-            await self._velocity("api_key", key.id, False, limits.per_key,
-                                 "with this API key", None)
+            self._velocity(f"k:{key.id}", limits.per_key, "with this API key", None)
         if client is not None:
-            await self._velocity("client", client, False, limits.per_client,
-                                 "from this address", None)
+            self._velocity(f"c:{client}", limits.per_client, "from this address", None)
         cost = estimate(request.to, settings.breaker.cost_per_call)
         await self._breaker(settings, cost)
-        return Origin(api_key=key.id if key else None, client=client, est_cost=cost)
+        now = self._clock()
+        self._record(request.to, key.id if key else None, client, now, cost)
+        return Origin(api_key=key.id if key else None, client=client, est_cost=cost,
+                      admitted_at=now)
 
-    async def _velocity(self, column: str, value: str, prefix: bool,
-                        windows: tuple[Window, ...], what: str, field: str | None) -> None:
+    def _velocity(self, key: str, windows: tuple[Window, ...], what: str,
+                  field: str | None) -> None:
         now = self._clock()
         for window in windows:
-            count, oldest, _ = await self._store.count_calls(
-                now - window.seconds, column=column, value=value, prefix=prefix)
+            count, oldest = self._recent.count(key, now - window.seconds, window.calls)
             if count >= window.calls:
+                # Allowed again when the oldest of the last `calls` leaves the window.
                 retry = math.ceil((oldest or now) + window.seconds - now)
                 self._metrics.refused.labels(reason="rate-limited").inc()
                 raise TooManyRequests(f"at most {window.calls} calls {what} in "
@@ -107,15 +202,14 @@ class Admission:
     async def _breaker(self, settings: Settings, cost: float) -> None:
         now = self._clock()
         ceiling = settings.breaker
-        calls, _, _ = await self._store.count_calls(now - 60)
+        calls, spent, _ = self._recent.last_hour(now)
         reason = None
         if calls + 1 > ceiling.max_calls_per_minute:
             reason = f"more than {ceiling.max_calls_per_minute} calls in a minute"
-        elif ceiling.max_spend_per_hour is not None:
-            _, _, spent = await self._store.count_calls(now - 3600)
-            if spent + cost > ceiling.max_spend_per_hour:
-                reason = (f"estimated spend over {ceiling.max_spend_per_hour:g} in an hour "
-                          f"({spent + cost:.2f})")
+        elif ceiling.max_spend_per_hour is not None \
+                and spent + cost > ceiling.max_spend_per_hour:
+            reason = (f"estimated spend over {ceiling.max_spend_per_hour:g} in an hour "
+                      f"({spent + cost:.2f})")
         if reason is not None:
             await self.trip(reason)
             raise BreakerOpen(f"the circuit breaker tripped: {reason}; no calls are placed "

@@ -94,10 +94,11 @@ class CallService:
                      origin: Origin | None = None) -> str:
         """Store the call, then start it. Returns once the call is durable."""
         call_id = str(uuid.uuid4())
-        record = await self.store.insert(call_id, request, idempotency, origin)
-        await self.store.update(call_id, event=event_body(call_id, request.carrier_id,
-                                                          State.QUEUED, record.created_at))
-        self.on_event()
+        record = await self.store.insert(
+            call_id, request, idempotency, origin,
+            event=event_body(call_id, request.carrier_id, State.QUEUED, self.clock()))
+        if request.callback_url is not None:
+            self.on_event()
         self._start(call_id, request, record.created_at)
         return call_id
 

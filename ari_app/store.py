@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -199,17 +199,25 @@ class Origin:
     api_key: str | None = None
     client: str | None = None
     est_cost: float = 0.0
+    admitted_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RecentCall:
+    to_number: str
+    api_key: str | None
+    client: str | None
+    created_at: float
+    est_cost: float
 
 
 class Store(Protocol):
     async def insert(self, call_id: str, request: CallRequest,
                      idempotency: Idempotency | None = None,
-                     origin: Origin | None = None) -> CallRecord: ...
-    async def count_calls(self, since: float, *, column: str | None = None,
-                          value: str | None = None,
-                          prefix: bool = False) -> tuple[int, float | None, float]:
-        """Calls created since `since` (all, or where `column` is `value` or starts with it):
-        (how many, the oldest one's creation time, their estimated cost)."""
+                     origin: Origin | None = None,
+                     event: dict[str, Any] | None = None) -> CallRecord: ...
+    async def recent_calls(self, since: float) -> list[RecentCall]:
+        """Calls created after `since`: for the velocity limits after a restart."""
     async def idempotent(self, key: str) -> tuple[str, str] | None:
         """(body hash, request id) of the call first placed with this key."""
     async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
@@ -271,14 +279,63 @@ class SqliteStore:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         self._db.executescript(CREATE_LATER)
         path.chmod(0o600)
+        self._batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._flushing = False
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def _write(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` in a transaction, committed (fsync) before this returns.
+
+        Group commit: writes that arrive while a commit is on disk wait and go together
+        in the next transaction, each in a savepoint of its own (one failing does not undo
+        the others), so a burst costs one fsync, not one per write.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._batch.append((fn, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    results = await self._run(self._commit, [fn for fn, _ in batch])
+                except Exception as exc:  # the commit itself failed: every write did
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._flushing = False
+
+    def _commit(self, writes: list[Callable[[], Any]]) -> list[Any]:
+        results: list[Any] = []
+        with self._db:  # BEGIN ... COMMIT
+            self._db.execute("BEGIN IMMEDIATE")
+            for write in writes:
+                self._db.execute("SAVEPOINT one")
+                try:
+                    results.append(write())
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK TO one")
+                    results.append(exc)
+                self._db.execute("RELEASE one")
+        return results
+
     async def insert(self, call_id: str, request: CallRequest,
                      idempotency: Idempotency | None = None,
-                     origin: Origin | None = None) -> CallRecord:
-        """Store a new call, and its idempotency key in the same transaction."""
+                     origin: Origin | None = None,
+                     event: dict[str, Any] | None = None) -> CallRecord:
+        """Store a new call, its idempotency key and its first callback event, together."""
         origin = origin or Origin()
         now = time.time()
         record = CallRecord(
@@ -292,40 +349,40 @@ class SqliteStore:
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
         def write() -> None:
-            with self._db:  # one transaction
-                self._db.execute("BEGIN")
-                if idempotency is not None:
-                    self._db.execute(
-                        "INSERT INTO idempotency (key, body_hash, request_id, created_at) "
-                        "VALUES (?, ?, ?, ?)",
-                        (idempotency.key, idempotency.body_hash, call_id, now))
-                self._db.execute(f"INSERT INTO calls ({names}) VALUES ({marks})",  # noqa: S608
-                                 tuple(values.values()))
+            if idempotency is not None:
+                self._db.execute(
+                    "INSERT INTO idempotency (key, body_hash, request_id, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (idempotency.key, idempotency.body_hash, call_id, now))
+            self._db.execute(f"INSERT INTO calls ({names}) VALUES ({marks})",  # noqa: S608
+                             tuple(values.values()))
+            if event is not None and request.callback_url is not None:
+                self._add_delivery(call_id, event, now)
 
-        await self._run(write)
+        await self._checked(write)
         return record
 
-    async def count_calls(self, since: float, *, column: str | None = None,
-                          value: str | None = None,
-                          prefix: bool = False) -> tuple[int, float | None, float]:
-        if column not in (None, "to_number", "api_key", "client"):
-            raise ValueError(f"cannot count by {column}")
-        where = "created_at > ?"
-        args: list[Any] = [since]
-        if column is not None and prefix:
-            where += f" AND {column} >= ? AND {column} < ?"
-            args += [value, f"{value}\x7f"]
-        elif column is not None:
-            where += f" AND {column} = ?"
-            args.append(value)
+    async def _checked(self, write: Callable[[], Any]) -> None:
+        result = await self._write(write)
+        if isinstance(result, Exception):
+            raise result
 
+    def _add_delivery(self, call_id: str, event: dict[str, Any], now: float) -> None:
+        event_id = str(uuid.uuid4())
+        body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))
+        self._db.execute(
+            "INSERT INTO deliveries (id, call_id, url, state, body, created_at, next_at) "
+            "SELECT ?, id, callback_url, 'pending', ?, ?, ? FROM calls "
+            "WHERE id=? AND callback_url IS NOT NULL",
+            (event_id, body, now, now, call_id))
+
+    async def recent_calls(self, since: float) -> list[RecentCall]:
         def read() -> Any:
             return self._db.execute(
-                f"SELECT COUNT(*), MIN(created_at), COALESCE(SUM(est_cost), 0) FROM calls "  # noqa: S608
-                f"WHERE {where}", args).fetchone()
+                "SELECT to_number, api_key, client, created_at, COALESCE(est_cost, 0) "
+                "FROM calls WHERE created_at > ? ORDER BY created_at", (since,)).fetchall()
 
-        count, oldest, cost = await self._run(read)
-        return int(count), oldest, float(cost)
+        return [RecentCall(*row) for row in await self._run(read)]
 
     # -- API keys ------------------------------------------------------------
 
@@ -396,20 +453,12 @@ class SqliteStore:
         assignments = ",".join(f"{name}=?" for name in changes)
 
         def write() -> None:
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.execute(f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
-                                 (*changes.values(), call_id))
-                if event is not None:
-                    event_id = str(uuid.uuid4())
-                    body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))
-                    self._db.execute(
-                        "INSERT INTO deliveries (id, call_id, url, state, body, created_at, "
-                        "next_at) SELECT ?, id, callback_url, 'pending', ?, ?, ? FROM calls "
-                        "WHERE id=? AND callback_url IS NOT NULL",
-                        (event_id, body, now, now, call_id))
+            self._db.execute(f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
+                             (*changes.values(), call_id))
+            if event is not None:
+                self._add_delivery(call_id, event, now)
 
-        await self._run(write)
+        await self._checked(write)
 
     async def add_attempt(self, call_id: str, attempt: Attempt) -> None:
         """Record an attempt before its originate. One left by a stop before the call's
@@ -417,18 +466,16 @@ class SqliteStore:
         values = asdict(attempt)
         names = ",".join(["call_id", *values])
         marks = ",".join("?" for _ in range(len(values) + 1))
-        await self._run(self._db.execute,
-                        f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})",  # noqa: S608
-                        (call_id, *values.values()))
+        sql = f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})"  # noqa: S608
+        await self._checked(lambda: self._db.execute(sql, (call_id, *values.values())))
 
     async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None:
         unknown = set(changes) - {f.name for f in fields(Attempt)}
         if unknown:
             raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
         assignments = ",".join(f"{name}=?" for name in changes)
-        await self._run(self._db.execute,
-                        f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?",  # noqa: S608
-                        (*changes.values(), call_id, n))
+        sql = f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?"  # noqa: S608
+        await self._checked(lambda: self._db.execute(sql, (*changes.values(), call_id, n)))
 
     async def attempts(self, call_id: str) -> list[Attempt]:
         names = ",".join(f.name for f in fields(Attempt))

@@ -120,12 +120,13 @@ class ApiProcess:
             raise RuntimeError(f"call refused: {code} {answer}")
         return str(answer["request_id"])
 
-    def wait_final(self, request_id: str, timeout: float = 90) -> dict[str, Any]:
+    def wait_final(self, request_id: str, timeout: float = 90,
+                   poll: float = 0.1) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
             status = self.status(request_id)
             if status["state"] in FINAL:
                 return status
-            time.sleep(0.1)
+            time.sleep(poll)
         raise TimeoutError(f"call {request_id} not final after {timeout:.0f} s: {status}")

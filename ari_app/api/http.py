@@ -194,12 +194,16 @@ class Api:
 
     async def _submit(self, request: web.Request, body: object,
                       idempotency: Idempotency | None) -> str:
-        """Validate, admit and store one call, one admission at a time (the velocity counts
-        must see every call admitted before)."""
+        """Validate, admit and store one call. Admissions go one at a time (each counts
+        the calls admitted before it); stores are committed together (group commit)."""
         call = parse_request(body, self._settings)
-        async with self._admit_lock:
+        async with self._admit_lock:  # in memory, quick; the store's commit is outside
             origin = await self._admission.admit(call, request[API_KEY], request.remote)
+        try:
             return await self._calls.submit(call, idempotency, origin)
+        except Exception:
+            self._admission.forget(origin, call.to)
+            raise
 
     async def play(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

@@ -185,3 +185,28 @@ async def test_sizes_are_capped(api: tuple[TestClient, Rig, Api]) -> None:
     assert response.status == 422 and (await response.json())["field"] == "playlist"
     too_big = await client.post("/voice/call/play", data=b"x" * (65 * 1024))
     assert too_big.status == 413
+
+
+async def test_velocity_counts_survive_a_restart(tmp_path: Path) -> None:
+    rig = stock(tmp_path)
+    client = await client_for(rig, api_for(rig))
+    for _ in range(3):
+        assert (await client.post("/voice/call/play", json=body())).status == 202
+    await client.close()
+    await rig.calls.shutdown()
+    again = build(tmp_path, rig.settings, rig.store)  # a new process on the same database
+    client = await client_for(again, api_for(again))
+    try:
+        assert (await client.post("/voice/call/play", json=body())).status == 429
+    finally:
+        await client.close()
+        await again.calls.shutdown()
+        await rig.store.close()
+
+
+async def test_concurrent_requests_never_pass_a_limit_together(
+        api: tuple[TestClient, Rig, Api]) -> None:
+    client, _, _ = api
+    answers = await asyncio.gather(*(client.post("/voice/call/play", json=body())
+                                     for _ in range(10)))
+    assert sorted(a.status for a in answers) == [202] * 3 + [429] * 7
