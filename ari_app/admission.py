@@ -52,6 +52,7 @@ class Recent:
         self._times: dict[str, deque[float]] = defaultdict(deque)
         self._hour: deque[tuple[float, float]] = deque()
         self._hour_cost = 0.0
+        self._minute: deque[float] = deque()
         self._adds = 0
 
     def add(self, keys: list[str], at: float, cost: float) -> None:
@@ -59,6 +60,7 @@ class Recent:
             self._times[key].append(at)
         self._hour.append((at, cost))
         self._hour_cost += cost
+        self._minute.append(at)
         self._adds += 1
         if self._adds % 5000 == 0:
             self.prune(at)
@@ -70,6 +72,8 @@ class Recent:
         with contextlib.suppress(ValueError):
             self._hour.remove((at, cost))
             self._hour_cost -= cost
+        with contextlib.suppress(ValueError):
+            self._minute.remove(at)
 
     def count(self, key: str, since: float, enough: int) -> tuple[int, float | None]:
         """Calls after `since`, counting from the newest and stopping at `enough`;
@@ -85,12 +89,9 @@ class Recent:
         """(calls in the last minute, estimated cost of the last hour, calls in the hour)."""
         while self._hour and self._hour[0][0] <= now - 3600:
             self._hour_cost -= self._hour.popleft()[1]
-        minute = 0
-        for at, _ in reversed(self._hour):
-            if at <= now - 60:
-                break
-            minute += 1
-        return minute, self._hour_cost, len(self._hour)
+        while self._minute and self._minute[0] <= now - 60:
+            self._minute.popleft()
+        return len(self._minute), self._hour_cost, len(self._hour)
 
     def prune(self, now: float) -> None:
         for key in list(self._times):

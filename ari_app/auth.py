@@ -3,8 +3,8 @@
 A key is shown once, when it is created. The store keeps its id, a SHA-256 of its
 secret (the secret is 256 random bits, so a fast hash is enough; nothing to
 brute-force), its name and what it may do: some carriers only, some destination
-prefixes only. Checking compares hashes in constant time; a revoked key stops
-working at once.
+prefixes only. Checking compares hashes in constant time; the service re-reads a key at
+most once a second, so a revoked key stops working within a second.
 """
 
 from __future__ import annotations

@@ -216,6 +216,7 @@ class Call:
         self.first_audio_ms: float | None = None
         self.canceled = False
         self.hangup_sent = False
+        self.staged: Prepared | None = None
         self.task: asyncio.Task[None] | None = None
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
 
@@ -229,13 +230,7 @@ class Call:
 
     async def run(self) -> None:
         try:
-            prepared = await self._prepare()
-            if prepared is not None:
-                staged = self.s.media.stage(prepared)
-                try:
-                    await self._place(staged)
-                finally:
-                    self.s.media.unstage(staged)
+            await self._place()
         except asyncio.CancelledError:
             if not self.canceled:
                 raise  # the service is stopping: the call stays queued for the next start
@@ -245,6 +240,8 @@ class Call:
             log.exception("call failed unexpectedly", extra=self.extra)
             await self._finish(_Ending(State.FAILED, None, ("internal-error", "internal error")))
         finally:
+            if self.staged is not None:
+                self.s.media.unstage(self.staged)
             self.s.router.close(self.channel_id)
             self.s.dispatcher.forget(self.id)
 
@@ -257,8 +254,13 @@ class Call:
             await self._finish(_Ending(State.FAILED, None, ("media-unavailable", f"{where}{exc}")))
             return None
 
-    async def _place(self, prepared: Prepared) -> None:
-        """Attempt the carriers of the plan in turn until one attempt ends the call."""
+    async def _place(self) -> None:
+        """Attempt the carriers of the plan in turn until one attempt ends the call.
+
+        Media is prepared and staged once the call's turn has come: a queued call costs
+        nothing but its place. Preparing fails before any INVITE, so a call whose media
+        cannot be made never rings.
+        """
         plan = self.s.failover.plan(self.request.carrier_id, self.s.settings.carriers) \
             if self.request.carrier_id in self.s.settings.carriers else []
         if not plan:
@@ -271,7 +273,12 @@ class Call:
             if not await self._wait_turn(carrier, retry=n > 0):
                 return
             try:
-                ending = await self._attempt(n, carrier, prepared)
+                if self.staged is None:
+                    prepared = await self._prepare()
+                    if prepared is None:
+                        return
+                    self.staged = self.s.media.stage(prepared)
+                ending = await self._attempt(n, carrier, self.staged)
             finally:
                 self.s.dispatcher.release(carrier.id)
             if ending is None:

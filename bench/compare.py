@@ -61,7 +61,8 @@ exten => s,1,Playback(hello-world)
 
 
 def number(n: int) -> str:
-    return f"+1212555{n % 10000:04d}"
+    # Never ending in 480, 486 or 503: the simulated carrier answers those its own way.
+    return f"+1212{n % 1000000:06d}1"
 
 
 # -- the three ways -------------------------------------------------------------------

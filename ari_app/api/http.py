@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -42,6 +43,7 @@ from ari_app.store import Attempt, CallRecord, Delivery, Idempotency, Store
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+KEY_CACHE_SECONDS = 1.0
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -146,6 +148,7 @@ class Api:
         self._carriers = carriers
         self._admission = admission
         self._admit_lock = asyncio.Lock()
+        self._keys: dict[str, tuple[float, tuple[ApiKey, str] | None]] = {}
         self._calls = calls
         self._store = store
         self._media = media
@@ -176,7 +179,7 @@ class Api:
         if request.path == "/health":
             return await handler(request)
         token = parse_token(request.headers.get("Authorization"))
-        found = await self._store.key(token[0]) if token else None
+        found = await self._key(token[0]) if token else None
         if token is None or found is None or found[0].revoked_at is not None \
                 or not matches(token[1], found[1]):
             self._calls.metrics.refused.labels(reason="unauthorized").inc()
@@ -184,6 +187,18 @@ class Api:
                                field="Authorization")
         request[API_KEY] = found[0]
         return await handler(request)
+
+    async def _key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """A key with its hash, read from the store at most once a second per key: a key
+        created or revoked with `ari-app keys` takes effect within a second."""
+        now = time.monotonic()
+        cached = self._keys.get(key_id)
+        if cached is None or now - cached[0] > KEY_CACHE_SECONDS:
+            if len(self._keys) > 10_000:
+                self._keys.clear()  # only ever this many keys: someone is guessing ids
+            cached = (now, await self._store.key(key_id))
+            self._keys[key_id] = cached
+        return cached[1]
 
     @staticmethod
     def _admin(request: web.Request) -> None:

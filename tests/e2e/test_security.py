@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ari_app.api.http import KEY_CACHE_SECONDS
 from ari_app.api.openapi import document
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab
@@ -101,6 +102,7 @@ def test_requests_without_or_with_a_revoked_key_get_401(guard: ApiProcess) -> No
     listed = cli("keys", "list").stdout
     assert key_id in listed and token.split("_", 2)[2] not in listed
     assert cli("keys", "revoke", key_id).returncode == 0
+    time.sleep(KEY_CACHE_SECONDS + 0.1)  # the service re-reads a key at most once a second
     assert guard.request("GET", "/carriers", headers={"Authorization": f"Bearer {token}"})[0] \
         == 401
     code, health = guard.request("GET", "/health", headers=bare)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
-from ari_app.api.http import Api
+from ari_app.api.http import KEY_CACHE_SECONDS, Api
 from ari_app.auth import new_key
 from ari_app.settings import parse
 from tests.service.test_calls import SANDBOX, Rig, api_for, build, client_for
@@ -72,6 +72,7 @@ async def test_every_endpoint_but_health_needs_a_live_key(
         ok = await bare.get("/carriers", headers={"Authorization": f"Bearer {token}"})
         assert ok.status == 200
         assert await rig.store.revoke_key(made.id)
+        await asyncio.sleep(KEY_CACHE_SECONDS + 0.1)  # keys are re-read once a second
         revoked = await bare.get("/carriers", headers={"Authorization": f"Bearer {token}"})
         assert revoked.status == 401
     finally:
