@@ -221,12 +221,16 @@ class Store(Protocol):
     async def idempotent(self, key: str) -> tuple[str, str] | None:
         """(body hash, request id) of the call first placed with this key."""
     async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
-                     **changes: Any) -> None:
-        """Change a call; with `event`, queue its callback in the same transaction."""
+                     attempt: Attempt | None = None, **changes: Any) -> None:
+        """Change a call; with `event`, queue its callback, with `attempt`, record the
+        attempt, in the same transaction."""
     async def get(self, call_id: str) -> CallRecord | None: ...
     async def add_attempt(self, call_id: str, attempt: Attempt) -> None: ...
     async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None: ...
     async def attempts(self, call_id: str) -> list[Attempt]: ...
+    async def details(self, call_id: str) -> tuple[CallRecord, list[Attempt],
+                                                     list[Delivery]] | None:
+        """A call with its attempts and callback deliveries, in one read."""
     async def deliveries(self, call_id: str) -> list[Delivery]: ...
     async def pending_deliveries(self, limit: int) -> list[Delivery]: ...
     async def delivery_done(self, delivery_id: str, **changes: Any) -> None: ...
@@ -442,7 +446,7 @@ class SqliteStore:
         return None if row is None else (str(row[0]), str(row[1]))
 
     async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
-                     **changes: Any) -> None:
+                     attempt: Attempt | None = None, **changes: Any) -> None:
         unknown = set(changes) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown call fields: {sorted(unknown)}")
@@ -453,6 +457,8 @@ class SqliteStore:
         assignments = ",".join(f"{name}=?" for name in changes)
 
         def write() -> None:
+            if attempt is not None:
+                self._insert_attempt(call_id, attempt)
             self._db.execute(f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
                              (*changes.values(), call_id))
             if event is not None:
@@ -461,13 +467,16 @@ class SqliteStore:
         await self._checked(write)
 
     async def add_attempt(self, call_id: str, attempt: Attempt) -> None:
+        await self._checked(lambda: self._insert_attempt(call_id, attempt))
+
+    def _insert_attempt(self, call_id: str, attempt: Attempt) -> None:
         """Record an attempt before its originate. One left by a stop before the call's
         `dialing` state was stored never dialled, and is replaced."""
         values = asdict(attempt)
         names = ",".join(["call_id", *values])
         marks = ",".join("?" for _ in range(len(values) + 1))
-        sql = f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})"  # noqa: S608
-        await self._checked(lambda: self._db.execute(sql, (call_id, *values.values())))
+        self._db.execute(f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})",  # noqa: S608
+                         (call_id, *values.values()))
 
     async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None:
         unknown = set(changes) - {f.name for f in fields(Attempt)}
@@ -476,6 +485,26 @@ class SqliteStore:
         assignments = ",".join(f"{name}=?" for name in changes)
         sql = f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?"  # noqa: S608
         await self._checked(lambda: self._db.execute(sql, (*changes.values(), call_id, n)))
+
+    async def details(self, call_id: str) -> tuple[CallRecord, list[Attempt],
+                                                     list[Delivery]] | None:
+        names = ",".join(f.name for f in fields(Attempt))
+
+        def read() -> Any:
+            row = self._db.execute(f"SELECT {','.join(_COLUMNS)} FROM calls "  # noqa: S608
+                                   "WHERE id=?", (call_id,)).fetchone()
+            if row is None:
+                return None
+            attempts = self._db.execute(f"SELECT {names} FROM attempts "  # noqa: S608
+                                        "WHERE call_id=? ORDER BY n", (call_id,)).fetchall()
+            deliveries = self._db.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE call_id=? "  # noqa: S608
+                "ORDER BY created_at, rowid", (call_id,)).fetchall()
+            return (CallRecord(*row), [Attempt(*a) for a in attempts],
+                    [Delivery(*d) for d in deliveries])
+
+        found: tuple[CallRecord, list[Attempt], list[Delivery]] | None = await self._run(read)
+        return found
 
     async def attempts(self, call_id: str) -> list[Attempt]:
         names = ",".join(f.name for f in fields(Attempt))

@@ -268,10 +268,13 @@ class Api:
         return self._config.settings
 
     async def status(self, request: web.Request) -> web.Response:
-        record = await self._record(request)
+        request_id = request.match_info["request_id"]
+        found = await self._store.details(request_id) if _UUID.match(request_id) else None
+        if found is None:
+            raise NotFound("no call with this request_id", field="request_id")
+        record, attempts, deliveries = found
         return _json(status_body(record, position=self._calls.position(record.id),
-                                 attempts=await self._store.attempts(record.id),
-                                 deliveries=await self._store.deliveries(record.id)))
+                                 attempts=attempts, deliveries=deliveries))
 
     async def cancel(self, request: web.Request) -> web.Response:
         """Cancel a queued call, or hang up a live one; it ends `canceled`."""

@@ -23,6 +23,10 @@ from ari_app.errors import AriError, AriUnavailable
 log = logging.getLogger(__name__)
 
 
+MAX_CONNECTIONS = 48
+"""REST connections to ARI at once (plus the events websocket)."""
+
+
 class AriClient:
     """Implements `Ari`. Call `run()` in a task to keep the websocket connected."""
 
@@ -55,8 +59,11 @@ class AriClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # Asterisk's HTTP server takes at most `sessionlimit` (100 by default)
+            # connections; past it, it drops new ones. Requests beyond ours wait here.
             self._session = aiohttp.ClientSession(
-                headers={"Authorization": self._auth}, timeout=self._timeout
+                headers={"Authorization": self._auth}, timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
             )
         return self._session
 
