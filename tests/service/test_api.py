@@ -21,8 +21,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
     client = await client_for(rig, api_for(rig))
     yield client, rig
     await client.close()
-    await rig.calls.shutdown()
-    await rig.store.close()
+    await rig.close()
 
 
 @pytest.mark.parametrize("name", ["seed-tts.json", "seed-prerecorded.json"])

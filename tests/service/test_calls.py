@@ -88,6 +88,10 @@ class Rig:
                               "options": {"language": "en-US", "say-as": "digits"}}]}
         return parse_request(body, self.settings)
 
+    async def close(self) -> None:
+        await self.calls.shutdown()
+        await self.store.close()
+
     async def final(self, call_id: str, timeout: float = 5) -> CallRecord:
         async with asyncio.timeout(timeout):
             while True:
@@ -119,8 +123,7 @@ def build(tmp: Path, settings: Settings | None = None, store: SqliteStore | None
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     rig = build(tmp_path)
     yield rig
-    await rig.calls.shutdown()
-    await rig.store.close()
+    await rig.close()
 
 
 async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:

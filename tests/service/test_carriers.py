@@ -39,8 +39,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig, FakeAmi]]:
     client = await client_for(rig, api)
     yield client, rig, ami
     await client.close()
-    await rig.calls.shutdown()
-    await rig.store.close()
+    await rig.close()
 
 
 def files(tmp: Path) -> dict[str, str]:

@@ -49,8 +49,7 @@ def body(carrier: str = "74445609", to: str = "12125551212", **extra: Any) -> di
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     rig = rig_with(tmp_path)
     yield rig
-    await rig.calls.shutdown()
-    await rig.store.close()
+    await rig.close()
 
 
 async def test_a_refusing_carrier_fails_over_and_every_attempt_is_kept(rig: Rig) -> None:
@@ -106,8 +105,7 @@ async def test_channel_limit_holds_and_every_call_completes(tmp_path: Path) -> N
                 rig.ari._pending[channel_id][0] = []
         await asyncio.sleep(0.01)
     states = [(await rig.final(i)).state for i in ids]
-    await rig.calls.shutdown()
-    await rig.store.close()
+    await rig.close()
 
     assert states == ["completed"] * 10
     assert rig.ari.max_live == 3

@@ -44,8 +44,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig, Api]]:
     client = await client_for(rig, api)
     yield client, rig, api
     await client.close()
-    await rig.calls.shutdown()
-    await rig.store.close()
+    await rig.close()
 
 
 async def test_every_endpoint_but_health_needs_a_live_key(
