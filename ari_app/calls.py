@@ -216,17 +216,22 @@ class Call:
         self.first_audio_ms: float | None = None
         self.canceled = False
         self.hangup_sent = False
+        self.in_attempt = False
+        """True from opening an attempt's event queue to closing it: a cancel goes there."""
         self.staged: Prepared | None = None
         self.task: asyncio.Task[None] | None = None
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
 
     def cancel(self) -> None:
-        """Before dialling: stop the task. After: hang up; the call ends `canceled` either way."""
+        """Between attempts (queued, or waiting for the next carrier): stop the task. During
+        one: hang up. The call ends `canceled` either way; an ended call stays as it ended."""
+        if self.state.final:
+            return
         self.canceled = True
-        if self.state == State.QUEUED and self.task is not None:
-            self.task.cancel()
-        else:
+        if self.in_attempt:
             self.s.router.cancel(self.channel_id)
+        elif self.task is not None:
+            self.task.cancel()
 
     async def run(self) -> None:
         try:
@@ -350,6 +355,7 @@ class Call:
         self.channel_id = self.id if n == 0 else f"{self.id}-{n}"
         self.extra = {"request_id": self.id, "carrier": carrier.id}
         events = self.s.router.open(self.channel_id)
+        self.in_attempt = True
         await self._set(State.DIALING, speech_engines=",".join(prepared.engines) or None,
                         audio_seconds=round(prepared.seconds, 3),
                         attempt=Attempt(n=n, carrier_id=carrier.id, channel_id=self.channel_id,
@@ -370,6 +376,7 @@ class Call:
             ending = await self._follow(events, prepared)
         finally:
             self.s.router.close(self.channel_id)
+            self.in_attempt = False
         await self._end_attempt(n, ending)
         return ending
 

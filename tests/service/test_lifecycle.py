@@ -168,3 +168,26 @@ def test_callback_url_needs_the_signing_secret(tmp_path: Path) -> None:
     assert caught.value.field == "callback_url"
     with pytest.raises(InvalidField):
         parse_request(body(callback_url="ftp://example.com/x"), rig_with(tmp_path).settings)
+
+
+async def test_cancel_while_waiting_for_the_failover_carrier(tmp_path: Path) -> None:
+    rig = rig_with(tmp_path)
+    main = rig.settings.carriers["74445609"]
+    one_channel = {**rig.settings.carriers,
+                   "74445609": type(main)(**{**main.__dict__, "max_channels": 1})}
+    rig.calls.config.settings = type(rig.settings)(**{**rig.settings.__dict__,
+                                                       "carriers": one_channel})
+    rig.ari.hold_after_answer = True
+    busy_line = await rig.calls.submit(parse_request(body(), rig.settings))
+    await until(lambda: len(rig.ari.played) == 1)  # 74445609's only channel is taken
+    call_id = await rig.calls.submit(parse_request(body("flaky"), rig.settings))
+    await until(lambda: len(rig.ari.originated) == 2)  # refused by flaky, now waiting
+    await asyncio.sleep(0.05)
+    assert rig.calls.cancel(call_id)
+    record = await rig.final(call_id)
+
+    assert record.state == "canceled"
+    assert [a.carrier_id for a in await rig.store.attempts(call_id)] == ["flaky"]
+    assert len(rig.ari.originated) == 2  # never dialled on the second carrier
+    assert rig.calls.cancel(busy_line)
+    await rig.close()
