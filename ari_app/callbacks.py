@@ -70,7 +70,6 @@ class Notifier:
         self._clock = clock
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
-        self._in_flight: set[str] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -80,7 +79,7 @@ class Notifier:
             self._wake.clear()
             pending = await self._store.pending_deliveries(_BATCH)
             now = self._clock()
-            due = [d for d in pending if d.next_at <= now and d.id not in self._in_flight]
+            due = [d for d in pending if d.next_at <= now]
             if due:
                 await asyncio.gather(*(self._deliver(d) for d in due))
                 continue
@@ -102,7 +101,6 @@ class Notifier:
         }
         status: int | None = None
         error: str | None = None
-        self._in_flight.add(delivery.id)
         try:
             async with self._http().post(
                 delivery.url, data=delivery.body.encode(), headers=headers,
@@ -113,8 +111,6 @@ class Notifier:
                     error = f"HTTP {status}"
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             error = type(exc).__name__
-        finally:
-            self._in_flight.discard(delivery.id)
         attempts = delivery.attempts + 1
         now = self._clock()
         if error is None:

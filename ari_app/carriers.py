@@ -183,7 +183,7 @@ class CarrierManager:
             raise InvalidField(message, field=field) from exc
         except (OSError, yaml.YAMLError) as exc:
             raise Conflict(f"cannot read {source}: {exc}", field=None) from exc
-        return _with_source(settings, self.settings)
+        return dataclasses.replace(settings, source=self.settings.source)
 
     async def _reload_and_check(self, settings: Settings) -> None:
         await self._ami.reload_pjsip()
@@ -211,10 +211,6 @@ class CarrierManager:
             "contact": contact.status if contact else "Unknown",
             "roundtrip_ms": contact.roundtrip_ms if contact else None,
         }
-
-
-def _with_source(new: Settings, old: Settings) -> Settings:
-    return dataclasses.replace(new, source=old.source)
 
 
 def _fields(body: object) -> dict[str, Any]:

@@ -225,7 +225,6 @@ class Store(Protocol):
         """Change a call; with `event`, queue its callback, with `attempt`, record the
         attempt, in the same transaction."""
     async def get(self, call_id: str) -> CallRecord | None: ...
-    async def add_attempt(self, call_id: str, attempt: Attempt) -> None: ...
     async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None: ...
     async def attempts(self, call_id: str) -> list[Attempt]: ...
     async def details(self, call_id: str) -> tuple[CallRecord, list[Attempt],
@@ -465,9 +464,6 @@ class SqliteStore:
                 self._add_delivery(call_id, event, now)
 
         await self._checked(write)
-
-    async def add_attempt(self, call_id: str, attempt: Attempt) -> None:
-        await self._checked(lambda: self._insert_attempt(call_id, attempt))
 
     def _insert_attempt(self, call_id: str, attempt: Attempt) -> None:
         """Record an attempt before its originate. One left by a stop before the call's

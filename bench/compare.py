@@ -39,7 +39,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bench.dead_air import CARRIER_RTP, CARRIER_SIP, audible, capture
+from bench.dead_air import capture, dead_air
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, asterisk_ids, running
 from sandbox.run import ARI_PASSWORD
@@ -244,28 +244,7 @@ Method = ViaApi | ViaCallFile | DirectAri
 
 # -- 1. dead air ------------------------------------------------------------------------
 
-def dead_air_by_port(pcap: Path) -> list[float]:
-    """Pair each carrier 200 OK with the first audible RTP sent to the port its SDP names."""
-    fields = ["frame.time_epoch", "sip.Status-Code", "sip.CSeq.method", "udp.srcport",
-              "udp.dstport", "sdp.media.port", "rtp.payload"]
-    out = subprocess.run(
-        ["tshark", "-r", str(pcap), "-o", "rtp.heuristic_rtp:TRUE", "-T", "fields",
-         *[arg for f in fields for arg in ("-e", f)], "-E", "separator=\t"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    answered: dict[int, float] = {}
-    results = []
-    for line in out.splitlines():
-        when, status, method, src, dst, media_port, payload = (line.split("\t") + [""] * 7)[:7]
-        if status == "200" and "INVITE" in method and src == str(CARRIER_SIP) and media_port:
-            answered[int(media_port.split(",")[0])] = float(when)
-        elif payload and dst.isdigit() and int(dst) in answered and int(dst) in CARRIER_RTP \
-                and audible(payload):
-            results.append((float(when) - answered.pop(int(dst))) * 1000)
-    return results
-
-
-def dead_air(method: Method, calls: int) -> dict[str, Any]:
+def measure_dead_air(method: Method, calls: int) -> dict[str, Any]:
     pcap = VAR / f"bench-{method.name}.pcap"
     tshark = capture(pcap)
     failed = 0
@@ -279,7 +258,7 @@ def dead_air(method: Method, calls: int) -> dict[str, Any]:
     finally:
         tshark.terminate()
         tshark.wait()
-    values = dead_air_by_port(pcap)
+    values = dead_air(pcap)
     pcap.unlink(missing_ok=True)
     print(f"  {method.name}: {len(values)} calls measured, {failed} failed", flush=True)
     return {"calls": len(values), "failed": failed,
@@ -449,7 +428,8 @@ def main() -> None:
         try:
             if "dead_air" in parts:
                 print("dead air (carrier's 200 OK -> first audible RTP):", flush=True)
-                report["dead_air"] = {m.name: dead_air(m, args.calls) for m in methods}
+                report["dead_air"] = {m.name: measure_dead_air(m, args.calls)
+                                      for m in methods}
             if "capacity" in parts:
                 print("capacity (simultaneous calls, audio checked at the carrier):",
                       flush=True)

@@ -61,23 +61,24 @@ def capture(pcap: Path) -> subprocess.Popen[bytes]:
 
 
 def dead_air(pcap: Path) -> list[float]:
+    """Pair each carrier 200 OK with the first audible RTP sent to the port its SDP names;
+    calls may overlap."""
     fields = ["frame.time_epoch", "sip.Status-Code", "sip.CSeq.method", "udp.srcport",
-              "udp.dstport", "rtp.payload"]
+              "udp.dstport", "sdp.media.port", "rtp.payload"]
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-o", "rtp.heuristic_rtp:TRUE", "-T", "fields",
          *[arg for f in fields for arg in ("-e", f)], "-E", "separator=\t"],
         capture_output=True, text=True, check=True,
     ).stdout
+    answered: dict[int, float] = {}
     results = []
-    answered_at: float | None = None
     for line in out.splitlines():
-        when, status, method, src, dst, payload = (line.split("\t") + [""] * 6)[:6]
-        if status == "200" and "INVITE" in method and src == str(CARRIER_SIP):
-            answered_at = float(when)
-        elif answered_at is not None and payload and dst.isdigit() \
-                and int(dst) in CARRIER_RTP and audible(payload):
-            results.append((float(when) - answered_at) * 1000)
-            answered_at = None
+        when, status, method, src, dst, media_port, payload = (line.split("\t") + [""] * 7)[:7]
+        if status == "200" and "INVITE" in method and src == str(CARRIER_SIP) and media_port:
+            answered[int(media_port.split(",")[0])] = float(when)
+        elif payload and dst.isdigit() and int(dst) in answered and int(dst) in CARRIER_RTP \
+                and audible(payload):
+            results.append((float(when) - answered.pop(int(dst))) * 1000)
     return results
 
 
