@@ -10,8 +10,8 @@
   fetch.py, checked by their bytes, converted, and cached by a hash of the URL for
   as long as the server's caching headers allow.
 - Pauses are cached silence; Asterisk sounds are played by name.
-- A call plays its sounds through links named for that call only (`stage`), so
-  Asterisk's log of played files says nothing about a code.
+- A call plays each entry from a file of that call only, its sounds joined
+  (`stage`), so Asterisk's log of played files says nothing about a code.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ DIGIT_PACE = 0.87
 _DIGITS = "0123456789"
 _ALPHABET = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 AFTER_DIGITS_MS = 400
+CLIP_MEMORY_BYTES = 16 * 1024 * 1024
+"""Speech clips and silences kept in memory for joining into calls' files."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,43 @@ class Prepared:
         return done
 
 
+class _Clips:
+    """The bytes of shared sounds, read once and kept up to a bound (least recently used
+    out first). Speech clips and silences never change under their names, a hash of all
+    that shapes them; fetched files can, so those are read from disk every time."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._kept: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._max = max_bytes
+
+    def read(self, path: str) -> bytes:
+        data = self._kept.get(path)
+        if data is not None:
+            self._kept.move_to_end(path)
+            return data
+        with open(path, "rb") as file:
+            data = file.read()
+        if os.path.basename(os.path.dirname(path)) in ("tts", "silence"):
+            self._kept[path] = data
+            self._size += len(data)
+            while self._size > self._max:
+                self._size -= len(self._kept.popitem(last=False)[1])
+        return data
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """A new file readable by Asterisk; never one that exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def sniff(data: bytes) -> str | None:
     """The audio container by its first bytes: 'wav', 'mp3', 'ogg' or None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
@@ -102,6 +142,7 @@ class MediaPreparer:
         # Clip sets (all digits, all letters, the number words) known to be complete.
         self._complete: set[tuple[str, str, float, str]] = set()
         self._prefix = f"sound:{settings.asterisk_dir}/"
+        self._clips = _Clips(CLIP_MEMORY_BYTES)
 
     async def prepare(self, playlist: Sequence[Entry]) -> Prepared:
         """Make every entry playable; a failure raises MediaError naming the entry."""
@@ -124,23 +165,33 @@ class MediaPreparer:
         )
 
     def stage(self, prepared: Prepared) -> Prepared:
-        """The same sounds under names of this call only (hard links, no audio copied).
+        """Each entry's sounds joined into one file of this call only, per format.
 
         Asterisk logs every file it plays; under shared names the order of digit clips
         in that log would spell the code. Under `calls/<random>/<n>` it says nothing.
+        One file per entry also means one file for Asterisk to open and one playback
+        event per entry, where a spoken code is a dozen clips and gaps.
         """
         folder = self._settings.dir / "calls" / uuid.uuid4().hex
         folder.mkdir(parents=True)
-        media = []
-        for n, uri in enumerate(prepared.media):
-            if not uri.startswith(self._prefix):
-                media.append(uri)  # Asterisk's own sounds
+        media: list[str] = []
+        items: list[int] = []
+        at = 0
+        for n, count in enumerate(prepared.items_per_entry):
+            uris = prepared.media[at:at + count]
+            at += count
+            if not uris or not all(u.startswith(self._prefix) for u in uris):
+                media.extend(uris)  # Asterisk's own sounds, played by name
+                items.append(count)
                 continue
-            source = self._settings.dir / uri.removeprefix(self._prefix)
+            sources = [str(self._settings.dir / u.removeprefix(self._prefix)) for u in uris]
             for ext in audio.FORMATS:
-                os.link(source.with_name(f"{source.name}.{ext}"), folder / f"{n}.{ext}")
+                _write_new(folder / f"{n}.{ext}",
+                           b"".join(self._clips.read(f"{s}.{ext}") for s in sources))
             media.append(f"{self._prefix}calls/{folder.name}/{n}")
-        return dataclasses.replace(prepared, media=tuple(media), staged=folder)
+            items.append(1)
+        return dataclasses.replace(prepared, media=tuple(media), items_per_entry=tuple(items),
+                                   staged=folder)
 
     def unstage(self, prepared: Prepared) -> None:
         if prepared.staged is not None:

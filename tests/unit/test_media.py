@@ -233,17 +233,24 @@ async def test_url_cache_honours_cache_control_and_etag(tmp_path: Path,
     assert hits == [""]  # fresh for ten minutes: not asked again
 
 
-async def test_staging_gives_a_call_names_of_its_own(tmp_path: Path, server: TestServer) -> None:
+async def test_staging_gives_each_entry_one_file_of_the_call_s_own(
+        tmp_path: Path, server: TestServer) -> None:
     media = preparer(tmp_path, server)
-    prepared = await media.prepare([CODE, AsteriskSound("beep")])
+    prepared = await media.prepare([CODE, AsteriskSound("beep"), CODE])
     staged = media.stage(prepared)
 
     assert staged.staged is not None and staged.staged.parent == tmp_path / "calls"
-    assert staged.media[-1] == "sound:beep"
-    for n, uri in enumerate(staged.media[:-1]):
-        assert uri == f"sound:/srv/media/calls/{staged.staged.name}/{n}"
-        shared = tmp_path / prepared.media[n].removeprefix("sound:/srv/media/")
-        assert (staged.staged / f"{n}.ulaw").samefile(shared.with_name(shared.name + ".ulaw"))
+    assert staged.media[1] == "sound:beep" and staged.items_per_entry == (1, 1, 1)
+    assert staged.entries_done(2) == 2 and staged.seconds == prepared.seconds
+    first = prepared.media[:prepared.items_per_entry[0]]
+    for n in (0, 2):
+        assert staged.media[n] == f"sound:/srv/media/calls/{staged.staged.name}/{n}"
+        for ext in ("sln", "ulaw", "alaw"):
+            joined = b"".join((tmp_path / f"{u.removeprefix('sound:/srv/media/')}.{ext}")
+                              .read_bytes() for u in first)
+            assert (staged.staged / f"{n}.{ext}").read_bytes() == joined
+    assert {p.name for p in staged.staged.iterdir()} == {
+        f"{n}.{ext}" for n in (0, 2) for ext in ("sln", "ulaw", "alaw")}
     media.unstage(staged)
     assert not staged.staged.exists()
 
