@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from ari_app.ari.client import AriClient
@@ -27,6 +28,8 @@ class Stand:
     bodies: list[Any] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connects: int = 0
+    rest_over_ws: bool = True
+    """Answer RESTRequest messages on the websocket, as Asterisk 22.4 and later do."""
 
 
 @pytest.fixture
@@ -47,9 +50,23 @@ async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
         stand.connects += 1
         stand.sockets.append(ws)
         await ws.send_json({"type": "StasisStart", "channel": {"id": f"c{stand.connects}"}})
-        async for _ in ws:
-            pass
+        async for message in ws:
+            asked = json.loads(message.data)
+            if asked.get("type") == "RESTRequest" and stand.rest_over_ws:
+                await ws.send_json(await answer_over_ws(request, asked))
         return ws
+
+    async def answer_over_ws(ws_request: web.Request, asked: dict[str, Any]) -> dict[str, Any]:
+        """The same handlers as over HTTP, the request marked as having come by websocket."""
+        query = {q["name"]: q["value"] for q in asked.get("query_strings", [])}
+        headers = {"Authorization": ws_request.headers["Authorization"], "X-Via": "websocket",
+                   "Content-Type": asked.get("content_type", "application/json")}
+        async with ClientSession() as http, http.request(
+                asked["method"], f"{ws_request.url.origin()}/ari/{asked['uri']}", params=query,
+                data=asked.get("message_body"), headers=headers) as answer:
+            body = await answer.text()
+        return {"type": "RESTResponse", "request_id": asked["request_id"],
+                "status_code": answer.status, "uri": asked["uri"], "message_body": body or None}
 
     async def originate(request: web.Request) -> web.Response:
         stand.bodies.append(await request.json())
@@ -86,7 +103,7 @@ async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
 
 
 def client_for(server: TestServer, events: list[Any], connects: list[int],
-               password: str = PASSWORD) -> AriClient:
+               password: str = PASSWORD, probe_timeout: float = 2.0) -> AriClient:
     async def on_event(event: Any) -> None:
         if event["channel"]["id"] == "c1" and not events:
             events.append(event)
@@ -98,7 +115,7 @@ def client_for(server: TestServer, events: list[Any], connects: list[int],
 
     return AriClient(url=f"http://127.0.0.1:{server.port}", username="ari-app",
                      password=password, app="otp", on_event=on_event, on_connect=on_connect,
-                     max_backoff=0.2)
+                     max_backoff=0.2, probe_timeout=probe_timeout)
 
 
 async def test_rest_calls_carry_credentials_in_the_header_only(
@@ -166,3 +183,69 @@ async def test_websocket_reconnects_and_resyncs(stand: tuple[Stand, TestServer])
         await task
     assert not ari.connected
     await ari.close()
+
+
+async def connected(ari: AriClient) -> asyncio.Task[None]:
+    task = asyncio.create_task(ari.run())
+    async with asyncio.timeout(5):
+        while not ari.connected:
+            await asyncio.sleep(0.01)
+    return task
+
+
+async def stop(ari: AriClient, task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await ari.close()
+
+
+async def test_rest_goes_over_the_websocket_where_asterisk_takes_it(
+        stand: tuple[Stand, TestServer]) -> None:
+    recorded, server = stand
+    ari = client_for(server, [], [])
+    task = await connected(ari)
+    await ari.originate(channel_id="call-1", endpoint="PJSIP/123@trunk", app="otp",
+                        caller_id="+15550100", timeout=30, variables={"X": "1"})
+    await ari.play(channel_id="call-1", playback_id="pb-1", media=["sound:/a/b"])
+    await ari.hangup("gone")
+    assert await ari.channels() == {"a": "Up", "b": "Ringing"}
+    with pytest.raises(AriError) as caught:
+        await ari.hangup("broken")
+    assert caught.value.status == 500
+    await stop(ari, task)
+
+    rest = [r for r in recorded.requests if r.path != "/ari/events"]
+    assert all(r.headers.get("X-Via") == "websocket" for r in rest)
+    assert [(r.method, r.path) for r in rest] == [
+        ("GET", "/ari/asterisk/ping"), ("POST", "/ari/channels/call-1"),
+        ("POST", "/ari/channels/call-1/play/pb-1"), ("DELETE", "/ari/channels/gone"),
+        ("GET", "/ari/channels"), ("DELETE", "/ari/channels/broken")]
+    assert dict(rest[1].query) == {"endpoint": "PJSIP/123@trunk", "app": "otp",
+                                   "callerId": "+15550100", "timeout": "30"}
+    assert recorded.bodies == [{"variables": {"X": "1"}}, {"media": ["sound:/a/b"]}]
+
+
+async def test_an_older_asterisk_gets_rest_over_http(stand: tuple[Stand, TestServer]) -> None:
+    recorded, server = stand
+    recorded.rest_over_ws = False
+    ari = client_for(server, [], [], probe_timeout=0.2)
+    task = await connected(ari)
+    assert await ari.channels() == {"a": "Up", "b": "Ringing"}
+    await stop(ari, task)
+    assert recorded.requests[-1].path == "/ari/channels"
+    assert "X-Via" not in recorded.requests[-1].headers
+
+
+async def test_requests_waiting_on_a_websocket_that_drops_fail(
+        stand: tuple[Stand, TestServer]) -> None:
+    recorded, server = stand
+    ari = client_for(server, [], [])
+    task = await connected(ari)
+    recorded.rest_over_ws = False  # asked, never answered: then the socket goes
+    waiting = asyncio.create_task(ari.channels())
+    await asyncio.sleep(0.05)
+    await recorded.sockets[0].close()
+    with pytest.raises(AriUnavailable):
+        await asyncio.wait_for(waiting, 5)
+    await stop(ari, task)
