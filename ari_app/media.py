@@ -47,6 +47,8 @@ _ALPHABET = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 AFTER_DIGITS_MS = 400
 CLIP_MEMORY_BYTES = 16 * 1024 * 1024
 """Speech clips and silences kept in memory for joining into calls' files."""
+KNOWN_SOUNDS = 20_000
+"""Speech clips and silences remembered as made (forgotten all at once past this)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class MediaPreparer:
         self._complete: set[tuple[str, str, float, str]] = set()
         self._prefix = f"sound:{settings.asterisk_dir}/"
         self._clips = _Clips(CLIP_MEMORY_BYTES)
+        self._known: dict[str, Sound] = {}
 
     async def prepare(self, playlist: Sequence[Entry]) -> Prepared:
         """Make every entry playable; a failure raises MediaError naming the entry."""
@@ -305,13 +308,23 @@ class MediaPreparer:
         return self._settings.dir / kind / name, f"{self._prefix}{kind}/{name}"
 
     async def _cached(self, key: str, make: _Maker) -> Sound:
-        """The sound for `key` if made before, else made now (once at a time)."""
+        """The sound for `key` if made before, else made now (once at a time). Speech
+        clips and silences never change under their key: once known, they are
+        remembered without looking at the disk again."""
+        known = self._known.get(key)
+        if known is not None:
+            return known
         base, uri = self._place(key)
         async with self._locks[hash(base.name) % len(self._locks)]:
             sln = base.with_name(base.name + ".sln")
             if sln.exists() and base.with_name(base.name + ".alaw").exists():
-                return Sound(uri, audio.duration_of(sln))
-            return Sound(uri, await make(base))
+                sound = Sound(uri, audio.duration_of(sln))
+            else:
+                sound = Sound(uri, await make(base))
+        if len(self._known) >= KNOWN_SOUNDS:
+            self._known.clear()
+        self._known[key] = sound
+        return sound
 
     async def _url(self, url: str) -> Sound:
         """A fetched file, reused while the server's caching rules allow, revalidated after
