@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
 _HANGUP_GRACE = 10.0
+_TICK = "Tick"
+"""Our own event, put in an attempt's queue by its timer: time to act."""
 
 
 class CallService:
@@ -319,16 +321,23 @@ class Call:
 
     async def _set(self, state: State, **changes: Any) -> None:
         self.state = state
-        log.info("call %s", state.value, extra=self.extra)
+        log.log(logging.INFO if state == State.DIALING else logging.DEBUG, "call %s",
+                state.value, extra=self.extra)
         await self.s.store.update(self.id, state=state, **changes, event=event_body(
             self.id, self.carrier_id, state, self.s.clock(), attempt=self.attempt + 1))
-        self.s.on_event()
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake the callback sender, if this call has anyone to tell."""
+        if self.request.callback_url is not None:
+            self.s.on_event()
 
     async def _finish(self, ending: _Ending) -> None:
         self.state = ending.state
         now = self.s.clock()
         changes: dict[str, Any] = {"state": ending.state, "ended_at": now,
-                                   "played": self.played}
+                                   "played": self.played,
+                                   "answer_to_audio_ms": self.first_audio_ms}
         details: dict[str, Any] = {}
         if ending.hangup is not None:
             hangup = {"cause": ending.hangup.cause, "cause_txt": ending.hangup.cause_txt,
@@ -343,7 +352,7 @@ class Call:
                  extra=self.extra | {"cause": ending.hangup.cause if ending.hangup else None})
         await self.s.store.update(self.id, **changes, event=event_body(
             self.id, self.carrier_id, ending.state, now, **details))
-        self.s.on_event()
+        self._notify()
 
     async def _attempt(self, n: int, carrier: Carrier, prepared: Prepared) -> _Ending | None:
         """One originate on `carrier` and everything after it; None if it was not sent."""
@@ -402,33 +411,49 @@ class Call:
         deadline = now() + calls.ring_timeout + calls.max_duration + _HANGUP_GRACE
         hangup_at: float | None = None
         hung_up = False
-        while True:
-            if self.answered_at is not None and not hung_up:
-                deadline = min(deadline, self.answer_mono + calls.max_duration)
-            wake = deadline if hangup_at is None or hung_up else min(deadline, hangup_at)
-            try:
-                # asyncio.timeout, not wait_for: no task per event (measured: it showed).
-                async with asyncio.timeout(max(0.0, wake - now())):
-                    event = await events.get()
-            except TimeoutError:
+        # One timer that drops a tick into the event queue, moved only when the time to
+        # act changes (a timeout around every wait for an event showed in profiles).
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+        tick: Event = {}
+        timer_at = 0.0
+        try:
+            while True:
+                if self.answered_at is not None and not hung_up:
+                    deadline = min(deadline, self.answer_mono + calls.max_duration)
+                wake = deadline if hangup_at is None or hung_up else min(deadline, hangup_at)
+                if timer is None or wake != timer_at:
+                    if timer is not None:
+                        timer.cancel()
+                    tick = {"type": _TICK}  # a tick of a timer moved since is ignored
+                    timer, timer_at = loop.call_at(wake, events.put_nowait, tick), wake
+                event = await events.get()
+                if event.get("type") == _TICK:
+                    if event is not tick:
+                        continue
+                else:
+                    ending = await self._on_event(event, prepared)
+                    if ending is not None:
+                        return ending
+                    if hangup_at is None and self.error is not None:
+                        hangup_at = now()
+                    elif hangup_at is None and self.playlist_done:
+                        # A moment of silence after the last word, so its end is not clipped.
+                        hangup_at = now() + calls.hangup_delay_ms / 1000
+                    continue
+                timer = None  # it fired: the next round sets the next one
                 if hung_up:
                     return _Ending(State.FAILED, None, ("hangup-lost", "Asterisk never reported "
                                                         "the end of the call"))
-                if hangup_at is None or now() < hangup_at:
+                if hangup_at is None or timer_at < hangup_at:
                     self.error = self.error or ("max-duration",
                                                 "the call reached calls.max_duration")
                 await self._hangup()
                 hung_up = True
                 deadline = now() + _HANGUP_GRACE
-                continue
-            ending = await self._on_event(event, prepared)
-            if ending is not None:
-                return ending
-            if hangup_at is None and self.error is not None:
-                hangup_at = now()
-            elif hangup_at is None and self.playlist_done:
-                # A moment of silence after the last word, so its end is not clipped.
-                hangup_at = now() + calls.hangup_delay_ms / 1000
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _hangup(self) -> None:
         self.hangup_sent = True
@@ -448,7 +473,6 @@ class Call:
         elif kind == "PlaybackStarted" and self.first_audio_ms is None:
             self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
             self.s.metrics.answer_to_audio.observe(self.first_audio_ms / 1000)
-            await self.s.store.update(self.id, answer_to_audio_ms=self.first_audio_ms)
         elif kind == "PlaybackContinuing":
             self.items_done += 1
             self.played = prepared.entries_done(self.items_done)

@@ -252,7 +252,17 @@ async def test_staging_gives_each_entry_one_file_of_the_call_s_own(
     assert {p.name for p in staged.staged.iterdir()} == {
         f"{n}.{ext}" for n in (0, 2) for ext in ("sln", "ulaw", "alaw")}
     media.unstage(staged)
-    assert not staged.staged.exists()
+    assert all(p.stat().st_size == 0 for p in staged.staged.iterdir())  # no code at rest
+
+    # The next call reuses the slot: its files are rewritten, not added to.
+    short = await media.prepare([Speech(text="7", language="en-US", gender="female",
+                                        say_as="digits")])
+    again = media.stage(short)
+    assert again.staged == staged.staged and again.media == (staged.media[0],)
+    joined = b"".join((tmp_path / f"{u.removeprefix('sound:/srv/media/')}.sln").read_bytes()
+                      for u in short.media)
+    assert (again.staged / "0.sln").read_bytes() == joined
+    assert media.stage(short).staged != again.staged  # one live call per slot
 
 
 async def test_numbers_are_said_from_vocabulary_clips(tmp_path: Path, server: TestServer) -> None:
