@@ -25,7 +25,7 @@ from ari_app.metrics import Metrics
 from ari_app.playlist import parse_playlist
 from ari_app.settings import Current, Settings
 from ari_app.speech import Engine, Speaker, build_engines
-from ari_app.stasis import EventRouter
+from ari_app.stasis import EVENTS, EventRouter
 from ari_app.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def build(settings: Settings) -> Service:
     ari = AriClient(
         url=settings.ari.url, username=settings.ari.username,
         password=settings.ari.password.reveal(), app=settings.ari.app,
-        on_event=router.dispatch, on_connect=on_connect,
+        on_event=router.dispatch, on_connect=on_connect, events=EVENTS,
     )
     current = Current(settings)
     metrics = Metrics()

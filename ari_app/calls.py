@@ -98,7 +98,8 @@ class CallService:
         call_id = str(uuid.uuid4())
         record = await self.store.insert(
             call_id, request, idempotency, origin,
-            event=event_body(call_id, request.carrier_id, State.QUEUED, self.clock()))
+            event=event_body(call_id, request.carrier_id, State.QUEUED, self.clock())
+            if request.callback_url is not None else None)
         if request.callback_url is not None:
             self.on_event()
         self._start(call_id, request, record.created_at)
@@ -323,9 +324,15 @@ class Call:
         self.state = state
         log.log(logging.INFO if state == State.DIALING else logging.DEBUG, "call %s",
                 state.value, extra=self.extra)
-        await self.s.store.update(self.id, state=state, **changes, event=event_body(
-            self.id, self.carrier_id, state, self.s.clock(), attempt=self.attempt + 1))
+        await self.s.store.update(self.id, state=state, **changes, event=self._event(
+            state, self.s.clock(), attempt=self.attempt + 1))
         self._notify()
+
+    def _event(self, state: State, at: float, **details: Any) -> dict[str, Any] | None:
+        """The callback event of a state change; none for a call without a callback URL."""
+        if self.request.callback_url is None:
+            return None
+        return event_body(self.id, self.carrier_id, state, at, **details)
 
     def _notify(self) -> None:
         """Wake the callback sender, if this call has anyone to tell."""
@@ -350,8 +357,8 @@ class Call:
         self.s.metrics.calls.labels(state=ending.state.value, carrier=self.carrier_id).inc()
         log.info("call ended %s", ending.state.value,
                  extra=self.extra | {"cause": ending.hangup.cause if ending.hangup else None})
-        await self.s.store.update(self.id, **changes, event=event_body(
-            self.id, self.carrier_id, ending.state, now, **details))
+        await self.s.store.update(self.id, **changes, event=self._event(
+            ending.state, now, **details))
         self._notify()
 
     async def _attempt(self, n: int, carrier: Carrier, prepared: Prepared) -> _Ending | None:

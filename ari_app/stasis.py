@@ -14,6 +14,9 @@ from ari_app.ari import Event
 
 log = logging.getLogger(__name__)
 
+EVENTS = ("Dial", "StasisStart", "PlaybackStarted", "PlaybackContinuing", "PlaybackFinished",
+          "ChannelDestroyed")
+"""The ARI events a call reacts to; Asterisk is asked to send no others."""
 LOST = "ChannelLost"
 """Our own event: the channel vanished while the websocket was down."""
 CANCEL = "CancelRequested"

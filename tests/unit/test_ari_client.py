@@ -173,7 +173,7 @@ async def test_websocket_reconnects_and_resyncs(stand: tuple[Stand, TestServer])
             await asyncio.sleep(0.01)
         assert connects == [1]
         await recorded.sockets[0].close()
-        while len(events) < 2:
+        while len(events) < 2 or len(connects) < 2:
             await asyncio.sleep(0.01)
     assert [e["channel"]["id"] for e in events] == ["c1", "c2"]
     assert connects == [1, 1] and ari.connected
