@@ -36,6 +36,9 @@ from ari_app.store import Attempt, Idempotency, Origin, Store
 
 log = logging.getLogger(__name__)
 
+CALL_CONTEXT = "ari-app-call"
+"""The dialplan context a call runs once answered (dialplan/extensions.conf.j2): it plays
+the first entry at once, then enters Stasis, with how the first entry went as argument."""
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
 _HANGUP_GRACE = 10.0
@@ -221,6 +224,8 @@ class Call:
         self.hangup_sent = False
         self.in_attempt = False
         """True from opening an attempt's event queue to closing it: a cancel goes there."""
+        self.rest_started = False
+        """True once the service was told the first entry is played (StasisStart)."""
         self.staged: Prepared | None = None
         self.task: asyncio.Task[None] | None = None
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
@@ -377,14 +382,19 @@ class Call:
                         attempt=Attempt(n=n, carrier_id=carrier.id, channel_id=self.channel_id,
                                         started_at=self.s.clock()))
         self.s.metrics.attempts.labels(carrier=carrier.id).inc()
+        first = prepared.media[:prepared.items_per_entry[0]]
         try:
+            # The channel runs dialplan, not Stasis, until its first entry is played: its
+            # events come through the application's subscription to the carrier's endpoint.
+            await ari.watch(f"PJSIP/{carrier.trunk}")
             await ari.originate(
                 channel_id=self.channel_id,
                 endpoint=f"PJSIP/{carrier.dial_string(self.request.to)}@{carrier.trunk}",
-                app=self.s.settings.ari.app,
+                context=CALL_CONTEXT,
                 caller_id=self._caller_id(carrier),
                 timeout=self.s.settings.calls.ring_timeout,
-                variables={f"PJSIP_HEADER(add,{CALL_HEADER})": self.id},
+                variables={f"PJSIP_HEADER(add,{CALL_HEADER})": self.id,
+                           "ARI_APP_FIRST": "&".join(u.removeprefix("sound:") for u in first)},
             )
         except AriError as exc:
             ending = _Ending(State.FAILED, None, ("originate-failed", str(exc)))
@@ -475,11 +485,17 @@ class Call:
         if kind == "Dial":
             if event.get("dialstatus") in ("RINGING", "PROGRESS") and self.state == State.DIALING:
                 await self._set(State.RINGING)
+        elif kind == "ChannelStateChange":
+            if event.get("channel", {}).get("state") == "Up" and self.answered_at is None:
+                await self._answered()
+        elif kind == "ChannelDialplan":
+            if event.get("dialplan_app") == "Playback" and self.first_audio_ms is None \
+                    and self.answered_at is not None:
+                self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
+                self.s.metrics.answer_to_audio.observe(self.first_audio_ms / 1000)
         elif kind == "StasisStart":
-            await self._answered(prepared)
-        elif kind == "PlaybackStarted" and self.first_audio_ms is None:
-            self.first_audio_ms = (time.monotonic() - self.answer_mono) * 1000
-            self.s.metrics.answer_to_audio.observe(self.first_audio_ms / 1000)
+            status = (event.get("args") or [""])[0]
+            await self._first_played(prepared, played=status == "SUCCESS")
         elif kind == "PlaybackContinuing":
             self.items_done += 1
             self.played = prepared.entries_done(self.items_done)
@@ -516,23 +532,47 @@ class Call:
         log.info("resyncing call after reconnect", extra=self.extra)
         if self.hangup_sent:
             await self._hangup()  # the first one may not have reached Asterisk
-        elif self.answered_at is None and channel_state == "Up":
-            await self._answered(prepared)
-        elif self.answered_at is not None and not self.playlist_done:
-            try:
-                playing = await self.s.ari.playback_exists(f"{self.channel_id}-play")
-            except AriError:
-                return
-            if not playing:
+            return
+        if channel_state != "Up" or self.playlist_done or self.error is not None:
+            return
+        if self.answered_at is None:
+            await self._answered()
+        try:
+            app = await self.s.ari.channel_app(self.channel_id)
+            if app != "Stasis":
+                return  # still playing the first entry in the dialplan: StasisStart will come
+            if not self.rest_started:
+                await self._first_played(prepared, played=True)
+            elif not await self.s.ari.playback_exists(f"{self.channel_id}-play"):
                 self.played = len(self.request.playlist)
                 self.playlist_done = True
+        except AriError:
+            return
 
-    async def _answered(self, prepared: Prepared) -> None:
+    async def _answered(self) -> None:
         self.answer_mono = time.monotonic()
         self.answered_at = self.s.clock()
+        await self._set(State.ANSWERED, answered_at=self.answered_at)
+
+    async def _first_played(self, prepared: Prepared, *, played: bool) -> None:
+        """The dialplan played the first entry and handed the channel over: play the rest."""
+        if self.rest_started:
+            return
+        self.rest_started = True
+        if self.answered_at is None:
+            await self._answered()  # its state change was missed
+        if not played:
+            self.error = ("playback-failed", "Asterisk could not play the first entry")
+            return
+        self.items_done = prepared.items_per_entry[0]
+        rest = prepared.media[self.items_done:]
+        if not rest:
+            self.played = len(self.request.playlist)
+            self.playlist_done = True
+            return
+        self.played = prepared.entries_done(self.items_done)
         try:
             await self.s.ari.play(channel_id=self.channel_id,
-                                  playback_id=f"{self.channel_id}-play", media=prepared.media)
+                                  playback_id=f"{self.channel_id}-play", media=rest)
         except AriError as exc:
             self.error = ("playback-failed", str(exc))
-        await self._set(State.ANSWERED, answered_at=self.answered_at)

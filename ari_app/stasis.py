@@ -14,8 +14,8 @@ from ari_app.ari import Event
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("Dial", "StasisStart", "PlaybackStarted", "PlaybackContinuing", "PlaybackFinished",
-          "ChannelDestroyed")
+EVENTS = ("Dial", "ChannelStateChange", "ChannelDialplan", "StasisStart", "PlaybackStarted",
+          "PlaybackContinuing", "PlaybackFinished", "ChannelDestroyed")
 """The ARI events a call reacts to; Asterisk is asked to send no others."""
 LOST = "ChannelLost"
 """Our own event: the channel vanished while the websocket was down."""
@@ -28,6 +28,7 @@ RESYNC = "ChannelResync"
 class EventRouter:
     def __init__(self) -> None:
         self._queues: dict[str, asyncio.Queue[Event]] = {}
+        self._last: dict[str, Event] = {}
 
     def open(self, channel_id: str) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -36,6 +37,7 @@ class EventRouter:
 
     def close(self, channel_id: str) -> None:
         self._queues.pop(channel_id, None)
+        self._last.pop(channel_id, None)
 
     @property
     def channel_ids(self) -> set[str]:
@@ -52,8 +54,14 @@ class EventRouter:
 
     async def dispatch(self, event: Event) -> None:
         channel_id = _channel_of(event)
-        if channel_id is not None:
-            self._deliver(channel_id, event)
+        if channel_id is None or channel_id not in self._queues:
+            return
+        # A channel in Stasis is also one of the carrier endpoint's, which the application
+        # watches: Asterisk sends each of its events twice, one right after the other.
+        if event == self._last.get(channel_id):
+            return
+        self._last[channel_id] = event
+        self._deliver(channel_id, event)
 
     def _deliver(self, channel_id: str, event: Event) -> None:
         queue = self._queues.get(channel_id)

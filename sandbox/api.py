@@ -31,7 +31,8 @@ class ApiProcess:
     url: str = API
     key_path: Path = KEY
     process: subprocess.Popen[bytes] | None = None
-    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False, maxsize=64))
+    http: urllib3.PoolManager = field(
+        default_factory=lambda: urllib3.PoolManager(retries=False, maxsize=64))
     auth: dict[str, str] = field(default_factory=dict)
 
     def ensure_key(self) -> str:

@@ -2,8 +2,10 @@
 
     .venv/bin/python -m sandbox.record_events   (as root; writes tests/data/ari-events.json)
 
-Three calls on the sandbox carrier: answered (plays two media, then hung up by
-us), busy (486) and unavailable (503).
+Three calls on the sandbox carrier, placed as the service places them (into the
+`ari-app-call` context, the carrier's endpoint watched, the service's event filter):
+answered (the dialplan plays the first entry, then two media over ARI, then hung up
+by us), busy (486) and unavailable (503).
 """
 
 import asyncio
@@ -11,6 +13,8 @@ import json
 from typing import Any
 
 from ari_app.ari.client import AriClient
+from ari_app.calls import CALL_CONTEXT
+from ari_app.stasis import EVENTS
 from sandbox.lab import CHECKOUT, Lab
 from sandbox.run import ARI_PASSWORD as PW
 
@@ -25,9 +29,10 @@ async def record() -> None:
         pass
 
     ari = AriClient(url="http://127.0.0.1:8088", username="ari-app", password=PW, app="ari-app",
-                    on_event=on_event, on_connect=on_connect)
+                    on_event=on_event, on_connect=on_connect, events=EVENTS)
     task = asyncio.create_task(ari.run())
     assert await ari.wait_connected(10)
+    await ari.watch("PJSIP/carrier-74445609")
     out = {}
     calls = [("completed", "12125551212"), ("busy", "12125550486"),
              ("unavailable", "12125550503")]
@@ -35,7 +40,8 @@ async def record() -> None:
         events.clear()
         cid = f"call-{name}"
         await ari.originate(channel_id=cid, endpoint=f"PJSIP/{number}@carrier-74445609",
-                            app="ari-app", caller_id="+15550100", timeout=15, variables={})
+                            context=CALL_CONTEXT, caller_id="+15550100", timeout=15,
+                            variables={"ARI_APP_FIRST": "beep"})
         for _ in range(200):
             await asyncio.sleep(0.1)
             kinds = [e["type"] for e in events]

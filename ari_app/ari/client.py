@@ -64,6 +64,8 @@ class AriClient:
         self._max_backoff = max_backoff
         self._probe_timeout = probe_timeout
         self._events = tuple(events)
+        self._watching: set[str] = set()
+        """Endpoints the application is subscribed to on this connection."""
         """The event types the application is sent (all when empty)."""
         self._session: aiohttp.ClientSession | None = None
         self._up = asyncio.Event()
@@ -116,6 +118,7 @@ class AriClient:
                                  if over_ws else "HTTP (this Asterisk takes none on the websocket)",
                                  extra={"app": self._app})
                         self._ws = ws if over_ws else None
+                        self._watching.clear()
                         await self._filter()
                         self._up.set()
                         backoff = 0.25
@@ -234,11 +237,25 @@ class AriClient:
         return _answer(method, path, response.status,
                        text if response.content_type == "application/json" else None, ok)
 
-    async def originate(self, *, channel_id: str, endpoint: str, app: str, caller_id: str,
+    async def originate(self, *, channel_id: str, endpoint: str, context: str, caller_id: str,
                         timeout: int, variables: Mapping[str, str]) -> None:
-        params = {"endpoint": endpoint, "app": app, "callerId": caller_id, "timeout": str(timeout)}
+        params = {"endpoint": endpoint, "context": context, "extension": "s", "priority": "1",
+                  "callerId": caller_id, "timeout": str(timeout)}
         await self._request("POST", f"/channels/{channel_id}", params=params,
                             body={"variables": dict(variables)})
+
+    async def watch(self, endpoint: str) -> None:
+        if endpoint in self._watching:
+            return
+        await self._request("POST", f"/applications/{self._app}/subscription",
+                            params={"eventSource": f"endpoint:{endpoint}"})
+        self._watching.add(endpoint)
+
+    async def channel_app(self, channel_id: str) -> str | None:
+        found = await self._request("GET", f"/channels/{channel_id}", ok=(404,))
+        if not found or "id" not in found:
+            return None
+        return str(found.get("dialplan", {}).get("app_name", ""))
 
     async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None:
         # In the body, not the URL: the order of digit clips spells the code.

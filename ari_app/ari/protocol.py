@@ -24,11 +24,20 @@ class Ari(Protocol):
         *,
         channel_id: str,
         endpoint: str,
-        app: str,
+        context: str,
         caller_id: str,
         timeout: int,
         variables: Mapping[str, str],
-    ) -> None: ...
+    ) -> None:
+        """Dial `endpoint`; once answered, the channel runs `context`, extension `s`."""
+
+    async def watch(self, endpoint: str) -> None:
+        """Subscribe the application to every channel of `endpoint` (`PJSIP/<name>`), from
+        its creation on, also outside Stasis; once per endpoint and connection."""
+
+    async def channel_app(self, channel_id: str) -> str | None:
+        """The application the channel is running now (`Playback`, `Stasis`...); None if
+        there is no such channel."""
 
     async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None: ...
 

@@ -138,10 +138,25 @@ async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:
     assert originate["channel_id"] == call_id
     assert originate["endpoint"] == "PJSIP/+12125551212@carrier-74445609"
     assert originate["caller_id"] == "+15550100"
-    assert originate["variables"] == {f"PJSIP_HEADER(add,{CALL_HEADER})": call_id}
+    # Answered, the channel plays the first entry in the dialplan: no round trip first.
+    assert originate["context"] == "ari-app-call"
+    assert originate["variables"] == {f"PJSIP_HEADER(add,{CALL_HEADER})": call_id,
+                                      "ARI_APP_FIRST": "/media/0-0&/media/0-1"}
+    assert rig.ari.watched == {"PJSIP/carrier-74445609"}
     assert rig.ari.played == [(call_id, ("sound:/media/0-0", "sound:/media/0-1"))]
     assert rig.ari.hung_up == [call_id]
     assert rig.media.staged == rig.media.unstaged != []
+
+
+async def test_entries_after_the_first_are_played_over_ari(rig: Rig) -> None:
+    request = rig.request()
+    call_id = await rig.calls.submit(dataclasses.replace(
+        request, playlist=(*request.playlist, *request.playlist)))
+    record = await rig.final(call_id)
+
+    assert record.state == "completed" and record.played == 2
+    assert rig.ari.played == [(call_id, ("sound:/media/0-0", "sound:/media/0-1")),
+                              (call_id, ("sound:/media/1-0", "sound:/media/1-1"))]
 
 
 @pytest.mark.parametrize(("number", "state", "cause"),
@@ -317,11 +332,25 @@ async def test_cancel_hangs_up_a_live_call(rig: Rig) -> None:
 
 
 async def test_playback_that_ended_while_disconnected_is_caught_up(rig: Rig) -> None:
-    rig.ari.hold_after_answer = True  # PlaybackFinished is lost with the websocket
+    rig.ari.hold_after_answer = True
     call_id = await rig.calls.submit(rig.request())
     await until(lambda: rig.ari.played != [])
-    await rig.calls.reconcile()  # reconnected: the channel is there, its playback is not
+    rig.ari.drop_held(call_id)  # the dialplan played the entry; StasisStart was lost
+    await rig.calls.reconcile()  # reconnected: the channel is in Stasis
     await until(lambda: rig.ari.hung_up != [])
+    record = await rig.final(call_id)
+
+    assert record.state == "completed" and record.played == 1
+
+
+async def test_reconnect_during_the_first_entry_waits_for_it(rig: Rig) -> None:
+    rig.ari.hold_after_answer = True
+    call_id = await rig.calls.submit(rig.request())
+    await until(lambda: rig.ari.played != [])
+    await rig.calls.reconcile()  # the dialplan still plays the first entry
+    await asyncio.sleep(0.05)
+    assert rig.ari.hung_up == []
+    await rig.ari.finish_first(call_id)
     record = await rig.final(call_id)
 
     assert record.state == "completed" and record.played == 1

@@ -123,7 +123,7 @@ async def test_rest_calls_carry_credentials_in_the_header_only(
     recorded, server = stand
     ari = client_for(server, [], [])
     assert await ari.ping()
-    await ari.originate(channel_id="call-1", endpoint="PJSIP/123@trunk", app="otp",
+    await ari.originate(channel_id="call-1", endpoint="PJSIP/123@trunk", context="calls",
                         caller_id="+15550100", timeout=30, variables={"X": "1"})
     await ari.play(channel_id="call-1", playback_id="pb-1",
                    media=["sound:/a/b", "sound:/a/c"])
@@ -136,7 +136,8 @@ async def test_rest_calls_carry_credentials_in_the_header_only(
 
     originate = recorded.requests[1]
     assert originate.path == "/ari/channels/call-1"
-    assert dict(originate.query) == {"endpoint": "PJSIP/123@trunk", "app": "otp",
+    assert dict(originate.query) == {"endpoint": "PJSIP/123@trunk", "context": "calls",
+                                     "extension": "s", "priority": "1",
                                      "callerId": "+15550100", "timeout": "30"}
     assert recorded.bodies == [{"variables": {"X": "1"}},
                                {"media": ["sound:/a/b", "sound:/a/c"]}]
@@ -205,7 +206,7 @@ async def test_rest_goes_over_the_websocket_where_asterisk_takes_it(
     recorded, server = stand
     ari = client_for(server, [], [])
     task = await connected(ari)
-    await ari.originate(channel_id="call-1", endpoint="PJSIP/123@trunk", app="otp",
+    await ari.originate(channel_id="call-1", endpoint="PJSIP/123@trunk", context="calls",
                         caller_id="+15550100", timeout=30, variables={"X": "1"})
     await ari.play(channel_id="call-1", playback_id="pb-1", media=["sound:/a/b"])
     await ari.hangup("gone")
@@ -221,7 +222,8 @@ async def test_rest_goes_over_the_websocket_where_asterisk_takes_it(
         ("GET", "/ari/asterisk/ping"), ("POST", "/ari/channels/call-1"),
         ("POST", "/ari/channels/call-1/play/pb-1"), ("DELETE", "/ari/channels/gone"),
         ("GET", "/ari/channels"), ("DELETE", "/ari/channels/broken")]
-    assert dict(rest[1].query) == {"endpoint": "PJSIP/123@trunk", "app": "otp",
+    assert dict(rest[1].query) == {"endpoint": "PJSIP/123@trunk", "context": "calls",
+                                   "extension": "s", "priority": "1",
                                    "callerId": "+15550100", "timeout": "30"}
     assert recorded.bodies == [{"variables": {"X": "1"}}, {"media": ["sound:/a/b"]}]
 
