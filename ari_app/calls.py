@@ -305,9 +305,10 @@ class Call:
                             ending.hangup.sip_code if ending.hangup else None,
                             ending.hangup.cause if ending.hangup else None, plan[n + 1].id,
                             extra=self.extra)
+                await self.s.store.end_attempt(self.id, n, **self._attempt_end(ending))
                 n += 1
                 continue
-            await self._finish(ending)
+            await self._finish(ending, attempt=n)
             return
 
     async def _wait_turn(self, carrier: Carrier, *, retry: bool) -> bool:
@@ -327,8 +328,7 @@ class Call:
 
     async def _set(self, state: State, **changes: Any) -> None:
         self.state = state
-        log.log(logging.INFO if state == State.DIALING else logging.DEBUG, "call %s",
-                state.value, extra=self.extra)
+        log.debug("call %s", state.value, extra=self.extra)
         await self.s.store.update(self.id, state=state, **changes, event=self._event(
             state, self.s.clock(), attempt=self.attempt + 1))
         self._notify()
@@ -344,7 +344,9 @@ class Call:
         if self.request.callback_url is not None:
             self.s.on_event()
 
-    async def _finish(self, ending: _Ending) -> None:
+    async def _finish(self, ending: _Ending, attempt: int | None = None) -> None:
+        """The call's final state, with the end of its last attempt (`attempt`) if it had
+        one, in one write."""
         self.state = ending.state
         now = self.s.clock()
         changes: dict[str, Any] = {"state": ending.state, "ended_at": now,
@@ -362,8 +364,9 @@ class Call:
         self.s.metrics.calls.labels(state=ending.state.value, carrier=self.carrier_id).inc()
         log.info("call ended %s", ending.state.value,
                  extra=self.extra | {"cause": ending.hangup.cause if ending.hangup else None})
-        await self.s.store.update(self.id, **changes, event=self._event(
-            ending.state, now, **details))
+        await self.s.store.update(
+            self.id, **changes, event=self._event(ending.state, now, **details),
+            attempt_end=None if attempt is None else (attempt, self._attempt_end(ending)))
         self._notify()
 
     async def _attempt(self, n: int, carrier: Carrier, prepared: Prepared) -> _Ending | None:
@@ -403,7 +406,6 @@ class Call:
         finally:
             self.s.router.close(self.channel_id)
             self.in_attempt = False
-        await self._end_attempt(n, ending)
         return ending
 
     def _caller_id(self, carrier: Carrier) -> str:
@@ -412,14 +414,14 @@ class Call:
             return self.request.caller_id
         return carrier.default_caller_id or ""
 
-    async def _end_attempt(self, n: int, ending: _Ending) -> None:
+    def _attempt_end(self, ending: _Ending) -> dict[str, Any]:
+        """How an attempt ended, as stored with it."""
         hangup = ending.hangup
-        await self.s.store.end_attempt(
-            self.id, n, ended_at=self.s.clock(),
-            sip_code=hangup.sip_code if hangup else None,
-            cause=hangup.cause if hangup else None,
-            cause_txt=hangup.cause_txt if hangup else None,
-            outcome=ending.error[0] if ending.error else ending.state.value)
+        return {"ended_at": self.s.clock(),
+                "sip_code": hangup.sip_code if hangup else None,
+                "cause": hangup.cause if hangup else None,
+                "cause_txt": hangup.cause_txt if hangup else None,
+                "outcome": ending.error[0] if ending.error else ending.state.value}
 
     async def _follow(self, events: asyncio.Queue[Event], prepared: Prepared) -> _Ending:
         """React to the attempt's events until its channel is destroyed, within every limit."""

@@ -111,7 +111,7 @@ class _Clips:
         return data
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: str, data: bytes) -> None:
     """A file of a call's slot, readable by Asterisk: written anew, in place if it exists."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
@@ -196,9 +196,9 @@ class MediaPreparer:
                 media.extend(uris)  # Asterisk's own sounds, played by name
                 items.append(count)
                 continue
-            sources = [str(self._settings.dir / u.removeprefix(self._prefix)) for u in uris]
+            sources = [f"{self._settings.dir}/{u.removeprefix(self._prefix)}" for u in uris]
             for ext in audio.FORMATS:
-                _write(folder / f"{n}.{ext}",
+                _write(f"{folder}/{n}.{ext}",
                            b"".join(self._clips.read(f"{s}.{ext}") for s in sources))
             media.append(f"{self._prefix}calls/{folder.name}/{n}")
             items.append(1)

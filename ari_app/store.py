@@ -221,9 +221,11 @@ class Store(Protocol):
     async def idempotent(self, key: str) -> tuple[str, str] | None:
         """(body hash, request id) of the call first placed with this key."""
     async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
-                     attempt: Attempt | None = None, **changes: Any) -> None:
+                     attempt: Attempt | None = None,
+                     attempt_end: tuple[int, dict[str, Any]] | None = None,
+                     **changes: Any) -> None:
         """Change a call; with `event`, queue its callback, with `attempt`, record the
-        attempt, in the same transaction."""
+        attempt, with `attempt_end` (n, fields), end attempt n, in the same transaction."""
     async def get(self, call_id: str) -> CallRecord | None: ...
     async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None: ...
     async def attempts(self, call_id: str) -> list[Attempt]: ...
@@ -449,10 +451,13 @@ class SqliteStore:
         return None if row is None else (str(row[0]), str(row[1]))
 
     async def update(self, call_id: str, *, event: dict[str, Any] | None = None,
-                     attempt: Attempt | None = None, **changes: Any) -> None:
+                     attempt: Attempt | None = None,
+                     attempt_end: tuple[int, dict[str, Any]] | None = None,
+                     **changes: Any) -> None:
         unknown = set(changes) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown call fields: {sorted(unknown)}")
+        ended = None if attempt_end is None else self._attempt_end_sql(call_id, *attempt_end)
         now = time.time()
         changes["updated_at"] = now
         if changes.get("state") in FINAL:
@@ -462,6 +467,8 @@ class SqliteStore:
         def write() -> None:
             if attempt is not None:
                 self._insert_attempt(call_id, attempt)
+            if ended is not None:
+                self._db.execute(*ended)
             self._db.execute(f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
                              (*changes.values(), call_id))
             if event is not None:
@@ -479,12 +486,18 @@ class SqliteStore:
                          (call_id, *values.values()))
 
     async def end_attempt(self, call_id: str, n: int, **changes: Any) -> None:
+        sql, values = self._attempt_end_sql(call_id, n, changes)
+        await self._checked(lambda: self._db.execute(sql, values))
+
+    @staticmethod
+    def _attempt_end_sql(call_id: str, n: int,
+                         changes: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
         unknown = set(changes) - {f.name for f in fields(Attempt)}
         if unknown:
             raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
         assignments = ",".join(f"{name}=?" for name in changes)
-        sql = f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?"  # noqa: S608
-        await self._checked(lambda: self._db.execute(sql, (*changes.values(), call_id, n)))
+        return (f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?",  # noqa: S608
+                (*changes.values(), call_id, n))
 
     async def details(self, call_id: str) -> tuple[CallRecord, list[Attempt],
                                                      list[Delivery]] | None:
