@@ -199,7 +199,7 @@ class MediaPreparer:
             sources = [f"{self._settings.dir}/{u.removeprefix(self._prefix)}" for u in uris]
             for ext in audio.FORMATS:
                 _write(f"{folder}/{n}.{ext}",
-                           b"".join(self._clips.read(f"{s}.{ext}") for s in sources))
+                       b"".join(self._clips.read(f"{s}.{ext}") for s in sources))
             media.append(f"{self._prefix}calls/{folder.name}/{n}")
             items.append(1)
         return dataclasses.replace(prepared, media=tuple(media), items_per_entry=tuple(items),
