@@ -6,10 +6,11 @@ text of a playlist and every password stay out of logs by construction.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
+
+import orjson
 
 _FIELDS = ("request_id", "carrier", "cause", "app")
 
@@ -29,7 +30,7 @@ class JsonFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure(level: str = "INFO") -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+import orjson
 from aiohttp import web
 
 from ari_app import audio, metrics
@@ -52,7 +53,7 @@ API_KEY = web.RequestKey("api_key", ApiKey)
 
 
 def _json(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status)
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 @web.middleware

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
+import orjson
 
 from ari_app.ari.protocol import ConnectHandler, EventHandler
 from ari_app.errors import AriError, AriUnavailable
@@ -143,11 +144,17 @@ class AriClient:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        last = ""
         async for message in ws:
             if message.type != aiohttp.WSMsgType.TEXT:
                 continue
+            # Asterisk sends a channel's events twice, back to back, while it is both in
+            # Stasis and on a watched endpoint: the copy is dropped before it is parsed.
+            if message.data == last:
+                continue
+            last = message.data
             try:
-                event = json.loads(message.data)
+                event = orjson.loads(message.data)
             except ValueError:
                 log.warning("ARI sent a frame that is not JSON")
                 continue
@@ -190,11 +197,12 @@ class AriClient:
         if params:
             message["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
         if body is not None:
-            message |= {"content_type": "application/json", "message_body": json.dumps(body)}
+            message |= {"content_type": "application/json",
+                        "message_body": orjson.dumps(body).decode()}
         answer = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
-            await ws.send_str(json.dumps(message))
+            await ws.send_str(orjson.dumps(message).decode())
             result: dict[str, Any] = await answer
             return result
         except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
@@ -287,7 +295,7 @@ def _answer(method: str, path: str, status: int, body: str | None,
             ok: tuple[int, ...]) -> Any:
     """The JSON of a successful answer (None without a body); AriError for any other."""
     if status < 300 or status in ok:
-        return json.loads(body) if body else None
+        return orjson.loads(body) if body else None
     raise AriError(f"ARI {method} {path.split('?')[0]} answered {status}: "
                    f"{_message(body or '')}", status=status)
 
