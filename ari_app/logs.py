@@ -34,6 +34,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
+    # Nothing here uses the caller's file and line, thread or process: not looked up.
+    logging._srcfile = None  # the logging HOWTO's "Optimization" section
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

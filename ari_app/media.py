@@ -111,6 +111,10 @@ class _Clips:
         return data
 
 
+def _clip_key(engine: str, voice: str, speed: float, text: str) -> str:
+    return f"tts|{engine}|{voice}|{speed}|{text}"
+
+
 def _write(path: str, data: bytes) -> None:
     """A file of a call's slot, readable by Asterisk: written anew, in place if it exists."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
@@ -288,13 +292,23 @@ class MediaPreparer:
         if wanted:
             await self._clip_set(engine, voice, speed,
                                  tuple(_ALPHABET if wanted - set(_DIGITS) else _DIGITS))
-        unique = list(dict.fromkeys(plan))
-        made = await asyncio.gather(*(
-            self._clip(engine, voice, item, speed) if isinstance(item, str)
-            else self._silence(item)
-            for item in unique))
-        sounds = dict(zip(unique, made, strict=True))
-        return [sounds[item] for item in plan]
+        sounds = {item: self._remembered(engine, voice, item, speed) for item in plan}
+        missing = [item for item, sound in sounds.items() if sound is None]
+        if missing:
+            made = await asyncio.gather(*(
+                self._clip(engine, voice, item, speed) if isinstance(item, str)
+                else self._silence(item)
+                for item in missing))
+            sounds.update(zip(missing, made, strict=True))
+        return [sound for item in plan if (sound := sounds[item]) is not None]
+
+    def _remembered(self, engine: Engine, voice: str, item: str | int,
+                    speed: float) -> Sound | None:
+        """A clip or silence already made, without waiting for anything."""
+        if isinstance(item, int):
+            return self._known.get(f"silence|{item}")
+        known = self._known.get(_clip_key(engine.name, voice, speed, item))
+        return None if known is None else Sound(known.uri, known.seconds, engine.name)
 
     async def _clip_set(self, engine: Engine, voice: str, speed: float,
                         texts: tuple[str, ...]) -> None:
@@ -313,7 +327,7 @@ class MediaPreparer:
             await audio.write_formats(slin, base)
             return audio.duration(slin)
 
-        sound = await self._cached(f"tts|{engine.name}|{voice}|{speed}|{text}", make)
+        sound = await self._cached(_clip_key(engine.name, voice, speed, text), make)
         return Sound(sound.uri, sound.seconds, engine.name)
 
     async def _silence(self, ms: int) -> Sound:
