@@ -14,6 +14,7 @@ attempt the carrier refused moves the call to the next carrier of its group
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -86,6 +87,14 @@ class CallService:
 
     def position(self, call_id: str) -> int | None:
         return self.dispatcher.position(call_id)
+
+    async def wait_ended(self, call_id: str, seconds: float) -> None:
+        """Return once the call has ended, or after `seconds`; at once if it is not live."""
+        call = self._live.get(call_id)
+        if call is not None and not call.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await call.ended.wait()
 
     def cancel(self, call_id: str) -> bool:
         """Cancel a call of this process that has not ended; False if there is none."""
@@ -228,6 +237,8 @@ class Call:
         """True once the service was told the first entry is played (StasisStart)."""
         self.staged: Prepared | None = None
         self.task: asyncio.Task[None] | None = None
+        self.ended = asyncio.Event()
+        """Set once the final state is stored."""
         self.extra = {"request_id": call_id, "carrier": request.carrier_id}
 
     def cancel(self) -> None:
@@ -364,9 +375,12 @@ class Call:
         self.s.metrics.calls.labels(state=ending.state.value, carrier=self.carrier_id).inc()
         log.info("call ended %s", ending.state.value,
                  extra=self.extra | {"cause": ending.hangup.cause if ending.hangup else None})
-        await self.s.store.update(
-            self.id, **changes, event=self._event(ending.state, now, **details),
-            attempt_end=None if attempt is None else (attempt, self._attempt_end(ending)))
+        try:
+            await self.s.store.update(
+                self.id, **changes, event=self._event(ending.state, now, **details),
+                attempt_end=None if attempt is None else (attempt, self._attempt_end(ending)))
+        finally:
+            self.ended.set()
         self._notify()
 
     async def _attempt(self, n: int, carrier: Carrier, prepared: Prepared) -> _Ending | None:

@@ -12,7 +12,9 @@ the script with one ARI play of the same sounds).
 2. Capacity: N calls at once (N = each of `--steps`, stopping at the first step that
    fails) for the API and the call file; a step passes when every call completed and the
    carrier's recording of each is as long as a lone call's (±15 %) and not silent.
-   CPU seconds and peak memory of our service, CPU seconds of the PBX Asterisk.
+   CPU seconds and peak memory of our service (its client waits for each call's end
+   with `?wait=`), CPU seconds of the PBX Asterisk; then what a client polling every
+   second adds: 100 calls so, and the CPU of one status read.
 3. API acceptance latency at 50 and 200 requests per second for 20 s each, calls held in
    the queue by a carrier limited to one channel.
 Results: bench/results/compare.json; `python -m bench.report` writes the table and chart.
@@ -40,7 +42,7 @@ import aiohttp
 import yaml
 
 from bench.dead_air import capture, dead_air
-from sandbox.api import ApiProcess
+from sandbox.api import FINAL, ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, asterisk_ids, running
 from sandbox.run import ARI_PASSWORD
 
@@ -49,8 +51,6 @@ BENCH_CONFIG = VAR / "bench.yaml"
 ARI = "http://127.0.0.1:8088/ari"
 DIGITS = "123456"
 TRUNK = "carrier-74445609"
-POLL = float(os.environ.get("BENCH_POLL", "1.0"))
-"""Seconds between status requests of the API method: a client polling its calls."""
 DIALPLAN = """
 [bench-short]
 exten => s,1,Playback(hello-world)
@@ -111,9 +111,21 @@ class ViaApi:
         return self.api.place(api_body(full, n))
 
     def wait(self, call_id: str, timeout: float) -> bool:
-        # Polled once a second, as a client would: the polling is not what is measured.
-        status = self.api.wait_final(call_id, timeout=timeout, poll=POLL)
-        return status["state"] == "completed"
+        """The client waits for the end of the call with `?wait=`: one request, mostly."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            code, status = self.api.request(
+                "GET", f"/voice/call/status/{call_id}?wait={min(30.0, left):.1f}")
+            if code != 200:
+                return False
+            if status["state"] in FINAL:
+                return bool(status["state"] == "completed")
+        return False
+
+    def poll(self, call_id: str, timeout: float) -> bool:
+        """The client asks once a second instead, as the original API's clients did."""
+        return bool(self.api.wait_final(call_id, timeout=timeout, poll=1.0)["state"]
+                    == "completed")
 
     def pid(self) -> int:
         assert self.api.process is not None
@@ -343,7 +355,29 @@ def capacity(method: Method, steps: list[int], pbx_pid: int,
         report |= {"service_cpu_s_per_100_calls":
                    round((cpu_seconds(own) - cpu0) / calls * 100, 3),
                    "service_peak_rss_mb": round(peak_rss_mb(own), 1)}
+    if isinstance(method, ViaApi):
+        time.sleep(5)  # the last step's calls are gone
+        report |= polling(method, offset=calls)
     return report
+
+
+def polling(api: ViaApi, offset: int, calls: int = 100) -> dict[str, Any]:
+    """What a client polling every second adds: 100 calls so, and one status read."""
+    pid = api.pid()
+    cpu0 = cpu_seconds(pid)
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        ids = list(pool.map(lambda n: api.place(True, offset + n), range(calls)))
+        done = sum(pool.map(lambda i: api.poll(i, 90), ids))
+    polled = (cpu_seconds(pid) - cpu0) / calls * 100
+    reads = 2000
+    cpu0 = cpu_seconds(pid)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: api.api.status(ids[0]), range(reads)))
+    per_read = (cpu_seconds(pid) - cpu0) / reads * 1000
+    print(f"  api, polled every second: {polled:.2f} CPU-s per 100 calls ({done} completed); "
+          f"a status read: {per_read:.2f} ms", flush=True)
+    return {"service_cpu_s_per_100_calls_polled_1s": round(polled, 3),
+            "status_read_cpu_ms": round(per_read, 3)}
 
 
 # -- 3. API latency -----------------------------------------------------------------------

@@ -38,8 +38,13 @@ def table(compare: dict[str, Any], prepare: dict[str, Any] | None) -> str:
     api_cap = cap.get("api", {})
     lines += ["", "| measure | value |", "|---|---|"]
     if api_cap:
-        lines.append(f"| our service, CPU per 100 calls | "
+        lines.append(f"| our service, CPU per 100 calls (client waits with `?wait=`) | "
                      f"{api_cap['service_cpu_s_per_100_calls']:.2f} s |")
+        if "service_cpu_s_per_100_calls_polled_1s" in api_cap:
+            lines.append(f"| our service, CPU per 100 calls (client polls every second) | "
+                         f"{api_cap['service_cpu_s_per_100_calls_polled_1s']:.2f} s |")
+            lines.append(f"| our service, CPU of one status read | "
+                         f"{api_cap['status_read_cpu_ms']:.2f} ms |")
         lines.append(f"| our service, peak memory | {api_cap['service_peak_rss_mb']:.0f} MB |")
         lines.append(f"| PBX Asterisk, CPU per 100 calls (API run) | "
                      f"{api_cap['asterisk_cpu_s_per_100_calls']:.2f} s |")

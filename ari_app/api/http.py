@@ -87,6 +87,22 @@ async def _json_body(request: web.Request) -> object:
         raise MalformedRequest("the body is not valid JSON", field="body") from exc
 
 
+MAX_WAIT = 60.0
+"""The longest `?wait=` of a status request, in seconds."""
+
+
+def _wait_seconds(raw: str | None) -> float:
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT:  # also NaN
+        raise InvalidField(f"wait: seconds, 0 to {MAX_WAIT:.0f}", field="wait")
+    return wait
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -269,7 +285,13 @@ class Api:
         return self._config.settings
 
     async def status(self, request: web.Request) -> web.Response:
+        """The call as stored; with `?wait=<seconds>` (at most MAX_WAIT), answered when the
+        call ends or when the time is up, whichever comes first: one request instead of a
+        poll every second."""
         request_id = request.match_info["request_id"]
+        wait = _wait_seconds(request.query.get("wait"))
+        if wait and _UUID.match(request_id):
+            await self._calls.wait_ended(request_id, wait)
         found = await self._store.details(request_id) if _UUID.match(request_id) else None
         if found is None:
             raise NotFound("no call with this request_id", field="request_id")

@@ -274,12 +274,17 @@ def document() -> dict[str, Any]:
             }},
             "/voice/call/status/{request_id}": {"get": {
                 "summary": "The state and outcome of a call",
-                "parameters": [{"name": "request_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
+                "parameters": [
+                    {"name": "request_id", "in": "path", "required": True,
+                     "schema": {"type": "string"}},
+                    {"name": "wait", "in": "query", "required": False,
+                     "description": "answer when the call ends, or after this many seconds",
+                     "schema": {"type": "number", "minimum": 0, "maximum": 60}},
+                ],
                 "responses": {
                     "200": {"description": "the call",
                             "content": {"application/json": {"schema": _STATUS}}},
-                    **_errors(404),
+                    **_errors(404, 422),
                 },
             }},
             **_carrier_paths(),

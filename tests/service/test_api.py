@@ -55,6 +55,31 @@ async def test_status_of_a_finished_call(api: tuple[TestClient, Rig]) -> None:
     assert "123456" not in json.dumps(status)
 
 
+async def test_status_can_wait_for_the_end_of_the_call(api: tuple[TestClient, Rig]) -> None:
+    client, rig = api
+    rig.ari.hold_after_answer = True
+    response = await client.post("/voice/call/play", data=(DATA / "seed-tts.json").read_bytes())
+    request_id = (await response.json())["request_id"]
+    await until(lambda: rig.ari.played != [])
+
+    started = asyncio.get_running_loop().time()
+    early = await client.get(f"/voice/call/status/{request_id}", params={"wait": "0.2"})
+    assert (await early.json())["state"] == "answered"  # time up first
+    assert asyncio.get_running_loop().time() - started >= 0.2
+
+    waiting = asyncio.create_task(
+        client.get(f"/voice/call/status/{request_id}", params={"wait": "30"}))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await rig.ari.finish_first(request_id)  # the call plays to its end and hangs up
+    answer = await asyncio.wait_for(waiting, 5)
+    assert (await answer.json())["state"] == "completed"
+
+    for wrong in ("-1", "61", "nan", "soon"):
+        refused = await client.get(f"/voice/call/status/{request_id}", params={"wait": wrong})
+        assert refused.status == 422 and (await refused.json())["field"] == "wait"
+
+
 @pytest.mark.parametrize("path", ["/voice/call/status/nope",
                                   "/voice/call/status/00000000-0000-4000-8000-000000000000"])
 async def test_unknown_request_id_is_404(api: tuple[TestClient, Rig], path: str) -> None:
