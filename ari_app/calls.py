@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 CALL_CONTEXT = "ari-app-call"
 """The dialplan context a call runs once answered (dialplan/extensions.conf.j2): it plays
-the first entry at once, then enters Stasis, with how the first entry went as argument."""
+the first entry at once, then enters Stasis (our application, ARI_APP_NAME), with how the
+first entry went as argument."""
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
 _HANGUP_GRACE = 10.0
@@ -411,7 +412,8 @@ class Call:
                 caller_id=self._caller_id(carrier),
                 timeout=self.s.settings.calls.ring_timeout,
                 variables={f"PJSIP_HEADER(add,{CALL_HEADER})": self.id,
-                           "ARI_APP_FIRST": "&".join(u.removeprefix("sound:") for u in first)},
+                           "ARI_APP_FIRST": "&".join(u.removeprefix("sound:") for u in first),
+                           "ARI_APP_NAME": self.s.settings.ari.app},
             )
         except AriError as exc:
             ending = _Ending(State.FAILED, None, ("originate-failed", str(exc)))

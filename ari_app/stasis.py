@@ -14,8 +14,8 @@ from ari_app.ari import Event
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("Dial", "ChannelStateChange", "ChannelDialplan", "StasisStart", "PlaybackStarted",
-          "PlaybackContinuing", "PlaybackFinished", "ChannelDestroyed")
+EVENTS = ("Dial", "ChannelStateChange", "ChannelDialplan", "StasisStart", "PlaybackContinuing",
+          "PlaybackFinished", "ChannelDestroyed")
 """The ARI events a call reacts to; Asterisk is asked to send no others."""
 LOST = "ChannelLost"
 """Our own event: the channel vanished while the websocket was down."""

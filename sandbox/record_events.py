@@ -41,7 +41,7 @@ async def record() -> None:
         cid = f"call-{name}"
         await ari.originate(channel_id=cid, endpoint=f"PJSIP/{number}@carrier-74445609",
                             context=CALL_CONTEXT, caller_id="+15550100", timeout=15,
-                            variables={"ARI_APP_FIRST": "beep"})
+                            variables={"ARI_APP_FIRST": "beep", "ARI_APP_NAME": "ari-app"})
         for _ in range(200):
             await asyncio.sleep(0.1)
             kinds = [e["type"] for e in events]

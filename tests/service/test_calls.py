@@ -141,7 +141,8 @@ async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:
     # Answered, the channel plays the first entry in the dialplan: no round trip first.
     assert originate["context"] == "ari-app-call"
     assert originate["variables"] == {f"PJSIP_HEADER(add,{CALL_HEADER})": call_id,
-                                      "ARI_APP_FIRST": "/media/0-0&/media/0-1"}
+                                      "ARI_APP_FIRST": "/media/0-0&/media/0-1",
+                                      "ARI_APP_NAME": rig.settings.ari.app}
     assert rig.ari.watched == {"PJSIP/carrier-74445609"}
     assert rig.ari.played == [(call_id, ("sound:/media/0-0", "sound:/media/0-1"))]
     assert rig.ari.hung_up == [call_id]
