@@ -34,6 +34,7 @@ class Proxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # 5 s to connect; an idle connection stays up
             with self._lock:
                 self._sockets |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):

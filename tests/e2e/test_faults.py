@@ -109,6 +109,24 @@ def test_ari_connection_drop(faulty: ApiProcess, proxy: Proxy, lab: Lab) -> None
     ended_once([live, queued])
 
 
+def test_connection_down_when_the_first_entry_ends(faulty: ApiProcess, proxy: Proxy) -> None:
+    """The dialplan plays the first entry, then hands the channel to the service: if the
+    service is unreachable just then, the dialplan tries again until it is back."""
+    request_id = faulty.place(seed("tts"))
+    answered = wait_state(faulty, request_id, {"answered"})
+    first_entry = float(str(answered["audio_seconds"])) / 2  # two entries, the same text
+    proxy.cut()
+    try:
+        time.sleep(first_entry + 1.0)  # the entry ends, Stasis fails while we are away
+    finally:
+        proxy.restore()
+    status = faulty.wait_final(request_id, timeout=60)
+
+    assert status["state"] == "completed", status
+    assert [e["played"] for e in status["entries"]] == [True, True], status
+    ended_once([request_id])
+
+
 def test_asterisk_restart_mid_call(faulty: ApiProcess, lab: Lab) -> None:
     live = faulty.place(seed("tts"))
     wait_state(faulty, live, {"answered"})
