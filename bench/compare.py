@@ -412,6 +412,14 @@ async def latency(url: str, key: str, rate: int, seconds: int) -> dict[str, Any]
             "p50_ms": round(statistics.median(results), 2), "p99_ms": round(quantiles[98], 2)}
 
 
+def settle(lab: Lab, seconds: float = 15) -> None:
+    """After the capacity steps (the last one overloads the machine on purpose): no call
+    left on either Asterisk, and time for both to finish writing their recordings."""
+    for name in ("pbx", "carrier"):
+        lab.instance(name).cli("channel request hangup all")
+    time.sleep(seconds)
+
+
 def api_latency(lab: Lab) -> list[dict[str, Any]]:
     out = []
     for rate in (50, 200):
@@ -476,6 +484,7 @@ def main() -> None:
             for method in methods:
                 method.close()
         if "latency" in parts:
+            settle(lab)
             print("API acceptance latency (calls held in the queue):", flush=True)
             report["api_latency"] = api_latency(lab)
     RESULTS.mkdir(parents=True, exist_ok=True)
