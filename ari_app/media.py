@@ -3,15 +3,15 @@
 - Speech is split into words and digits. Words go to the speech engine and are
   cached by everything that shapes their audio; a word never contains a digit.
   Each digit is a clip of its own, made once per engine and voice, so a code is
-  never sent to an engine, never written to disk and never cached as a whole:
-  it exists only as the order of clips in one play request (sent in the body of
-  that request, not in its URL).
+  never sent to an engine and never cached as a whole.
 - URLs are fetched by the service (Asterisk is never handed a user's URL) through
   fetch.py, checked by their bytes, converted, and cached by a hash of the URL for
   as long as the server's caching headers allow.
 - Pauses are cached silence; Asterisk sounds are played by name.
 - A call plays each entry from a file of that call only, its sounds joined
-  (`stage`), so Asterisk's log of played files says nothing about a code.
+  (`stage`), so Asterisk's log of played files says nothing about a code. That
+  file is the code as audio while the call lasts, and is emptied when it ends
+  (a tmpfs on `<media.dir>/calls` keeps it off the disk).
 """
 
 from __future__ import annotations
