@@ -91,6 +91,10 @@ async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
     async def ping(request: web.Request) -> web.Response:
         return web.json_response({"ping": "pong"})
 
+    async def event_filter(request: web.Request) -> web.Response:
+        stand.bodies.append(await request.json())
+        return web.json_response({"name": request.match_info["app"]})
+
     app = web.Application(middlewares=[auth])
     app.router.add_get("/ari/events", events)
     app.router.add_post("/ari/channels/{id}", originate)
@@ -98,6 +102,7 @@ async def stand() -> AsyncIterator[tuple[Stand, TestServer]]:
     app.router.add_delete("/ari/channels/{id}", hangup)
     app.router.add_get("/ari/channels", channels)
     app.router.add_get("/ari/asterisk/ping", ping)
+    app.router.add_put("/ari/applications/{app}/eventFilter", event_filter)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield stand, server
@@ -254,3 +259,20 @@ async def test_requests_waiting_on_a_websocket_that_drops_fail(
     with pytest.raises(AriUnavailable):
         await asyncio.wait_for(waiting, 5)
     await stop(ari, task)
+
+
+async def test_asterisk_is_asked_for_the_events_a_call_uses_only(
+        stand: tuple[Stand, TestServer]) -> None:
+    recorded, server = stand
+    ari = AriClient(url=f"http://127.0.0.1:{server.port}", username="ari-app", password=PASSWORD,
+                    app="otp", on_event=lambda e: asyncio.sleep(0),
+                    on_connect=lambda: asyncio.sleep(0), events=("Dial", "ChannelDestroyed"))
+    task = await connected(ari)
+    await stop(ari, task)
+
+    (filtered,) = [r for r in recorded.requests if r.path.endswith("/eventFilter")]
+    assert filtered.path == "/ari/applications/otp/eventFilter"
+    assert filtered.headers.get("X-Via") == "websocket"
+    # The answers to REST requests on the websocket are events too: never filtered out.
+    assert recorded.bodies == [{"allowed": [{"type": "Dial"}, {"type": "ChannelDestroyed"},
+                                            {"type": "RESTResponse"}]}]
