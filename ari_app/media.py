@@ -292,15 +292,21 @@ class MediaPreparer:
         if wanted:
             await self._clip_set(engine, voice, speed,
                                  tuple(_ALPHABET if wanted - set(_DIGITS) else _DIGITS))
-        sounds = {item: self._remembered(engine, voice, item, speed) for item in plan}
-        missing = [item for item, sound in sounds.items() if sound is None]
+        sounds: dict[str | int, Sound] = {}
+        missing: list[str | int] = []
+        for item in dict.fromkeys(plan):
+            known = self._remembered(engine, voice, item, speed)
+            if known is None:
+                missing.append(item)
+            else:
+                sounds[item] = known
         if missing:
             made = await asyncio.gather(*(
                 self._clip(engine, voice, item, speed) if isinstance(item, str)
                 else self._silence(item)
                 for item in missing))
             sounds.update(zip(missing, made, strict=True))
-        return [sound for item in plan if (sound := sounds[item]) is not None]
+        return [sounds[item] for item in plan]
 
     def _remembered(self, engine: Engine, voice: str, item: str | int,
                     speed: float) -> Sound | None:

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import json
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -65,9 +64,9 @@ class AriClient:
         self._max_backoff = max_backoff
         self._probe_timeout = probe_timeout
         self._events = tuple(events)
+        """The event types the application is sent (all when empty)."""
         self._watching: set[str] = set()
         """Endpoints the application is subscribed to on this connection."""
-        """The event types the application is sent (all when empty)."""
         self._session: aiohttp.ClientSession | None = None
         self._up = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -302,5 +301,5 @@ def _answer(method: str, path: str, status: int, body: str | None,
 
 def _message(detail: str) -> str:
     with contextlib.suppress(ValueError, AttributeError):
-        return str(json.loads(detail).get("message", ""))[:200]
+        return str(orjson.loads(detail).get("message", ""))[:200]
     return detail[:200]
