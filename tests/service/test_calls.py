@@ -146,7 +146,8 @@ async def test_answered_call_plays_the_playlist_then_hangs_up(rig: Rig) -> None:
     assert rig.ari.watched == {"PJSIP/carrier-74445609"}
     assert rig.ari.played == [(call_id, ("sound:/media/0-0", "sound:/media/0-1"))]
     assert rig.ari.hung_up == [call_id]
-    assert rig.media.staged == rig.media.unstaged != []
+    await until(lambda: rig.media.unstaged != [])  # just after the final write
+    assert rig.media.staged == rig.media.unstaged
 
 
 async def test_entries_after_the_first_are_played_over_ari(rig: Rig) -> None:
