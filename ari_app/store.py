@@ -168,7 +168,18 @@ class Delivery:
     delivered_at: float | None
 
 
+_ATTEMPTS_OF = (f"SELECT {','.join(f.name for f in fields(Attempt))} FROM attempts "  # noqa: S608
+                "WHERE call_id=? ORDER BY n")
 _DELIVERY_COLUMNS = ",".join(f.name for f in fields(Delivery))
+_DELIVERIES_OF = (f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE call_id=? "  # noqa: S608
+                  "ORDER BY created_at, rowid")
+
+
+def _check_fields(changes: dict[str, Any], allowed: Sequence[str], what: str) -> None:
+    """ValueError if a name in `changes` is not a field of `what` (names go into SQL)."""
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
 _KEY_COLUMNS = "id, name, carriers, countries, created_at, revoked_at"
 
 
@@ -232,7 +243,6 @@ class Store(Protocol):
     async def details(self, call_id: str) -> tuple[CallRecord, list[Attempt],
                                                      list[Delivery]] | None:
         """A call with its attempts and callback deliveries, in one read."""
-    async def deliveries(self, call_id: str) -> list[Delivery]: ...
     async def pending_deliveries(self, limit: int) -> list[Delivery]: ...
     async def delivery_done(self, delivery_id: str, **changes: Any) -> None: ...
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest]]: ...
@@ -454,9 +464,7 @@ class SqliteStore:
                      attempt: Attempt | None = None,
                      attempt_end: tuple[int, dict[str, Any]] | None = None,
                      **changes: Any) -> None:
-        unknown = set(changes) - set(_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown call fields: {sorted(unknown)}")
+        _check_fields(changes, _COLUMNS, "call")
         ended = None if attempt_end is None else self._attempt_end_sql(call_id, *attempt_end)
         now = time.time()
         changes["updated_at"] = now
@@ -492,16 +500,13 @@ class SqliteStore:
     @staticmethod
     def _attempt_end_sql(call_id: str, n: int,
                          changes: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        unknown = set(changes) - {f.name for f in fields(Attempt)}
-        if unknown:
-            raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
+        _check_fields(changes, [f.name for f in fields(Attempt)], "attempt")
         assignments = ",".join(f"{name}=?" for name in changes)
         return (f"UPDATE attempts SET {assignments} WHERE call_id=? AND n=?",  # noqa: S608
                 (*changes.values(), call_id, n))
 
     async def details(self, call_id: str) -> tuple[CallRecord, list[Attempt],
                                                      list[Delivery]] | None:
-        names = ",".join(f.name for f in fields(Attempt))
         db = self._reader
         db.execute("BEGIN")  # one snapshot for the three
         try:
@@ -509,32 +514,15 @@ class SqliteStore:
                              "WHERE id=?", (call_id,)).fetchone()
             if row is None:
                 return None
-            attempts = db.execute(f"SELECT {names} FROM attempts "  # noqa: S608
-                                  "WHERE call_id=? ORDER BY n", (call_id,)).fetchall()
-            deliveries = db.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE call_id=? "  # noqa: S608
-                "ORDER BY created_at, rowid", (call_id,)).fetchall()
+            attempts = db.execute(_ATTEMPTS_OF, (call_id,)).fetchall()
+            deliveries = db.execute(_DELIVERIES_OF, (call_id,)).fetchall()
         finally:
             db.execute("COMMIT")
         return (CallRecord(*row), [Attempt(*a) for a in attempts],
                 [Delivery(*d) for d in deliveries])
 
     async def attempts(self, call_id: str) -> list[Attempt]:
-        names = ",".join(f.name for f in fields(Attempt))
-
-        def read() -> Any:
-            return self._db.execute(f"SELECT {names} FROM attempts WHERE call_id=? "  # noqa: S608
-                                    "ORDER BY n", (call_id,)).fetchall()
-
-        return [Attempt(*row) for row in await self._run(read)]
-
-    async def deliveries(self, call_id: str) -> list[Delivery]:
-        def read() -> Any:
-            return self._db.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
-                                    "WHERE call_id=? ORDER BY created_at, rowid",
-                                    (call_id,)).fetchall()
-
-        return [Delivery(*row) for row in await self._run(read)]
+        return [Attempt(*row) for row in self._reader.execute(_ATTEMPTS_OF, (call_id,))]
 
     async def pending_deliveries(self, limit: int) -> list[Delivery]:
         """Deliveries still to make, the soonest due first."""
@@ -546,9 +534,7 @@ class SqliteStore:
         return [Delivery(*row) for row in await self._run(read)]
 
     async def delivery_done(self, delivery_id: str, **changes: Any) -> None:
-        unknown = set(changes) - {f.name for f in fields(Delivery)}
-        if unknown:
-            raise ValueError(f"unknown delivery fields: {sorted(unknown)}")
+        _check_fields(changes, [f.name for f in fields(Delivery)], "delivery")
         assignments = ",".join(f"{name}=?" for name in changes)
         await self._run(self._db.execute,
                         f"UPDATE deliveries SET {assignments} WHERE id=?",  # noqa: S608

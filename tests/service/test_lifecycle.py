@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from ari_app.callbacks import Notifier, verify
 from ari_app.errors import InvalidField
 from ari_app.playlist import parse_request
 from ari_app.settings import parse
+from ari_app.store import Delivery
 from tests.service.test_calls import SANDBOX, Rig, build, until
 
 SECRET = "a-callback-secret-for-tests"
@@ -43,6 +45,13 @@ def body(carrier: str = "74445609", to: str = "12125551212", **extra: Any) -> di
     return {"to": to, "from": "me", "carrier_id": carrier,
             "playlist": [{"play": "Your code is 123456", "type": "tts",
                           "options": {"language": "en-US", "say-as": "digits"}}], **extra}
+
+
+def limit_channels(rig: Rig, channels: int) -> None:
+    """The main carrier takes at most `channels` calls at once from now on."""
+    main = dataclasses.replace(rig.settings.carriers["74445609"], max_channels=channels)
+    rig.calls.config.settings = dataclasses.replace(
+        rig.settings, carriers={**rig.settings.carriers, "74445609": main})
 
 
 @pytest.fixture
@@ -86,11 +95,7 @@ async def test_a_carrier_that_keeps_failing_is_held_back(rig: Rig) -> None:
 
 async def test_channel_limit_holds_and_every_call_completes(tmp_path: Path) -> None:
     rig = rig_with(tmp_path)
-    main = rig.settings.carriers["74445609"]
-    limited = {**rig.settings.carriers, "74445609": type(main)(**{**main.__dict__,
-                                                                   "max_channels": 3})}
-    rig.calls.config.settings = type(rig.settings)(**{**rig.settings.__dict__,
-                                                       "carriers": limited})
+    limit_channels(rig, 3)
     rig.ari.hold_after_answer = True
     ids = [await rig.calls.submit(parse_request(body(), rig.settings)) for _ in range(10)]
     await until(lambda: len(rig.ari.played) == 3)
@@ -134,15 +139,20 @@ async def test_callbacks_are_signed_retried_and_verify(rig: Rig,
     call_id = await rig.calls.submit(parse_request(body(callback_url=url), rig.settings))
     await rig.final(call_id)
 
+    async def stored() -> list[Delivery]:
+        found = await rig.store.details(call_id)
+        assert found is not None
+        return found[2]
+
     async def all_delivered() -> None:
-        while any(d.state != "delivered" for d in await rig.store.deliveries(call_id)):
+        while any(d.state != "delivered" for d in await stored()):
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(all_delivered(), 10)
     sender.cancel()
     await notifier.close()
     await server.close()
-    deliveries = await rig.store.deliveries(call_id)
+    deliveries = await stored()
 
     states = [json.loads(d.body)["state"] for d in deliveries]
     assert states == ["queued", "dialing", "answered", "completed"]
@@ -172,11 +182,7 @@ def test_callback_url_needs_the_signing_secret(tmp_path: Path) -> None:
 
 async def test_cancel_while_waiting_for_the_failover_carrier(tmp_path: Path) -> None:
     rig = rig_with(tmp_path)
-    main = rig.settings.carriers["74445609"]
-    one_channel = {**rig.settings.carriers,
-                   "74445609": type(main)(**{**main.__dict__, "max_channels": 1})}
-    rig.calls.config.settings = type(rig.settings)(**{**rig.settings.__dict__,
-                                                       "carriers": one_channel})
+    limit_channels(rig, 1)
     rig.ari.hold_after_answer = True
     busy_line = await rig.calls.submit(parse_request(body(), rig.settings))
     await until(lambda: len(rig.ari.played) == 1)  # 74445609's only channel is taken
