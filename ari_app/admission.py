@@ -131,7 +131,8 @@ class Admission:
                          "dialled until it is reset (DELETE /admin/breaker)", self.tripped[1])
         since = self._clock() - self._recent.horizon
         for row in await self._store.recent_calls(since):
-            self._record(row.to_number, row.api_key, row.client, row.created_at, row.est_cost)
+            counters = self._keys(row.to_number, row.api_key, row.client)
+            self._recent.add(list(counters.values()), row.created_at, row.est_cost)
         self._loaded = True
 
     @property
@@ -139,23 +140,20 @@ class Admission:
         """True while the breaker has not tripped (is closed)."""
         return self.tripped is None
 
-    def _keys(self, to: str, api_key: str | None, client: str | None) -> list[str]:
-        prefix = to[:-self._settings().limits.prefix_drop]
-        keys = [f"n:{to}", f"p:{prefix}"]
+    def _keys(self, to: str, api_key: str | None, client: str | None) -> dict[str, str]:
+        """The counters a call to `to` adds to, by what they count."""
+        keys = {"number": f"n:{to}",
+                "prefix": f"p:{to[:-self._settings().limits.prefix_drop]}"}
         if api_key is not None:
-            keys.append(f"k:{api_key}")
+            keys["key"] = f"k:{api_key}"
         if client is not None:
-            keys.append(f"c:{client}")
+            keys["client"] = f"c:{client}"
         return keys
-
-    def _record(self, to: str, api_key: str | None, client: str | None, at: float,
-                cost: float) -> None:
-        self._recent.add(self._keys(to, api_key, client), at, cost)
 
     def forget(self, origin: Origin, to: str) -> None:
         """The call was not stored after all: it does not count."""
-        self._recent.remove(self._keys(to, origin.api_key, origin.client), origin.admitted_at,
-                            origin.est_cost)
+        self._recent.remove(list(self._keys(to, origin.api_key, origin.client).values()),
+                            origin.admitted_at, origin.est_cost)
 
     async def admit(self, request: CallRequest, key: ApiKey | None,
                     client: str | None) -> Origin:
@@ -173,19 +171,19 @@ class Admission:
             raise BreakerOpen("the circuit breaker is open: no calls are placed until an "
                               "admin resets it", field=None)
         limits = settings.limits
-        prefix = request.to[:-limits.prefix_drop]
-        self._velocity(f"n:{request.to}", limits.per_number, "to this number", "to")
-        self._velocity(f"p:{prefix}", limits.per_prefix, "to numbers of this range", "to")
-        if key is not None:
-            self._velocity(f"k:{key.id}", limits.per_key, "with this API key", None)
-        if client is not None:
-            self._velocity(f"c:{client}", limits.per_client, "from this address", None)
+        key_id = key.id if key else None
+        counters = self._keys(request.to, key_id, client)
+        self._velocity(counters["number"], limits.per_number, "to this number", "to")
+        self._velocity(counters["prefix"], limits.per_prefix, "to numbers of this range", "to")
+        if "key" in counters:
+            self._velocity(counters["key"], limits.per_key, "with this API key", None)
+        if "client" in counters:
+            self._velocity(counters["client"], limits.per_client, "from this address", None)
         cost = estimate(request.to, settings.breaker.cost_per_call)
         await self._breaker(settings, cost)
         now = self._clock()
-        self._record(request.to, key.id if key else None, client, now, cost)
-        return Origin(api_key=key.id if key else None, client=client, est_cost=cost,
-                      admitted_at=now)
+        self._recent.add(list(counters.values()), now, cost)
+        return Origin(api_key=key_id, client=client, est_cost=cost, admitted_at=now)
 
     def _velocity(self, key: str, windows: tuple[Window, ...], what: str,
                   field: str | None) -> None:

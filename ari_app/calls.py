@@ -521,8 +521,7 @@ class Call:
             if event.get("playback", {}).get("state") == "failed":
                 self.error = ("playback-failed", "Asterisk could not play the last entry")
             else:
-                self.played = len(self.request.playlist)
-                self.playlist_done = True
+                self._all_played()
         elif kind == "ChannelDestroyed":
             hangup = from_event(dict(event))
             if self.canceled:
@@ -562,10 +561,13 @@ class Call:
             if not self.rest_started:
                 await self._first_played(prepared, played=True)
             elif not await self.s.ari.playback_exists(f"{self.channel_id}-play"):
-                self.played = len(self.request.playlist)
-                self.playlist_done = True
+                self._all_played()
         except AriError:
             return
+
+    def _all_played(self) -> None:
+        self.played = len(self.request.playlist)
+        self.playlist_done = True
 
     async def _answered(self) -> None:
         self.answer_mono = time.monotonic()
@@ -585,8 +587,7 @@ class Call:
         self.items_done = prepared.items_per_entry[0]
         rest = prepared.media[self.items_done:]
         if not rest:
-            self.played = len(self.request.playlist)
-            self.playlist_done = True
+            self._all_played()
             return
         self.played = prepared.entries_done(self.items_done)
         try:

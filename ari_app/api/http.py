@@ -103,6 +103,18 @@ def _wait_seconds(raw: str | None) -> float:
     return wait
 
 
+def _no_call() -> NotFound:
+    return NotFound("no call with this request_id", field="request_id")
+
+
+def _request_id(request: web.Request) -> str:
+    """The path's request id; NotFound at once if it cannot be one of ours."""
+    request_id = request.match_info["request_id"]
+    if not _UUID.match(request_id):
+        raise _no_call()
+    return request_id
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -274,10 +286,9 @@ class Api:
         return web.Response(body=audio.wav(slin), content_type="audio/wav")
 
     async def _record(self, request: web.Request) -> CallRecord:
-        request_id = request.match_info["request_id"]
-        record = await self._store.get(request_id) if _UUID.match(request_id) else None
+        record = await self._store.get(_request_id(request))
         if record is None:
-            raise NotFound("no call with this request_id", field="request_id")
+            raise _no_call()
         return record
 
     @property
@@ -288,13 +299,13 @@ class Api:
         """The call as stored; with `?wait=<seconds>` (at most MAX_WAIT), answered when the
         call ends or when the time is up, whichever comes first: one request instead of a
         poll every second."""
-        request_id = request.match_info["request_id"]
         wait = _wait_seconds(request.query.get("wait"))
-        if wait and _UUID.match(request_id):
+        request_id = _request_id(request)
+        if wait:
             await self._calls.wait_ended(request_id, wait)
-        found = await self._store.details(request_id) if _UUID.match(request_id) else None
+        found = await self._store.details(request_id)
         if found is None:
-            raise NotFound("no call with this request_id", field="request_id")
+            raise _no_call()
         record, attempts, deliveries = found
         return _json(status_body(record, position=self._calls.position(record.id),
                                  attempts=attempts, deliveries=deliveries))
