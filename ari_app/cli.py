@@ -57,16 +57,19 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _keys(settings: settings_module.Settings, args: argparse.Namespace) -> int:
     from ari_app.auth import new_key
+    from ari_app.destinations import prefix_digits
     from ari_app.store import SqliteStore
 
     store = SqliteStore(settings.storage_path)
     try:
         if args.keys_command == "create":
-            countries = None if args.country is None else tuple(
-                c.replace(" ", "").lstrip("+") for c in args.country)
-            if countries is not None and not all(c.isdigit() for c in countries):
-                print("ari-app: --country takes number prefixes like +44", file=sys.stderr)
-                return 2
+            countries = None
+            if args.country is not None:
+                digits = [prefix_digits(c) for c in args.country]
+                countries = tuple(d for d in digits if d is not None)
+                if len(countries) < len(digits):
+                    print("ari-app: --country takes number prefixes like +44", file=sys.stderr)
+                    return 2
             key, key_hash, token = new_key(
                 args.name, carriers=None if args.carrier is None else tuple(args.carrier),
                 countries=countries)

@@ -81,6 +81,12 @@ def normalize(number: str, national_country: str | None) -> str:
     return f"+{digits}"
 
 
+def prefix_digits(text: str) -> str | None:
+    """A number prefix given as "+44", "44" or "+1 900", as its digits; None if it is not one."""
+    digits = text.replace(" ", "").lstrip("+")
+    return digits if digits.isdigit() and len(digits) <= 15 else None
+
+
 def _covered(digits: str, prefixes: Sequence[str]) -> str | None:
     """The longest of `prefixes` that `digits` starts with."""
     found = [p for p in prefixes if digits.startswith(p)]

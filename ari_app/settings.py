@@ -30,7 +30,7 @@ from ari_app.config_reader import (
     Reader,
     Secret,
 )
-from ari_app.destinations import Policy
+from ari_app.destinations import Policy, prefix_digits
 from ari_app.errors import ConfigError
 from ari_app.speech import ENGINES
 
@@ -237,22 +237,23 @@ def load(path: Path | str | None = None) -> Settings:
     if not chosen:
         raise ConfigError([f"no config file: pass --config FILE or set {ENV_VAR}"])
     file = Path(chosen)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot read ({exc.strerror})"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{file}: not valid YAML ({exc})"]) from exc
-    settings = parse(data, base=file.resolve().parent)
+    settings = parse(_read_yaml(file), base=file.resolve().parent)
     return dataclasses.replace(settings, source=file.resolve())
 
 
 def read_carriers_file(path: Path) -> object:
     """The carriers file's mapping; a missing file is no carriers yet."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        return {}
+        return _read_yaml(path) or {}
+    except ConfigError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            return {}
+        raise
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
     except yaml.YAMLError as exc:
@@ -422,8 +423,8 @@ def _prefixes(reader: Reader, name: str) -> tuple[str, ...]:
     """Number prefixes given as "+44", "44" or "+1 900": kept as digits only."""
     out = []
     for index, text in enumerate(reader.texts(name, (), conf=False)):
-        digits = text.replace(" ", "").lstrip("+")
-        if not digits.isdigit() or len(digits) > 15:
+        digits = prefix_digits(text)
+        if digits is None:
             reader.problem(f"{reader.key(name)}[{index}]", "must be a number prefix like +44")
             continue
         out.append(digits)

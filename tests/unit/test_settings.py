@@ -147,3 +147,25 @@ def test_carriers_file_adds_carriers_and_may_not_redefine_one(tmp_path: Path) ->
     assert settings.managed == {"extra"} and "74445609" in settings.carriers
     (tmp_path / "carriers.yaml").write_text("'74445609':\n  host: 10.0.0.1\n")
     assert any("defined both" in p for p in problems(data))
+
+
+def test_carriers_file_missing_is_none_yet_and_unreadable_is_a_problem(tmp_path: Path) -> None:
+    data = sandbox()
+    data["carriers_file"] = str(tmp_path / "carriers.yaml")
+    assert parse(data, base=ROOT).managed == frozenset()
+    (tmp_path / "carriers.yaml").mkdir()
+    assert any("cannot read" in p for p in problems(data))
+    (tmp_path / "carriers.yaml").rmdir()
+    (tmp_path / "carriers.yaml").write_text("extra: [unclosed")
+    assert any("not valid YAML" in p for p in problems(data))
+
+
+def test_destination_prefixes_are_kept_as_digits() -> None:
+    data = sandbox()
+    data["destinations"] = {"allowed_countries": ["+44", "1"], "allow_ranges": ["+1 900"],
+                            "deny": ["+44 7700 900"]}
+    policy = parse(data, base=ROOT).destinations.policy
+    assert policy.allowed == ("44", "1") and policy.allow_ranges == ("1900",)
+    assert policy.deny == ("447700900",)
+    data["destinations"]["deny"] = ["+44", "UK"]
+    assert any(p.startswith("destinations.deny[1]:") for p in problems(data))
