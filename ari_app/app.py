@@ -101,7 +101,7 @@ def build(settings: Settings) -> Service:
     ami = AmiClient(settings.ami)
     carriers = CarrierManager(current=current, ami=ami)
     health = Health(ari=ari, store=store, engines=engines(settings), ami=ami,
-                    carriers=lambda: current.settings.carriers, live=carriers.live)
+                    carriers=lambda: current.settings.carriers, live=carriers.live_all)
     api = Api(config=current, calls=calls, store=store, media=media, health=health,
               carriers=carriers, admission=admission)
     return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, media=media,

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,18 +199,34 @@ class CarrierManager:
 
     async def live(self, carrier: Carrier) -> dict[str, Any]:
         """Registration and reachability as Asterisk sees them now."""
+        return (await self.live_all([carrier]))[carrier.id]
+
+    async def live_all(self, carriers: Sequence[Carrier]) -> dict[str, dict[str, Any]]:
+        """`live` of each carrier; Asterisk's list of registrations is read once for all."""
         try:
-            registrations = await self._ami.registrations() if carrier.register else {}
-            contact = await self._ami.contact(carrier.trunk)
+            registrations = await self._ami.registrations() \
+                if any(c.register for c in carriers) else {}
         except AmiError as exc:
-            return {"ami": False, "error": str(exc), "registration": None, "contact": None}
-        return {
-            "ami": True,
-            "registration": registrations.get(f"{carrier.trunk}-reg", "Unregistered")
-            if carrier.register else "not-registering",
-            "contact": contact.status if contact else "Unknown",
-            "roundtrip_ms": contact.roundtrip_ms if contact else None,
-        }
+            return {c.id: _ami_down(exc) for c in carriers}
+        found: dict[str, dict[str, Any]] = {}
+        for carrier in carriers:
+            try:
+                contact = await self._ami.contact(carrier.trunk)
+            except AmiError as exc:
+                found[carrier.id] = _ami_down(exc)
+                continue
+            found[carrier.id] = {
+                "ami": True,
+                "registration": registrations.get(f"{carrier.trunk}-reg", "Unregistered")
+                if carrier.register else "not-registering",
+                "contact": contact.status if contact else "Unknown",
+                "roundtrip_ms": contact.roundtrip_ms if contact else None,
+            }
+        return found
+
+
+def _ami_down(exc: AmiError) -> dict[str, Any]:
+    return {"ami": False, "error": str(exc), "registration": None, "contact": None}
 
 
 def _fields(body: object) -> dict[str, Any]:

@@ -8,7 +8,7 @@ health endpoint is cheap to poll.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,8 @@ async def check_engine(engine: Engine) -> EngineHealth:
 class Health:
     def __init__(self, *, ari: Ari, store: Store, engines: list[Engine], ami: Ami | None = None,
                  carriers: Callable[[], Mapping[str, Carrier]] = dict,
-                 live: Callable[[Carrier], Awaitable[dict[str, Any]]] | None = None) -> None:
+                 live: Callable[[Sequence[Carrier]], Awaitable[dict[str, dict[str, Any]]]]
+                 | None = None) -> None:
         self._ari = ari
         self._store = store
         self._engines = engines
@@ -70,8 +71,8 @@ class Health:
             return {}
         at, last = self._carriers_seen
         if time.monotonic() - at > CARRIERS_EVERY:
-            last = {carrier_id: await self._live(carrier)
-                    for carrier_id, carrier in sorted(self._carriers().items())}
+            carriers = self._carriers()
+            last = await self._live([carriers[c] for c in sorted(carriers)])
             self._carriers_seen = (time.monotonic(), last)
         return last
 

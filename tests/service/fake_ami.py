@@ -20,6 +20,7 @@ class FakeAmi:
         """Refuse the next reload with this message, or lose this endpoint (`lose:NAME`)."""
         self.up = True
         self.qualified: list[str] = []
+        self.registration_reads = 0
         self.reload()
 
     def reload(self) -> None:
@@ -43,6 +44,7 @@ class FakeAmi:
         return set(self.loaded)
 
     async def registrations(self) -> dict[str, str]:
+        self.registration_reads += 1
         return {f"{name}-reg": "Registered" for name in self.loaded}
 
     async def contact(self, endpoint: str) -> Contact | None:

@@ -288,7 +288,7 @@ def api_for(rig: Rig, media: Any = None) -> Api:
     ami = FakeAmi(rig.settings.config_dir)
     carriers = CarrierManager(current=rig.calls.config, ami=ami)
     health = Health(ari=rig.ari, store=rig.store, engines=engines(rig.settings), ami=ami,
-                    carriers=lambda: rig.calls.config.settings.carriers, live=carriers.live)
+                    carriers=lambda: rig.calls.config.settings.carriers, live=carriers.live_all)
     return Api(config=rig.calls.config, calls=rig.calls, store=rig.store,
                media=media or rig.media, health=health, carriers=carriers,
                admission=rig.admission)

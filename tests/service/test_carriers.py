@@ -158,3 +158,14 @@ async def test_health_reports_ami_and_each_carrier(
     ami.up = False
     report = await (await client.get("/health")).json()
     assert report["status"] == "degraded" and report["ami"] == {"ok": False}
+
+
+async def test_health_reads_the_registrations_once_for_every_carrier(
+        api: tuple[TestClient, Rig, FakeAmi]) -> None:
+    client, _, ami = api
+    assert (await client.post("/carriers", json=ACME)).status == 201
+    assert (await client.post("/carriers", json=ACME | {"id": "acme2"})).status == 201
+    report = await (await client.get("/health")).json()
+    assert report["carriers"]["acme"]["registration"] == "Registered"
+    assert report["carriers"]["acme2"]["registration"] == "Registered"
+    assert ami.registration_reads == 1
