@@ -128,7 +128,6 @@ class AriUnavailable(AriError):
     pass
 
 
-
 class AmiError(AriAppError):
     """AMI unreachable, login refused, or an action failed."""
 

@@ -115,6 +115,10 @@ def _clip_key(engine: str, voice: str, speed: float, text: str) -> str:
     return f"tts|{engine}|{voice}|{speed}|{text}"
 
 
+def _silence_key(ms: int) -> str:
+    return f"silence|{ms}"
+
+
 def _write(path: str, data: bytes) -> None:
     """A file of a call's slot, readable by Asterisk: written anew, in place if it exists."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
@@ -312,7 +316,7 @@ class MediaPreparer:
                     speed: float) -> Sound | None:
         """A clip or silence already made, without waiting for anything."""
         if isinstance(item, int):
-            return self._known.get(f"silence|{item}")
+            return self._known.get(_silence_key(item))
         known = self._known.get(_clip_key(engine.name, voice, speed, item))
         return None if known is None else Sound(known.uri, known.seconds, engine.name)
 
@@ -341,7 +345,7 @@ class MediaPreparer:
             await audio.write_formats(audio.silence(ms), base)
             return ms / 1000
 
-        return await self._cached(f"silence|{ms}", make)
+        return await self._cached(_silence_key(ms), make)
 
     def _place(self, key: str) -> tuple[Path, str]:
         """Where the sound for `key` lives: its files' base path and its ARI media URI."""

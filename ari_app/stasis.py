@@ -57,7 +57,8 @@ class EventRouter:
         if channel_id is None or channel_id not in self._queues:
             return
         # A channel in Stasis is also one of the carrier endpoint's, which the application
-        # watches: Asterisk sends each of its events twice, one right after the other.
+        # watches: Asterisk sends each of its events twice. The client drops a copy that
+        # follows at once, before parsing it; this drops one with another event between.
         if event == self._last.get(channel_id):
             return
         self._last[channel_id] = event
