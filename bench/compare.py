@@ -97,15 +97,21 @@ def api_body(full: bool, n: int) -> dict[str, Any]:
     return {"to": number(n), "from": "me", "carrier_id": "74445609", "playlist": playlist}
 
 
+def fresh_api(*, queue_only: bool = False) -> ApiProcess:
+    """Our service on the bench config, started on an empty database with a new key."""
+    for stale in [*VAR.glob("bench.sqlite3*"), VAR / "api-key-bench"]:
+        stale.unlink(missing_ok=True)
+    api = ApiProcess(log_path=VAR / "log" / "api-bench.log",
+                     config=bench_config(queue_only=queue_only), key_path=VAR / "api-key-bench")
+    api.start()
+    return api
+
+
 class ViaApi:
     name = "api"
 
     def __init__(self) -> None:
-        for stale in [*VAR.glob("bench.sqlite3*"), VAR / "api-key-bench"]:
-            stale.unlink(missing_ok=True)
-        self.api = ApiProcess(log_path=VAR / "log" / "api-bench.log", config=bench_config(),
-                              key_path=VAR / "api-key-bench")
-        self.api.start()
+        self.api = fresh_api()
 
     def place(self, full: bool, n: int) -> str:
         return self.api.place(api_body(full, n))
@@ -294,6 +300,13 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def seconds_of(path: Path) -> float:
+    """A recording's length (0 if sox cannot read it)."""
+    found = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True,
+                           check=False).stdout
+    return float(found or 0)
+
+
 def recording_ok(call_id: str, expected: float) -> bool:
     path = VAR / "recordings" / f"{call_id}.wav"
     for _ in range(50):  # MixMonitor closes the file a moment after the hangup
@@ -302,8 +315,7 @@ def recording_ok(call_id: str, expected: float) -> bool:
         time.sleep(0.1)
     else:
         return False
-    seconds = float(subprocess.run(["soxi", "-D", str(path)], capture_output=True,
-                                   text=True, check=False).stdout or 0)
+    seconds = seconds_of(path)
     stats = subprocess.run(["sox", str(path), "-n", "trim", "0", "1.5", "stat"],
                            capture_output=True, text=True, check=False).stderr
     rms = next((float(line.split()[-1]) for line in stats.splitlines()
@@ -331,8 +343,9 @@ def capacity(method: Method, steps: list[int], pbx_pid: int,
     method.wait(lone, 60)
     path = VAR / "recordings" / f"{lone}.wav"
     time.sleep(1)
-    expected = float(subprocess.run(["soxi", "-D", str(path)], capture_output=True,
-                                    text=True, check=True).stdout)
+    expected = seconds_of(path)
+    if not expected:
+        raise SystemExit(f"the lone call's recording {path} is missing or unreadable")
     own = method.pid() if isinstance(method, ViaApi) else None
     cpu0 = cpu_seconds(own) if own else 0.0
     ast0 = cpu_seconds(pbx_pid)
@@ -423,11 +436,7 @@ def settle(lab: Lab, seconds: float = 15) -> None:
 def api_latency(lab: Lab) -> list[dict[str, Any]]:
     out = []
     for rate in (50, 200):
-        for stale in [*VAR.glob("bench.sqlite3*"), VAR / "api-key-bench"]:
-            stale.unlink(missing_ok=True)
-        api = ApiProcess(log_path=VAR / "log" / "api-bench.log",
-                         config=bench_config(queue_only=True), key_path=VAR / "api-key-bench")
-        api.start()
+        api = fresh_api(queue_only=True)
         try:
             result = asyncio.run(latency(api.url, api.ensure_key(), rate, 20))
         finally:
@@ -462,7 +471,6 @@ def main() -> None:
                "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     with running(ARI_PASSWORD) as lab:
         report["asterisk"] = asterisk_version(lab)
-        assert lab.instance("pbx").process is not None
         pbx_pid = _asterisk_pid(lab)
         call_file = ViaCallFile(lab)
         direct = DirectAri()
