@@ -99,11 +99,9 @@ def api_body(full: bool, n: int) -> dict[str, Any]:
 
 def fresh_api(*, queue_only: bool = False) -> ApiProcess:
     """Our service on the bench config, started on an empty database with a new key."""
-    for stale in [*VAR.glob("bench.sqlite3*"), VAR / "api-key-bench"]:
-        stale.unlink(missing_ok=True)
     api = ApiProcess(log_path=VAR / "log" / "api-bench.log",
                      config=bench_config(queue_only=queue_only), key_path=VAR / "api-key-bench")
-    api.start()
+    api.start_fresh()
     return api
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import urllib3
+import yaml
 
 from sandbox.lab import CHECKOUT, CONFIG, VAR
 
@@ -67,6 +68,14 @@ class ApiProcess:
             except urllib3.exceptions.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError(f"ari-app serve did not answer within {timeout:.0f} s")
+
+    def start_fresh(self) -> None:
+        """Start on an empty database and a new API key: a service of its own beside the
+        sandbox's (the fault and security tests, the bench)."""
+        database = self.config.parent / yaml.safe_load(self.config.read_text())["storage"]["path"]
+        for stale in [*database.parent.glob(f"{database.name}*"), self.key_path]:
+            stale.unlink(missing_ok=True)
+        self.start()
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

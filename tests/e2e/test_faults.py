@@ -51,11 +51,10 @@ def proxy(lab: Lab) -> Iterator[Proxy]:
 
 @pytest.fixture(scope="module")
 def faulty(lab: Lab, proxy: Proxy) -> Iterator[ApiProcess]:
-    for stale in [*VAR.glob("faults.sqlite3*"), VAR / "api-key-faults", FAULTS_LOG]:
-        stale.unlink(missing_ok=True)
+    FAULTS_LOG.unlink(missing_ok=True)  # ended_once reads this run's log only
     service = ApiProcess(log_path=FAULTS_LOG, config=faults_config(),
                          url="http://127.0.0.1:8081", key_path=VAR / "api-key-faults")
-    service.start()
+    service.start_fresh()
     yield service
     service.stop()
 

@@ -56,12 +56,10 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def guard(lab: Lab) -> Iterator[ApiProcess]:
-    for stale in [*VAR.glob("guard.sqlite3*"), GUARD_KEY]:
-        stale.unlink(missing_ok=True)
     guard_config()
     service = ApiProcess(log_path=VAR / "log" / "api-guard.log", config=GUARD_CONFIG,
                          url="http://127.0.0.1:8082", key_path=GUARD_KEY)
-    service.start()
+    service.start_fresh()
     yield service
     service.stop()
 
