@@ -22,3 +22,14 @@ async def test_events_go_to_their_channel_once_each() -> None:
     router.close("call-1")
     await router.dispatch(playing)  # closed: dropped
     assert queue.empty()
+
+
+async def test_a_copy_with_another_channel_s_event_between_is_dropped() -> None:
+    router = EventRouter()
+    mine, other = router.open("call-1"), router.open("call-2")
+    answered = {"type": "ChannelStateChange", "channel": {"id": "call-1", "state": "Up"}}
+    ringing = {"type": "Dial", "peer": {"id": "call-2"}, "dialstatus": "RINGING"}
+    for event in (answered, ringing, dict(answered)):
+        await router.dispatch(event)
+
+    assert mine.qsize() == 1 and other.qsize() == 1
