@@ -16,12 +16,12 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 
-from ari_app.auth import ApiKey
 from ari_app.errors import BreakerOpen, Forbidden, TooManyRequests
+from ari_app.keys import ApiKey
 from ari_app.metrics import Metrics
 from ari_app.playlist import CallRequest
-from ari_app.settings import Settings, Window
-from ari_app.store import Origin, Store
+from ari_app.settings import Current, Settings, Window
+from ari_app.store import BreakerStore, BreakerTrip, Origin, RecentCalls
 
 log = logging.getLogger(__name__)
 
@@ -103,34 +103,35 @@ class Recent:
 
 
 class Admission:
-    def __init__(self, *, settings: Callable[[], Settings], store: Store, metrics: Metrics,
-                 on_change: Callable[[], None] = lambda: None,
+    def __init__(self, *, current: Current, calls: RecentCalls, breaker: BreakerStore,
+                 metrics: Metrics, on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
-        self._settings = settings
-        self._store = store
+        self._current = current
+        self._calls = calls
+        self._breaker_store = breaker
         self._metrics = metrics
         self.on_change = on_change
         """Called when the breaker opens or closes."""
         self._clock = clock
-        self.tripped: tuple[float, str] | None = None
+        self.tripped: BreakerTrip | None = None
         self._recent = Recent(self._horizon())
         self._loaded = False
         metrics.breaker_open.set_function(lambda: 1.0 if self.tripped else 0.0)
 
     def _horizon(self) -> float:
-        limits = self._settings().limits
+        limits = self._current.settings.limits
         windows = [*limits.per_number, *limits.per_prefix, *limits.per_key, *limits.per_client]
         return float(max([3600, *(w.seconds for w in windows)]))
 
     async def load(self) -> None:
         """Read what survives restarts: the breaker's state, and the calls inside the
         velocity windows. A tripped breaker stays tripped until an admin resets it."""
-        self.tripped = await self._store.breaker()
+        self.tripped = await self._breaker_store.state()
         if self.tripped:
             log.critical("ALERT circuit breaker is open since an earlier run: %s; nothing is "
-                         "dialled until it is reset (DELETE /admin/breaker)", self.tripped[1])
+                         "dialled until it is reset (DELETE /admin/breaker)", self.tripped.reason)
         since = self._clock() - self._recent.horizon
-        for row in await self._store.recent_calls(since):
+        for row in await self._calls.recent(since):
             counters = self._keys(row.to_number, row.api_key, row.client)
             self._recent.add(list(counters.values()), row.created_at, row.est_cost)
         self._loaded = True
@@ -143,7 +144,7 @@ class Admission:
     def _keys(self, to: str, api_key: str | None, client: str | None) -> dict[str, str]:
         """The counters a call to `to` adds to, by what they count."""
         keys = {"number": f"n:{to}",
-                "prefix": f"p:{to[:-self._settings().limits.prefix_drop]}"}
+                "prefix": f"p:{to[:-self._current.settings.limits.prefix_drop]}"}
         if api_key is not None:
             keys["key"] = f"k:{api_key}"
         if client is not None:
@@ -161,7 +162,7 @@ class Admission:
         see each other: nothing here waits but a breaker trip."""
         if not self._loaded:
             await self.load()
-        settings = self._settings()
+        settings = self._current.settings
         if key is not None and key.carriers is not None \
                 and request.carrier_id not in key.carriers:
             raise Forbidden("this API key may not use this carrier", field="carrier_id")
@@ -215,15 +216,15 @@ class Admission:
                               "until an admin resets it", field=None)
 
     async def trip(self, reason: str) -> None:
-        await self._store.trip_breaker(reason)
-        self.tripped = await self._store.breaker()
+        await self._breaker_store.trip(reason)
+        self.tripped = await self._breaker_store.state()
         self._metrics.breaker_trips.inc()
         log.critical("ALERT circuit breaker tripped: %s; dialling stopped until an admin "
                      "resets it (DELETE /admin/breaker)", reason)
         self.on_change()
 
     async def reset(self) -> None:
-        await self._store.reset_breaker()
+        await self._breaker_store.reset()
         if self.tripped is not None:
             log.warning("circuit breaker reset; dialling resumes")
         self.tripped = None

@@ -3,45 +3,67 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from ari_app import audio, logs
 from ari_app.admission import Admission
-from ari_app.ami import AmiClient
-from ari_app.api.http import Api
+from ari_app.ami import Ami, AmiClient
+from ari_app.api.admin import AdminHandlers
+from ari_app.api.app import application
+from ari_app.api.auth import Authenticator
+from ari_app.api.calls import CallHandlers
+from ari_app.api.carriers import CarrierHandlers
+from ari_app.ari import Ari, ConnectHandler, EventHandler
 from ari_app.ari.client import AriClient
+from ari_app.ari.events import EVENT_TYPES
+from ari_app.call.router import Router
 from ari_app.callbacks import Notifier
 from ari_app.calls import CallService
-from ari_app.carriers import CarrierManager
+from ari_app.carrier_admin import CarrierAdmin
 from ari_app.fetch import Fetcher
 from ari_app.health import Health
+from ari_app.idempotency import IdempotencyGuard
+from ari_app.intake import Intake
 from ari_app.media import MediaPreparer
 from ari_app.metrics import Metrics
 from ari_app.playlist import parse_playlist
 from ari_app.settings import Current, Settings
 from ari_app.speech import Engine, Speaker, build_engines
-from ari_app.stasis import EVENTS, EventRouter
 from ari_app.store import SqliteStore
+from ari_app.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Service:
-    settings: Settings
+    current: Current
     store: SqliteStore
-    ari: AriClient
+    ari: Ari
     fetcher: Fetcher
     media: MediaPreparer
     calls: CallService
     notifier: Notifier
     admission: Admission
-    api: Api
+    http: web.Application
+
+
+AriFactory = Callable[[Settings, EventHandler, ConnectHandler], Ari]
+"""Makes the ARI connection, given where its events and (re)connects go."""
+
+
+def connect_ari(settings: Settings, on_event: EventHandler, on_connect: ConnectHandler) -> Ari:
+    return AriClient(
+        url=settings.ari.url, username=settings.ari.username,
+        password=settings.ari.password.reveal(), app=settings.ari.app,
+        on_event=on_event, on_connect=on_connect, events=EVENT_TYPES,
+    )
 
 
 def engines(settings: Settings) -> list[Engine]:
@@ -59,53 +81,61 @@ def speaker(settings: Settings) -> Speaker:
                     for tag, order in settings.tts.by_language.items()})
 
 
-def build_media(settings: Settings) -> tuple[MediaPreparer, Fetcher]:
-    fetcher = Fetcher(settings.media)
-    media = MediaPreparer(settings=settings.media, speech=speaker(settings), fetcher=fetcher)
+def build_media(current: Current) -> tuple[MediaPreparer, Fetcher]:
+    fetcher = Fetcher(current=current)
+    media = MediaPreparer(current=current, speech=speaker(current.settings), fetcher=fetcher)
     return media, fetcher
 
 
 async def preview(settings: Settings, body: object) -> bytes:
     """The WAV a call with this body's playlist would play; no Asterisk needed."""
-    media, fetcher = build_media(settings)
+    media, fetcher = build_media(Current(settings))
     try:
         return audio.wav(media.render(await media.prepare(parse_playlist(body, settings))))
     finally:
         await fetcher.close()
 
 
-def build(settings: Settings) -> Service:
-    router = EventRouter()
+def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | None = None,
+          media: tuple[MediaPreparer, Fetcher] | None = None,
+          clock: Callable[[], float] = time.time, connect_wait: float = 30.0) -> Service:
+    """Every object of the service, wired. The keywords replace the parts that reach
+    outside the process (for the service tests' fakes)."""
+    current = Current(settings)
+    metrics = Metrics()
+    router = Router()
     store = SqliteStore(settings.storage_path)
-    media, fetcher = build_media(settings)
+    media_preparer, fetcher = media or build_media(current)
     calls: CallService | None = None
 
     async def on_connect() -> None:
         if calls is not None:
             await calls.reconcile()
 
-    ari = AriClient(
-        url=settings.ari.url, username=settings.ari.username,
-        password=settings.ari.password.reveal(), app=settings.ari.app,
-        on_event=router.dispatch, on_connect=on_connect, events=EVENTS,
+    ari = make_ari(settings, router.route, on_connect)
+    notifier = Notifier(current=current, outbox=store.outbox, metrics=metrics)
+    admission = Admission(current=current, calls=store.calls, breaker=store.breaker,
+                          metrics=metrics)
+    calls = CallService(current=current, store=store.calls, ari=ari, media=media_preparer,
+                        router=router, metrics=metrics, wake_callbacks=notifier.wake,
+                        may_dial=lambda: admission.may_dial, clock=clock,
+                        connect_wait=connect_wait)
+    admission.on_change = calls.let_through  # a reset lets queued calls go
+    ami = ami or AmiClient(settings.ami)
+    carrier_admin = CarrierAdmin(current=current, ami=ami)
+    health = Health(current=current, ari=ari, database=store, engines=engines(settings), ami=ami,
+                    live=carrier_admin.live_all)
+    intake = Intake(current=current, admission=admission, calls=calls,
+                    idempotency=IdempotencyGuard(store=store.idempotency))
+    http = application(
+        auth=Authenticator(keys=store.keys, metrics=metrics),
+        calls=CallHandlers(current=current, intake=intake, calls=calls, store=store.calls,
+                           media=media_preparer),
+        carriers=CarrierHandlers(current=current, admin=carrier_admin, calls=calls),
+        admin=AdminHandlers(admission=admission, health=health, metrics=metrics),
     )
-    current = Current(settings)
-    metrics = Metrics()
-    notifier = Notifier(settings=lambda: current.settings.callbacks, store=store,
-                        metrics=metrics)
-    admission = Admission(settings=lambda: current.settings, store=store, metrics=metrics)
-    calls = CallService(config=current, store=store, ari=ari, media=media, router=router,
-                        metrics=metrics, on_event=notifier.wake,
-                        may_dial=lambda: admission.may_dial)
-    admission.on_change = calls.dispatcher.pump  # a reset lets queued calls go
-    ami = AmiClient(settings.ami)
-    carriers = CarrierManager(current=current, ami=ami)
-    health = Health(ari=ari, store=store, engines=engines(settings), ami=ami,
-                    carriers=lambda: current.settings.carriers, live=carriers.live_all)
-    api = Api(config=current, calls=calls, store=store, media=media, health=health,
-              carriers=carriers, admission=admission)
-    return Service(settings=settings, store=store, ari=ari, fetcher=fetcher, media=media,
-                   calls=calls, notifier=notifier, admission=admission, api=api)
+    return Service(current=current, store=store, ari=ari, fetcher=fetcher, media=media_preparer,
+                   calls=calls, notifier=notifier, admission=admission, http=http)
 
 
 async def serve(settings: Settings) -> None:
@@ -113,29 +143,26 @@ async def serve(settings: Settings) -> None:
     settings.media.dir.mkdir(parents=True, exist_ok=True)
     service = build(settings)
     service.media.clean_stale()
-    runner = web.AppRunner(service.api.app(), access_log=None)
+    runner = web.AppRunner(service.http, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen.host, settings.listen.port)
-    ari_task = asyncio.create_task(service.ari.run(), name="ari-events")
-    notifier_task = asyncio.create_task(service.notifier.run(), name="callbacks")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await service.admission.load()
-        await service.calls.resume()
-        await site.start()
-        log.info(f"API listening on http://{settings.listen}")
-        await stop.wait()
-        log.info("stopping")
+        async with Supervisor() as tasks:
+            tasks.start("ari-events", service.ari.run())
+            tasks.start("callbacks", service.notifier.run())
+            await service.admission.load()
+            await service.calls.resume()
+            await site.start()
+            log.info(f"API listening on http://{settings.listen}")
+            await stop.wait()
+            log.info("stopping")
     finally:
         await runner.cleanup()
         await service.calls.shutdown()
-        for task in (ari_task, notifier_task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await service.notifier.close()
         await service.ari.close()
         await service.fetcher.close()

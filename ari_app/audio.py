@@ -80,3 +80,14 @@ def wav(slin: bytes) -> bytes:
         out.setframerate(SAMPLE_RATE)
         out.writeframes(slin)
     return buffer.getvalue()
+
+
+def sniff(data: bytes) -> str | None:
+    """The audio container by its first bytes: 'wav', 'mp3', 'ogg' or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:4] == b"OggS":
+        return "ogg"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "mp3"
+    return None

@@ -1,6 +1,6 @@
 """Status callbacks: every state change of a call, POSTed as signed JSON to its callback URL.
 
-Events are stored with the state change they describe (store.update), so none is
+Events are stored with the state change they describe (the store's outbox), so none is
 lost to a restart. Each is signed per delivery attempt:
 
     X-Ari-App-Event-Id:  the event's id, the same on every retry (deduplicate on it)
@@ -27,8 +27,8 @@ from collections.abc import Callable
 import aiohttp
 
 from ari_app.metrics import Metrics
-from ari_app.settings import CallbackSettings
-from ari_app.store import Delivery, Store
+from ari_app.settings import Current
+from ari_app.store import Delivery, DeliveryResult, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,10 @@ def retry_delay(attempts: int, rand: Callable[[], float] = random.random) -> flo
 class Notifier:
     """Sends pending callbacks; `wake()` after storing new ones."""
 
-    def __init__(self, *, settings: Callable[[], CallbackSettings], store: Store,
-                 metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
-        self._settings = settings
-        self._store = store
+    def __init__(self, *, current: Current, outbox: Outbox, metrics: Metrics,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._current = current
+        self._outbox = outbox
         self._metrics = metrics
         self._clock = clock
         self._wake = asyncio.Event()
@@ -77,7 +77,7 @@ class Notifier:
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            pending = await self._store.pending_deliveries(_BATCH)
+            pending = await self._outbox.pending(_BATCH)
             now = self._clock()
             due = [d for d in pending if d.next_at <= now]
             if due:
@@ -89,7 +89,7 @@ class Notifier:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _deliver(self, delivery: Delivery) -> None:
-        settings = self._settings()
+        settings = self._current.settings.callbacks
         secret = settings.secret.reveal() if settings.secret else ""
         timestamp = str(int(self._clock()))
         headers = {
@@ -115,9 +115,8 @@ class Notifier:
         now = self._clock()
         if error is None:
             self._metrics.deliveries.labels(result="delivered").inc()
-            await self._store.delivery_done(delivery.id, state="delivered", attempts=attempts,
-                                            last_status=status, last_error=None,
-                                            delivered_at=now)
+            await self._outbox.record(delivery.id, DeliveryResult(
+                "delivered", attempts, last_status=status, last_error=None, delivered_at=now))
             return
         self._metrics.deliveries.labels(result="failed").inc()
         next_at = now + retry_delay(attempts)
@@ -125,9 +124,9 @@ class Notifier:
         if gave_up:
             log.warning("callback given up after %d attempts: %s", attempts, error,
                         extra={"request_id": delivery.call_id})
-        await self._store.delivery_done(
-            delivery.id, state="given_up" if gave_up else "pending", attempts=attempts,
-            last_status=status, last_error=error, next_at=next_at)
+        await self._outbox.record(delivery.id, DeliveryResult(
+            "given_up" if gave_up else "pending", attempts, last_status=status,
+            last_error=error, next_at=next_at))
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

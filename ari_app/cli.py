@@ -9,9 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-from ari_app import settings as settings_module
+from ari_app import config
 from ari_app.errors import AriAppError, ConfigError
 from ari_app.render import render_all, write_all
+from ari_app.settings import Settings
 
 KEY_ENV = "ARI_APP_KEY"
 
@@ -21,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ari-app", description="Voice verification calls on Asterisk, through ARI."
     )
     parser.add_argument("--config", type=Path, default=None,
-                        help=f"settings file (default: ${settings_module.ENV_VAR})")
+                        help=f"settings file (default: ${config.ENV_VAR})")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP API and the ARI application")
     render = sub.add_parser("render", help="write the Asterisk config files")
@@ -55,9 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _keys(settings: settings_module.Settings, args: argparse.Namespace) -> int:
-    from ari_app.auth import new_key
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from ari_app.destinations import prefix_digits
+    from ari_app.keys import new_key
     from ari_app.store import SqliteStore
 
     store = SqliteStore(settings.storage_path)
@@ -73,7 +74,7 @@ async def _keys(settings: settings_module.Settings, args: argparse.Namespace) ->
             key, key_hash, token = new_key(
                 args.name, carriers=None if args.carrier is None else tuple(args.carrier),
                 countries=countries)
-            await store.add_key(key, key_hash)
+            await store.keys.add(key, key_hash)
             if args.out is not None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.touch(mode=0o600)
@@ -84,14 +85,14 @@ async def _keys(settings: settings_module.Settings, args: argparse.Namespace) ->
                 print(f"key {key.id} ({key.name}); keep it now, it is not shown again:")
                 print(token)
         elif args.keys_command == "list":
-            for key in await store.keys():
+            for key in await store.keys.all():
                 state = "revoked" if key.revoked_at else "active"
                 print(f"{key.id}  {state:8} {key.name}  carriers: "
                       f"{','.join(key.carriers) if key.carriers is not None else 'any'}  "
                       f"destinations: "
                       f"{','.join('+' + c for c in key.countries) if key.countries else 'any'}")
         elif args.keys_command == "revoke":
-            if not await store.revoke_key(args.key_id):
+            if not await store.keys.revoke(args.key_id):
                 print(f"ari-app: no active key {args.key_id}", file=sys.stderr)
                 return 1
             print(f"key {args.key_id} revoked")
@@ -103,7 +104,7 @@ async def _keys(settings: settings_module.Settings, args: argparse.Namespace) ->
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = settings_module.load(args.config)
+        settings = config.load(args.config)
         if args.command == "render":
             rendered = render_all(settings, source=str(args.config or "settings"),
                                   overrides=args.templates)

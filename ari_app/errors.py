@@ -1,21 +1,31 @@
 """One exception tree for the whole service.
 
     AriAppError
-    ├── ConfigError             settings file invalid; lists every problem
-    ├── RenderError             a template could not be rendered or written
-    ├── ApiError                answered to an HTTP client (status, error_id, message, field)
-    │   ├── MalformedRequest    400: body is not a JSON object
-    │   ├── InvalidField        422: a field failed validation
+    ├── ConfigError                 settings file invalid; lists every problem
+    ├── RenderError                 a template could not be rendered or written
+    ├── StoreError                  the database cannot be used (e.g. a newer schema)
+    ├── IllegalTransition           a state moved where its table does not allow: a bug
+    ├── ServiceFailed               a background task of the service died
+    ├── ApiError                    answered to an HTTP client (status, error_id, message, field)
+    │   ├── MalformedRequest        400: body is not a JSON object
+    │   ├── Unauthorized            401: no valid API key
+    │   ├── Forbidden               403: the key may not do this
+    │   │   └── DestinationForbidden 403: the number may not be called
+    │   ├── NotFound                404
+    │   ├── Conflict                409: the call already ended, or the change cannot be made
+    │   ├── PayloadTooLarge         413
+    │   ├── InvalidField            422: a field failed validation
     │   │   └── IdempotencyMismatch 422: a key reused with another body
-    │   ├── PayloadTooLarge     413
-    │   ├── NotFound            404
-    │   ├── Conflict            409: the call already ended
-    │   └── MediaUnavailable    422: a preview's media could not be prepared
-    ├── MediaError              a playlist entry could not be prepared; nothing is dialled
-    │   ├── SpeechError         the speech engine failed
-    │   └── FetchError          a media URL could not be fetched or converted
-    └── AriError                Asterisk's REST interface refused or failed (status)
-        └── AriUnavailable      no connection to ARI
+    │   ├── MediaUnavailable        422: a preview's media could not be prepared
+    │   ├── TooManyRequests         429: a velocity limit (retry_after)
+    │   ├── CarrierRejected         502: Asterisk did not take a carrier change
+    │   └── BreakerOpen             503: the circuit breaker stops all calls
+    ├── MediaError                  a playlist entry could not be prepared; nothing is dialled
+    │   ├── SpeechError             the speech engine failed
+    │   └── FetchError              a media URL could not be fetched or converted
+    ├── AriError                    Asterisk's REST interface refused or failed (status)
+    │   └── AriUnavailable          no connection to ARI
+    └── AmiError                    AMI unreachable, login refused, or an action failed
 
 Library errors are wrapped where they enter (`raise ... from exc`). Messages
 never contain the text being spoken, which may carry a verification code.
@@ -39,6 +49,18 @@ class ConfigError(AriAppError):
 
 class RenderError(AriAppError):
     pass
+
+
+class StoreError(AriAppError):
+    pass
+
+
+class IllegalTransition(AriAppError):
+    """A state machine was asked for a move its table does not allow."""
+
+
+class ServiceFailed(AriAppError):
+    """A background task that must run as long as the service ended or raised."""
 
 
 class ApiError(AriAppError):

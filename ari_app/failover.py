@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from ari_app.carriers import Carrier
 from ari_app.outcome import Hangup
-from ari_app.settings import Carrier
 
 # Q.850 causes Asterisk gives when the carrier, not the callee, failed:
 # 27 destination out of order, 34 no circuit (503), 38 network out of order,

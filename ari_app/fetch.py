@@ -30,7 +30,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ari_app.errors import FetchError
-from ari_app.settings import MediaSettings
+from ari_app.settings import Current, MediaSettings
 
 MAX_REDIRECTS = 3
 
@@ -101,9 +101,14 @@ class _Pinned(AbstractResolver):
 class Fetcher:
     """GET a media URL within the rules above; every refusal is a FetchError saying why."""
 
-    def __init__(self, settings: MediaSettings, resolve: Resolve = system_resolve) -> None:
-        self._settings = settings
+    def __init__(self, *, current: Current, resolve: Resolve = system_resolve) -> None:
+        self._current = current
         self._resolve = resolve
+
+    @property
+    def _settings(self) -> MediaSettings:
+        # Read at each fetch: a carrier added with a media_base_url allows its host.
+        return self._current.settings.media
 
     async def close(self) -> None:
         return None  # one pinned session per fetch: nothing kept open

@@ -8,16 +8,17 @@ health endpoint is cheap to poll.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ari_app.ami import Ami
 from ari_app.ari import Ari
+from ari_app.carriers import Carrier
 from ari_app.errors import SpeechError
-from ari_app.settings import Carrier
+from ari_app.settings import Current
 from ari_app.speech import Engine
-from ari_app.store import Store
+from ari_app.store import Pingable
 
 CHECK_EVERY = 60.0
 CARRIERS_EVERY = 5.0
@@ -45,16 +46,17 @@ async def check_engine(engine: Engine) -> EngineHealth:
 
 
 class Health:
-    def __init__(self, *, ari: Ari, store: Store, engines: list[Engine], ami: Ami | None = None,
-                 carriers: Callable[[], Mapping[str, Carrier]] = dict,
+    def __init__(self, *, current: Current, ari: Ari, database: Pingable,
+                 engines: list[Engine], ami: Ami | None = None,
                  live: Callable[[Sequence[Carrier]], Awaitable[dict[str, dict[str, Any]]]]
                  | None = None) -> None:
+        self._current = current
         self._ari = ari
-        self._store = store
+        self._database = database
         self._engines = engines
         self._ami = ami
-        self._carriers = carriers
         self._live = live
+        """Each carrier's registration and reachability, as AMI tells them."""
         self._last: dict[str, EngineHealth] = {}
         self._carriers_seen: tuple[float, dict[str, Any]] = (-CARRIERS_EVERY, {})
 
@@ -71,14 +73,14 @@ class Health:
             return {}
         at, last = self._carriers_seen
         if time.monotonic() - at > CARRIERS_EVERY:
-            carriers = self._carriers()
+            carriers = self._current.settings.carriers
             last = await self._live([carriers[c] for c in sorted(carriers)])
             self._carriers_seen = (time.monotonic(), last)
         return last
 
     async def report(self) -> dict[str, Any]:
         try:
-            await self._store.get("00000000-0000-0000-0000-000000000000")
+            await self._database.ping()
             database = True
         except Exception:  # any failure of the store is what this reports
             database = False

@@ -1,4 +1,11 @@
-"""How a call ended: Asterisk's hangup cause (Q.850) and SIP code, mapped to a state.
+"""How a call ends: its public states and their allowed moves, and Asterisk's hangup cause
+(Q.850) and SIP code mapped to a final state.
+
+    queued -> dialing -> ringing -> answered -> completed
+       |        |  ^--------'          \\----> failed | canceled
+       |        '--> busy | no_answer | failed | canceled    (also from ringing)
+       '--> failed | canceled
+    dialing again: the next carrier of the group, after one refused the call.
 
 One table, used for every call. Causes follow res_pjsip's SIP-to-cause mapping
 (486 -> 17, 480 -> 19, 408 -> 18, 503 -> 34, 603 -> 21 ...).
@@ -25,8 +32,19 @@ class State(StrEnum):
     def final(self) -> bool:
         return self in FINAL
 
+    def may_become(self, other: State) -> bool:
+        return other in _NEXT[self]
+
 
 FINAL = frozenset({State.COMPLETED, State.BUSY, State.NO_ANSWER, State.FAILED, State.CANCELED})
+_UNANSWERED_ENDS = frozenset({State.BUSY, State.NO_ANSWER, State.FAILED, State.CANCELED})
+_NEXT: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.DIALING, State.FAILED, State.CANCELED}),
+    State.DIALING: frozenset({State.DIALING, State.RINGING, State.ANSWERED, *_UNANSWERED_ENDS}),
+    State.RINGING: frozenset({State.DIALING, State.ANSWERED, *_UNANSWERED_ENDS}),
+    State.ANSWERED: frozenset({State.COMPLETED, State.FAILED, State.CANCELED}),
+    **{state: frozenset() for state in FINAL},
+}
 
 # Unanswered calls: cause -> state. Anything not listed is a failure.
 _UNANSWERED: dict[int, State] = {
@@ -44,19 +62,29 @@ class Hangup:
     sip_code: int | None
 
 
+@dataclass(frozen=True)
+class CallError:
+    """Why a call failed, as its status shows it: a stable id and a message."""
+
+    id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How an attempt, and so a call, ended."""
+
+    state: State
+    hangup: Hangup | None = None
+    error: CallError | None = None
+    answered: bool = False
+    played: int = 0
+    """Playlist entries played to their end."""
+    answer_to_audio_ms: float | None = None
+
+
 def classify(hangup: Hangup, *, answered: bool) -> State:
     """The final state of a call that Asterisk reports destroyed."""
     if answered:
         return State.COMPLETED
     return _UNANSWERED.get(hangup.cause, State.FAILED)
-
-
-def from_event(event: dict[str, object]) -> Hangup:
-    """Read cause, cause text and SIP code (tech_cause, Asterisk 22.7+) from ChannelDestroyed."""
-    cause = event.get("cause")
-    tech = event.get("tech_cause")
-    return Hangup(
-        cause=cause if isinstance(cause, int) else 0,
-        cause_txt=str(event.get("cause_txt") or ""),
-        sip_code=tech if isinstance(tech, int) and tech > 0 else None,
-    )

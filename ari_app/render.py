@@ -19,8 +19,9 @@ from pathlib import Path
 
 import jinja2
 
+from ari_app.carriers import Carrier
 from ari_app.errors import RenderError
-from ari_app.settings import Carrier, Settings
+from ari_app.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "dialplan"
 

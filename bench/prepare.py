@@ -17,8 +17,9 @@ from pathlib import Path
 import yaml
 
 from ari_app.app import build_media
+from ari_app.config import parse
 from ari_app.playlist import parse_request
-from ari_app.settings import parse
+from ari_app.settings import Current
 from sandbox.lab import CHECKOUT, CONFIG
 
 RESULTS = CHECKOUT / "bench" / "results"
@@ -33,7 +34,7 @@ async def measure(cold_runs: int, cached_runs: int) -> dict[str, object]:
             data["media"]["dir"] = data["media"]["asterisk_dir"] = str(Path(tmp) / "media")
             settings = parse(data, base=CONFIG.parent)
             request = parse_request(body, settings)
-            media, fetcher = build_media(settings)
+            media, fetcher = build_media(Current(settings))
             start = time.perf_counter()
             await media.prepare(request.playlist)
             cold.append((time.perf_counter() - start) * 1000)

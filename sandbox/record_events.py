@@ -2,56 +2,60 @@
 
     .venv/bin/python -m sandbox.record_events   (as root; writes tests/data/ari-events.json)
 
-Three calls on the sandbox carrier, placed as the service places them (into the
+Four calls on the sandbox carrier, placed as the service places them (into the
 `ari-app-call` context, the carrier's endpoint watched, the service's event filter):
-answered (the dialplan plays the first entry, then two media over ARI, then hung up
-by us), busy (486) and unavailable (503).
+answered (the dialplan plays the first entry, then two sounds over ARI, then hung
+up by us), busy (486), no answer (480: it rings until the ring timeout) and
+unavailable (503). Events are kept as Asterisk sent them, before parsing.
 """
 
 import asyncio
 import json
 from typing import Any
 
+from ari_app.ari.asterisk import Originate
 from ari_app.ari.client import AriClient
-from ari_app.calls import CALL_CONTEXT
-from ari_app.stasis import EVENTS
+from ari_app.ari.events import EVENT_TYPES
 from sandbox.lab import CHECKOUT, Lab
 from sandbox.run import ARI_PASSWORD as PW
 
+TRUNK = "carrier-74445609"
+CALLS = [("completed", "12125551212"), ("busy", "12125550486"),
+         ("no_answer", "12125550480"), ("unavailable", "12125550503")]
+RING_TIMEOUT = 5
+
 
 async def record() -> None:
-    events: list[Any] = []
+    events: list[dict[str, Any]] = []
 
-    async def on_event(event: Any) -> None:
-        events.append(event)
-
-    async def on_connect() -> None:
-        pass
+    async def ignore(*_: Any) -> None:
+        return None
 
     ari = AriClient(url="http://127.0.0.1:8088", username="ari-app", password=PW, app="ari-app",
-                    on_event=on_event, on_connect=on_connect, events=EVENTS)
+                    on_event=ignore, on_connect=ignore, events=EVENT_TYPES,
+                    on_raw=lambda raw: events.append(dict(raw)))
     task = asyncio.create_task(ari.run())
     assert await ari.wait_connected(10)
-    await ari.watch("PJSIP/carrier-74445609")
+    await ari.watch(TRUNK)
     out = {}
-    calls = [("completed", "12125551212"), ("busy", "12125550486"),
-             ("unavailable", "12125550503")]
-    for name, number in calls:
+    for name, number in CALLS:
         events.clear()
         cid = f"call-{name}"
-        await ari.originate(channel_id=cid, endpoint=f"PJSIP/{number}@carrier-74445609",
-                            context=CALL_CONTEXT, caller_id="+15550100", timeout=15,
-                            variables={"ARI_APP_FIRST": "beep", "ARI_APP_NAME": "ari-app"})
-        for _ in range(200):
+        playing = False
+        await ari.originate(Originate(channel_id=cid, trunk=TRUNK, number=number,
+                                      caller_id="+15550100", ring_timeout=RING_TIMEOUT,
+                                      request_id=cid, first_entry=("beep",), app="ari-app"))
+        for _ in range(10 * (RING_TIMEOUT + 10)):
             await asyncio.sleep(0.1)
             kinds = [e["type"] for e in events]
-            if "StasisStart" in kinds and not any(k.startswith("Playback") for k in kinds):
+            if "StasisStart" in kinds and not playing:
+                playing = True
                 await ari.play(channel_id=cid, playback_id=f"{cid}-play",
-                               media=["digits:12", "sound:beep"])
+                               sounds=["digits/1", "beep"])
             if "PlaybackFinished" in kinds and "ChannelHangupRequest" not in kinds:
                 await ari.hangup(cid)
                 await asyncio.sleep(0.5)
-            if any(e["type"] == "ChannelDestroyed" for e in events):
+            if "ChannelDestroyed" in kinds:
                 break
         out[name] = list(events)
     task.cancel()

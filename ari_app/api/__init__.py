@@ -1,1 +1,2 @@
-"""The HTTP API: transport only; decisions live in calls.py."""
+"""The HTTP edge: transport (http.py), authentication (auth.py), response bodies
+(bodies.py), the handlers of calls, carriers and operations, and the OpenAPI document."""

@@ -261,6 +261,12 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "string"}}],
                 "responses": {"202": {"description": "canceling"}, **_errors(404, 409)},
             }},
+            "/openapi.json": {"get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3 document",
+                                      "content": {"application/json": {
+                                          "schema": {"type": "object"}}}}},
+            }},
             "/metrics": {"get": {
                 "summary": "Prometheus metrics",
                 "responses": {"200": {"description": "text exposition format",

@@ -1,5 +1,7 @@
-"""Our own small ARI client: typed REST calls and the events websocket."""
+"""The ARI edge: our own small client (typed REST calls and the events websocket), the
+events parsed into frozen values, and Asterisk's syntax for what we ask of it."""
 
-from ari_app.ari.protocol import Ari, Event, EventHandler
+from ari_app.ari.events import AriEvent
+from ari_app.ari.protocol import Ari, ConnectHandler, EventHandler
 
-__all__ = ["Ari", "Event", "EventHandler"]
+__all__ = ["Ari", "AriEvent", "ConnectHandler", "EventHandler"]

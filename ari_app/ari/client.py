@@ -17,12 +17,14 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 import orjson
 
+from ari_app.ari.asterisk import Originate, endpoint, media_uris, originate_request
+from ari_app.ari.events import parse
 from ari_app.ari.protocol import ConnectHandler, EventHandler
 from ari_app.errors import AriError, AriUnavailable
 
@@ -52,6 +54,7 @@ class AriClient:
         max_backoff: float = 10.0,
         probe_timeout: float = PROBE_SECONDS,
         events: Sequence[str] = (),
+        on_raw: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._base = url.rstrip("/") + "/ari"
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
@@ -65,8 +68,10 @@ class AriClient:
         self._probe_timeout = probe_timeout
         self._events = tuple(events)
         """The event types the application is sent (all when empty)."""
+        self._on_raw = on_raw
+        """Sees every event as Asterisk sent it, before parsing (to record traffic)."""
         self._watching: set[str] = set()
-        """Endpoints the application is subscribed to on this connection."""
+        """Trunks whose endpoints the application is subscribed to on this connection."""
         self._session: aiohttp.ClientSession | None = None
         self._up = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -153,16 +158,22 @@ class AriClient:
                 continue
             last = message.data
             try:
-                event = orjson.loads(message.data)
+                raw = orjson.loads(message.data)
             except ValueError:
                 log.warning("ARI sent a frame that is not JSON")
                 continue
-            if event.get("type") == "RESTResponse":
-                waiting = self._pending.pop(str(event.get("request_id")), None)
-                if waiting is not None and not waiting.done():
-                    waiting.set_result(event)
+            if not isinstance(raw, dict):
                 continue
-            await self._guarded(self._on_event(event))
+            if raw.get("type") == "RESTResponse":
+                waiting = self._pending.pop(str(raw.get("request_id")), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(raw)
+                continue
+            if self._on_raw is not None:
+                self._on_raw(raw)
+            event = parse(raw)
+            if event is not None:
+                await self._guarded(self._on_event(event))
 
     async def _filter(self) -> None:
         """Ask Asterisk to send only the events we use: a call makes three times as many
@@ -244,19 +255,17 @@ class AriClient:
         return _answer(method, path, response.status,
                        text if response.content_type == "application/json" else None, ok)
 
-    async def originate(self, *, channel_id: str, endpoint: str, context: str, caller_id: str,
-                        timeout: int, variables: Mapping[str, str]) -> None:
-        params = {"endpoint": endpoint, "context": context, "extension": "s", "priority": "1",
-                  "callerId": caller_id, "timeout": str(timeout)}
-        await self._request("POST", f"/channels/{channel_id}", params=params,
-                            body={"variables": dict(variables)})
+    async def originate(self, call: Originate) -> None:
+        params, variables = originate_request(call)
+        await self._request("POST", f"/channels/{call.channel_id}", params=params,
+                            body={"variables": variables})
 
-    async def watch(self, endpoint: str) -> None:
-        if endpoint in self._watching:
+    async def watch(self, trunk: str) -> None:
+        if trunk in self._watching:
             return
         await self._request("POST", f"/applications/{self._app}/subscription",
-                            params={"eventSource": f"endpoint:{endpoint}"})
-        self._watching.add(endpoint)
+                            params={"eventSource": f"endpoint:{endpoint(trunk)}"})
+        self._watching.add(trunk)
 
     async def channel_app(self, channel_id: str) -> str | None:
         found = await self._request("GET", f"/channels/{channel_id}", ok=(404,))
@@ -264,10 +273,10 @@ class AriClient:
             return None
         return str(found.get("dialplan", {}).get("app_name", ""))
 
-    async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None:
+    async def play(self, *, channel_id: str, playback_id: str, sounds: Sequence[str]) -> None:
         # In the body, not the URL: the order of digit clips spells the code.
         await self._request("POST", f"/channels/{channel_id}/play/{playback_id}",
-                            body={"media": list(media)})
+                            body={"media": media_uris(sounds)})
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         # 404: the channel is already gone, which is what we wanted.

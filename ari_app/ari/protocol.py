@@ -2,44 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-Event = Mapping[str, Any]
-"""One event from the /events websocket, as Asterisk sends it (`type`, `channel`...)."""
+from ari_app.ari.asterisk import Originate
+from ari_app.ari.events import AriEvent
 
-EventHandler = Callable[[Event], Awaitable[None]]
+EventHandler = Callable[[AriEvent], Awaitable[None]]
 ConnectHandler = Callable[[], Awaitable[None]]
+"""Called after each (re)connect of the events websocket."""
 
 
 class Ari(Protocol):
+    async def run(self) -> None:
+        """Keep the events connection up until cancelled."""
+
+    async def close(self) -> None: ...
+
     @property
     def connected(self) -> bool:
         """True while the events websocket is up; originate only then."""
 
     async def wait_connected(self, timeout: float) -> bool: ...
 
-    async def originate(
-        self,
-        *,
-        channel_id: str,
-        endpoint: str,
-        context: str,
-        caller_id: str,
-        timeout: int,
-        variables: Mapping[str, str],
-    ) -> None:
-        """Dial `endpoint`; once answered, the channel runs `context`, extension `s`."""
+    async def originate(self, call: Originate) -> None:
+        """Dial; once answered, the channel runs the call context (asterisk.py)."""
 
-    async def watch(self, endpoint: str) -> None:
-        """Subscribe the application to every channel of `endpoint` (`PJSIP/<name>`), from
-        its creation on, also outside Stasis; once per endpoint and connection."""
+    async def watch(self, trunk: str) -> None:
+        """Subscribe the application to every channel of the trunk's endpoint, from its
+        creation on, also outside Stasis; once per trunk and connection."""
 
     async def channel_app(self, channel_id: str) -> str | None:
         """The application the channel is running now (`Playback`, `Stasis`...); None if
         there is no such channel."""
 
-    async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None: ...
+    async def play(self, *, channel_id: str, playback_id: str, sounds: Sequence[str]) -> None:
+        """Play sounds (file names without extension) in order, as one playback."""
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
 

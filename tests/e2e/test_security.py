@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ari_app.api.http import KEY_CACHE_SECONDS
+from ari_app.api.auth import KEY_CACHE_SECONDS
 from ari_app.api.openapi import document
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab

@@ -1,26 +1,36 @@
 """An in-memory ARI that replays event traffic recorded from the real sandbox Asterisk.
 
-`tests/data/ari-events.json` holds the events of three real calls (made by
-`sandbox/record_events.py`). The fake picks the scenario by the called number's
-last digits, as the simulated carrier does, and releases each call's events in
-the phases real Asterisk does: on originate, up to the dialplan playing the first
-entry (`played` records it) and then StasisStart, unless `hold_after_answer`
-keeps the first entry playing; the playback events on play; the rest on hangup.
-Ids are rewritten to the caller's own.
+`tests/data/ari-events.json` holds the events of four real calls (made by
+`sandbox/record_events.py`): answered, busy (486), no answer (480, rings out) and
+unavailable (503). The fake picks the scenario by the called number's last digits,
+as the simulated carrier does, and releases each call's events in the phases real
+Asterisk does: on originate, up to the dialplan playing the first entry (`played`
+records it) and then StasisStart, unless `hold_after_answer` keeps the first entry
+playing (`finish_first` ends it); the playback events on play (unless `hold_playback` keeps
+them); the rest on hangup.
+Ids are rewritten to the caller's own; every event goes through the real parser.
+
+What a test may control or read is public; the rest is the fake's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ari_app.ari import Event, EventHandler
+from ari_app.ari import EventHandler
+from ari_app.ari.asterisk import Originate, endpoint, media_uris, originate_request
+from ari_app.ari.events import parse
 from ari_app.errors import AriError
 
 EVENTS = json.loads((Path(__file__).parent.parent / "data" / "ari-events.json").read_text())
+SCENARIOS = {"486": "busy", "480": "no_answer", "503": "unavailable"}
+"""The scenario of a number, by its last three digits; any other is answered."""
+
+Raw = dict[str, Any]
 
 
 def _rewrite(event: Any, old: str, new: str) -> Any:
@@ -34,15 +44,25 @@ class FakeAri:
         if connected:
             self._up.set()
         self.originated: list[dict[str, Any]] = []
+        """Each originate as it would go on the wire: channel id, query parameters, variables."""
         self.played: list[tuple[str, tuple[str, ...]]] = []
+        """(channel id, media URIs) of each first entry played by the dialplan, and each play."""
         self.hung_up: list[str] = []
         self.live: set[str] = set()
         self.max_live = 0
-        self._pending: dict[str, list[list[Event]]] = {}
+        self.watched: set[str] = set()
+        """Endpoints the application subscribed to, as ARI names them."""
         self.fail_originate: AriError | None = None
         self.hold_after_answer = False
-        self._held: dict[str, list[Event]] = {}
-        self.watched: set[str] = set()
+        self.hold_playback = False
+        """Keep the events of each play until `finish_playback` or `drop_playback`."""
+        self._after_play: dict[str, list[Raw]] = {}
+        self._at_end: dict[str, list[Raw]] = {}
+        self._held: dict[str, list[Raw]] = {}
+        self._held_playback: dict[str, list[Raw]] = {}
+        self._playing: set[str] = set()
+
+    # -- what a test controls -------------------------------------------------
 
     @property
     def connected(self) -> bool:
@@ -54,58 +74,10 @@ class FakeAri:
         else:
             self._up.clear()
 
-    async def wait_connected(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    async def _emit(self, events: Sequence[Event]) -> None:
-        for event in events:
-            await asyncio.sleep(0)
-            await self._on_event(event)
-
-    async def originate(self, *, channel_id: str, endpoint: str, context: str, caller_id: str,
-                        timeout: int, variables: Mapping[str, str]) -> None:
-        if self.fail_originate is not None:
-            raise self.fail_originate
-        self.originated.append({"channel_id": channel_id, "endpoint": endpoint,
-                                "context": context, "caller_id": caller_id, "timeout": timeout,
-                                "variables": dict(variables)})
-        number = endpoint.split("/", 1)[1].split("@", 1)[0]
-        # As the simulated carrier: the tech prefix 9503 refuses every call with 503.
-        suffix = "503" if number.startswith("9503") else number[-3:]
-        name = {"486": "busy", "503": "unavailable"}.get(suffix, "completed")
-        recorded = _rewrite(EVENTS[name], f"call-{name}", channel_id)
-        # answered and first entry playing | StasisStart | playback events | the end
-        phases: list[list[Event]] = [[], [], [], []]
-        phase = 0
-        for event in recorded:
-            if event["type"] == "StasisStart" or (
-                    phase == 2 and event["type"] == "ChannelDestroyed"):
-                phase += 1
-            phases[phase].append(event)
-            if event["type"] == "StasisStart":
-                phase = 2
-        self.live.add(channel_id)
-        self.max_live = max(self.max_live, len(self.live))
-        self._pending[channel_id] = phases[2:]
-        if name != "completed":
-            self.live.discard(channel_id)
-            asyncio.get_running_loop().create_task(self._emit(phases[0]))
-            return
-        first = tuple(f"sound:{m}" for m in variables["ARI_APP_FIRST"].split("&"))
-
-        async def answer() -> None:
-            await self._emit(phases[0])
-            self.played.append((channel_id, first))
-            if self.hold_after_answer:
-                self._held[channel_id] = phases[1]
-            else:
-                await self._emit(phases[1])
-
-        asyncio.get_running_loop().create_task(answer())
+    @property
+    def held(self) -> set[str]:
+        """Channels whose first entry is still playing (held after the answer)."""
+        return set(self._held)
 
     async def finish_first(self, channel_id: str) -> None:
         """The dialplan is done with the first entry of a call held after its answer."""
@@ -116,14 +88,86 @@ class FakeAri:
         StasisStart is lost, and the channel is in Stasis."""
         self._held.pop(channel_id)
 
-    async def play(self, *, channel_id: str, playback_id: str, media: Sequence[str]) -> None:
-        self.played.append((channel_id, tuple(media)))
-        playback = self._pending[channel_id][0]
-        events = _rewrite(playback, f"{channel_id}-play", playback_id)
-        asyncio.get_running_loop().create_task(self._emit(events))
+    async def finish_playback(self, channel_id: str) -> None:
+        """The held playback of a call plays to its end."""
+        await self._emit(self._held_playback.pop(channel_id))
 
-    async def watch(self, endpoint: str) -> None:
-        self.watched.add(endpoint)
+    def drop_playback(self, channel_id: str) -> None:
+        """The held playback of a call ended while the websocket was down: its events
+        are lost, and the playback is gone."""
+        self._held_playback.pop(channel_id)
+        self._playing.discard(f"{channel_id}-play")
+
+    def lose(self, channel_id: str) -> None:
+        """Asterisk lost the channel while no one was listening: no event tells of it."""
+        self.live.discard(channel_id)
+        self._held.pop(channel_id, None)
+
+    # -- the Ari protocol -----------------------------------------------------
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        return None
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def originate(self, call: Originate) -> None:
+        if self.fail_originate is not None:
+            raise self.fail_originate
+        params, variables = originate_request(call)
+        self.originated.append({"channel_id": call.channel_id, **params,
+                                "variables": variables})
+        # As the simulated carrier: the tech prefix 9503 refuses every call with 503.
+        suffix = "503" if call.number.startswith("9503") else call.number[-3:]
+        name = SCENARIOS.get(suffix, "completed")
+        recorded = _rewrite(EVENTS[name], f"call-{name}", call.channel_id)
+        if name != "completed":
+            asyncio.get_running_loop().create_task(self._emit(recorded))
+            return
+        # answered and first entry playing | StasisStart | playback events | the end
+        phases: list[list[Raw]] = [[], [], [], []]
+        phase = 0
+        for event in recorded:
+            if event["type"] == "StasisStart" or (
+                    phase == 2 and event["type"] == "ChannelDestroyed"):
+                phase += 1
+            phases[phase].append(event)
+            if event["type"] == "StasisStart":
+                phase = 2
+        self.live.add(call.channel_id)
+        self.max_live = max(self.max_live, len(self.live))
+        self._after_play[call.channel_id] = phases[2]
+        self._at_end[call.channel_id] = phases[3]
+        asyncio.get_running_loop().create_task(self._answer(call, phases[0], phases[1]))
+
+    async def _answer(self, call: Originate, answered: list[Raw],
+                      handed_over: list[Raw]) -> None:
+        await self._emit(answered)
+        self.played.append((call.channel_id, tuple(media_uris(call.first_entry))))
+        if self.hold_after_answer:
+            self._held[call.channel_id] = handed_over
+        else:
+            await self._emit(handed_over)
+
+    async def play(self, *, channel_id: str, playback_id: str, sounds: Sequence[str]) -> None:
+        self.played.append((channel_id, tuple(media_uris(sounds))))
+        self._playing.add(playback_id)
+        events = _rewrite(self._after_play.pop(channel_id, []), f"{channel_id}-play",
+                          playback_id)
+        if self.hold_playback:
+            self._held_playback[channel_id] = events
+        else:
+            asyncio.get_running_loop().create_task(self._emit(events))
+
+    async def watch(self, trunk: str) -> None:
+        self.watched.add(endpoint(trunk))
 
     async def channel_app(self, channel_id: str) -> str | None:
         if channel_id not in self.live:
@@ -133,15 +177,26 @@ class FakeAri:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self.hung_up.append(channel_id)
         self._held.pop(channel_id, None)
+        self._playing.discard(f"{channel_id}-play")
         if channel_id in self.live:
             self.live.discard(channel_id)
-            asyncio.get_running_loop().create_task(self._emit(self._pending[channel_id][1]))
+            asyncio.get_running_loop().create_task(
+                self._emit(self._at_end.pop(channel_id, [])))
 
     async def channels(self) -> dict[str, str]:
         return {channel_id: "Up" for channel_id in self.live}
 
     async def playback_exists(self, playback_id: str) -> bool:
-        return False
+        return playback_id in self._playing
 
     async def ping(self) -> bool:
         return self.connected
+
+    async def _emit(self, events: Sequence[Raw]) -> None:
+        for raw in events:
+            await asyncio.sleep(0)
+            if raw["type"] == "PlaybackFinished":
+                self._playing.discard(str(raw["playback"]["id"]))
+            event = parse(raw)
+            if event is not None:
+                await self._on_event(event)

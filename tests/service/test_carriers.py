@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +10,11 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
+from ari_app.config import load
 from ari_app.render import render_all, write_all
-from ari_app.settings import load
 from tests.service.fake_ami import FakeAmi
-from tests.service.test_calls import SANDBOX, Rig, api_for, build, client_for
+from tests.service.rig import Rig
+from tests.support.config import sandbox_config
 
 ACME = {"id": "acme", "name": "Acme Telecom", "host": "sip.acme.example", "port": 5060,
         "username": "acme-user", "password": "acme-secret-pass", "register": True,
@@ -22,24 +23,18 @@ ACME = {"id": "acme", "name": "Acme Telecom", "host": "sip.acme.example", "port"
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig, FakeAmi]]:
-    data = yaml.safe_load(SANDBOX.read_text())
-    data["storage"]["path"] = str(tmp_path / "db.sqlite3")
-    data["media"] = {"dir": str(tmp_path / "media")}
+async def api(tmp_path: Path,
+              make_rig: Callable[..., Rig]) -> tuple[TestClient, Rig, FakeAmi]:
+    """A service whose carriers may be managed: a carriers file and a rendered config."""
+    data = sandbox_config(tmp_path)
     data["carriers_file"] = "carriers.yaml"
     data["asterisk"]["config_dir"] = "etc"
     config = tmp_path / "ari-app.yaml"
     config.write_text(yaml.safe_dump(data))
     settings = load(config)
     write_all(render_all(settings, source=str(config)), tmp_path / "etc")
-    rig = build(tmp_path, settings)
-    api = api_for(rig)
-    ami = api._carriers._ami
-    assert isinstance(ami, FakeAmi)
-    client = await client_for(rig, api)
-    yield client, rig, ami
-    await client.close()
-    await rig.close()
+    rig = make_rig(settings)
+    return await rig.client(), rig, rig.ami
 
 
 def files(tmp: Path) -> dict[str, str]:
@@ -63,7 +58,7 @@ async def test_a_carrier_added_is_written_rendered_reloaded_and_usable(
     assert (tmp_path / "carriers.yaml").stat().st_mode & 0o077 == 0
     pjsip = (tmp_path / "etc" / "pjsip.conf").read_text()
     assert "[carrier-acme-reg]" in pjsip and "client_uri = sip:acme-user@sip.acme.example" in pjsip
-    assert rig.calls.config.settings.carriers["acme"].max_channels == 4
+    assert rig.settings.carriers["acme"].max_channels == 4
 
     shown = await (await client.get("/carriers/acme")).json()
     assert shown["live"]["registration"] == "Registered" and shown["live"]["contact"] == \
@@ -105,7 +100,7 @@ async def test_an_invalid_carrier_is_refused_naming_the_field(
     assert body["field"] == field and body["error_id"] == "invalid-field"
     assert "acme-secret-pass" not in await response.text()
     assert files(tmp_path) == before and ami.reloads == 0
-    assert "acme" not in rig.calls.config.settings.carriers
+    assert "acme" not in rig.settings.carriers
 
 
 @pytest.mark.parametrize("refusal", ["Module res_pjsip.so failed to reload", "lose:carrier-acme"])
@@ -120,7 +115,7 @@ async def test_a_change_asterisk_does_not_take_is_rolled_back(
     assert response.status == 502 and body["error_id"] == "carrier-rejected", body
     assert files(tmp_path) == before  # the previous config is back ...
     assert ami.reloads == 2 and "carrier-acme" not in ami.loaded  # ... and reloaded
-    assert "acme" not in rig.calls.config.settings.carriers
+    assert "acme" not in rig.settings.carriers
 
 
 async def test_update_keeps_the_password_and_delete_removes(
@@ -137,7 +132,7 @@ async def test_update_keeps_the_password_and_delete_removes(
     assert (await client.delete("/carriers/acme")).status == 200
     assert "carrier-acme" not in ami.loaded
     assert (await client.get("/carriers/acme")).status == 404
-    assert "acme" not in rig.calls.config.settings.carriers
+    assert "acme" not in rig.settings.carriers
 
 
 async def test_carriers_of_the_main_config_are_read_only(

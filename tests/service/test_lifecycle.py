@@ -5,40 +5,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ari_app import callbacks
-from ari_app.callbacks import Notifier, verify
+from ari_app.callbacks import verify
+from ari_app.config import parse
 from ari_app.errors import InvalidField
 from ari_app.playlist import parse_request
-from ari_app.settings import parse
+from ari_app.settings import Settings
 from ari_app.store import Delivery
-from tests.service.test_calls import SANDBOX, Rig, build, until
+from tests.service.rig import Rig
+from tests.support.config import sandbox_config
+from tests.support.waiting import until
 
 SECRET = "a-callback-secret-for-tests"
 
 
-def rig_with(tmp: Path, **changes: Any) -> Rig:
+def settings_with_failover(tmp: Path) -> Settings:
     """The sandbox settings with a second, always-refusing carrier in one failover group."""
-    data = yaml.safe_load(SANDBOX.read_text())
-    data["storage"]["path"] = str(tmp / "db.sqlite3")
-    data["media"] = {"dir": str(tmp / "media")}
+    data = sandbox_config(tmp)
     data["callbacks"] = {"secret": SECRET}
     data["calls"]["hangup_delay_ms"] = 0
     main = data["carriers"]["74445609"]
     main |= {"failover_group": "otp", "priority": 20}
     data["carriers"]["flaky"] = {**main, "prefix": "9503", "priority": 10}
-    for key, value in changes.items():
-        section, name = key.split("__")
-        data.setdefault(section, {})[name] = value
-    return build(tmp, parse(data, base=tmp))
+    return parse(data, base=tmp)
 
 
 def body(carrier: str = "74445609", to: str = "12125551212", **extra: Any) -> dict[str, Any]:
@@ -50,21 +47,19 @@ def body(carrier: str = "74445609", to: str = "12125551212", **extra: Any) -> di
 def limit_channels(rig: Rig, channels: int) -> None:
     """The main carrier takes at most `channels` calls at once from now on."""
     main = dataclasses.replace(rig.settings.carriers["74445609"], max_channels=channels)
-    rig.calls.config.settings = dataclasses.replace(
-        rig.settings, carriers={**rig.settings.carriers, "74445609": main})
+    rig.current.replace(dataclasses.replace(
+        rig.settings, carriers={**rig.settings.carriers, "74445609": main}))
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    rig = rig_with(tmp_path)
-    yield rig
-    await rig.close()
+def rig(make_rig: Callable[..., Rig], tmp_path: Path) -> Rig:
+    return make_rig(settings_with_failover(tmp_path))
 
 
 async def test_a_refusing_carrier_fails_over_and_every_attempt_is_kept(rig: Rig) -> None:
     call_id = await rig.calls.submit(parse_request(body("flaky"), rig.settings))
     record = await rig.final(call_id)
-    attempts = await rig.store.attempts(call_id)
+    attempts = await rig.store.calls.attempts(call_id)
 
     assert record.state == "completed"
     assert [(a.carrier_id, a.sip_code, a.cause) for a in attempts] == [
@@ -80,21 +75,20 @@ async def test_busy_is_final_and_does_not_fail_over(rig: Rig) -> None:
     record = await rig.final(call_id)
 
     assert record.state == "busy" and len(rig.ari.originated) == 1
-    assert len(await rig.store.attempts(call_id)) == 1
+    assert len(await rig.store.calls.attempts(call_id)) == 1
 
 
 async def test_a_carrier_that_keeps_failing_is_held_back(rig: Rig) -> None:
     for _ in range(rig.settings.calls.holdback_after):
         await rig.final(await rig.calls.submit(parse_request(body("flaky"), rig.settings)))
-    assert rig.calls.failover.held_back("flaky")
+    assert rig.calls.carrier_load("flaky").held_back_seconds is not None
     call_id = await rig.calls.submit(parse_request(body("flaky"), rig.settings))
     await rig.final(call_id)
     # Tried first: the healthy carrier of the group; one attempt is enough.
-    assert [a.carrier_id for a in await rig.store.attempts(call_id)] == ["74445609"]
+    assert [a.carrier_id for a in await rig.store.calls.attempts(call_id)] == ["74445609"]
 
 
-async def test_channel_limit_holds_and_every_call_completes(tmp_path: Path) -> None:
-    rig = rig_with(tmp_path)
+async def test_channel_limit_holds_and_every_call_completes(rig: Rig) -> None:
     limit_channels(rig, 3)
     rig.ari.hold_after_answer = True
     ids = [await rig.calls.submit(parse_request(body(), rig.settings)) for _ in range(10)]
@@ -104,13 +98,10 @@ async def test_channel_limit_holds_and_every_call_completes(tmp_path: Path) -> N
     queued = [rig.calls.position(i) for i in ids if rig.calls.position(i) is not None]
     assert queued == list(range(1, 8))
     while len(rig.ari.played) < 10 or rig.ari.live:  # the callees listen to the end
-        for channel_id, _ in list(rig.ari.played):
-            if channel_id in rig.ari.live and rig.ari._pending[channel_id][0]:
-                await rig.ari._emit(rig.ari._pending[channel_id][0])
-                rig.ari._pending[channel_id][0] = []
+        for channel_id in rig.ari.held:
+            await rig.ari.finish_first(channel_id)
         await asyncio.sleep(0.01)
     states = [(await rig.final(i)).state for i in ids]
-    await rig.close()
 
     assert states == ["completed"] * 10
     assert rig.ari.max_live == 3
@@ -131,16 +122,14 @@ async def test_callbacks_are_signed_retried_and_verify(rig: Rig,
     app.router.add_post("/hook", receive)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    notifier = Notifier(settings=lambda: rig.settings.callbacks, store=rig.store,
-                        metrics=rig.calls.metrics)
-    rig.calls.on_event = notifier.wake
+    notifier = rig.service.notifier
     sender = asyncio.create_task(notifier.run())
     url = str(server.make_url("/hook"))
     call_id = await rig.calls.submit(parse_request(body(callback_url=url), rig.settings))
     await rig.final(call_id)
 
     async def stored() -> list[Delivery]:
-        found = await rig.store.details(call_id)
+        found = await rig.store.calls.details(call_id)
         assert found is not None
         return found[2]
 
@@ -170,18 +159,18 @@ async def test_callbacks_are_signed_retried_and_verify(rig: Rig,
 
 
 def test_callback_url_needs_the_signing_secret(tmp_path: Path) -> None:
-    data = yaml.safe_load(SANDBOX.read_text())
+    data = sandbox_config(tmp_path)
     del data["callbacks"]
     settings = parse(data, base=tmp_path)
     with pytest.raises(InvalidField) as caught:
         parse_request(body(callback_url="http://127.0.0.1:9/hook"), settings)
     assert caught.value.field == "callback_url"
     with pytest.raises(InvalidField):
-        parse_request(body(callback_url="ftp://example.com/x"), rig_with(tmp_path).settings)
+        parse_request(body(callback_url="ftp://example.com/x"),
+                      settings_with_failover(tmp_path))
 
 
-async def test_cancel_while_waiting_for_the_failover_carrier(tmp_path: Path) -> None:
-    rig = rig_with(tmp_path)
+async def test_cancel_while_waiting_for_the_failover_carrier(rig: Rig) -> None:
     limit_channels(rig, 1)
     rig.ari.hold_after_answer = True
     busy_line = await rig.calls.submit(parse_request(body(), rig.settings))
@@ -193,7 +182,6 @@ async def test_cancel_while_waiting_for_the_failover_carrier(tmp_path: Path) -> 
     record = await rig.final(call_id)
 
     assert record.state == "canceled"
-    assert [a.carrier_id for a in await rig.store.attempts(call_id)] == ["flaky"]
+    assert [a.carrier_id for a in await rig.store.calls.attempts(call_id)] == ["flaky"]
     assert len(rig.ari.originated) == 2  # never dialled on the second carrier
     assert rig.calls.cancel(busy_line)
-    await rig.close()

@@ -7,28 +7,24 @@ import json
 import subprocess
 import sys
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from ari_app.app import build_media
-from tests.service.test_calls import SANDBOX, Rig, api_for, build, client_for, settings_for
+from tests.service.rig import Rig
+from tests.support.config import sandbox_config
 
 PLAYLIST = [{"type": "tts", "play": "Your code is 42", "options": {"say-as": "digits"}},
             {"type": "pause", "play": 1000}]
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Rig]]:
-    rig = build(tmp_path)
-    media, _ = build_media(rig.settings)
-    client = await client_for(rig, api_for(rig, media))
-    yield client, rig
-    await client.close()
-    await rig.store.close()
+async def client(make_rig: Callable[..., Rig]) -> tuple[TestClient, Rig]:
+    rig = make_rig(real_media=True)
+    return await rig.client(), rig
 
 
 def seconds(data: bytes) -> float:
@@ -62,11 +58,7 @@ async def test_preview_errors(client: tuple[TestClient, Rig], playlist: object, 
 
 
 def test_preview_command_writes_a_wav(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)  # only to reuse its paths in a config file of its own
-    config = yaml.safe_load(SANDBOX.read_text())
-    config["storage"]["path"] = str(settings.storage_path)
-    config["media"]["dir"] = config["media"]["asterisk_dir"] = str(tmp_path / "media")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(sandbox_config(tmp_path)))
     (tmp_path / "request.json").write_text(json.dumps({"playlist": PLAYLIST}))
     out = tmp_path / "preview.wav"
     result = subprocess.run(

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from ari_app.carriers import Carrier
 from ari_app.failover import Failover, carrier_failed
 from ari_app.outcome import Hangup
-from ari_app.settings import Carrier
 
 BASE = Carrier(id="a", host="127.0.0.1", port=5060, transport="udp", username=None,
                password=None, register=False, codecs=("ulaw",), prefix="", caller_ids=())

@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import base64
-import subprocess
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from ari_app.audio import sniff
 from ari_app.errors import SpeechError
-from ari_app.media import MediaPreparer, sniff
+from ari_app.media import MediaPreparer
 from ari_app.playlist import Speech
-from ari_app.speech import Espeak, GoogleTts, Speaker
-from tests.unit.test_media import _FETCHERS, Fetcher, close_fetchers, settings_for
-
-__all__ = ["close_fetchers"]
-
-
-def mp3() -> bytes:
-    wav = subprocess.run(["sox", "-n", "-t", "wav", "-r", "24000", "-", "synth", "0.4", "sine",
-                          "300"], capture_output=True, check=True).stdout
-    return subprocess.run(["sox", "-t", "wav", "-", "-t", "mp3", "-"], input=wav,
-                          capture_output=True, check=True).stdout
+from ari_app.settings import Current
+from ari_app.speech import Espeak, GoogleTts
+from tests.support.sounds import mp3, wav
 
 
 @pytest.fixture
 async def google() -> AsyncIterator[tuple[TestServer, list[str]]]:
     heard: list[str] = []
-    audio = base64.b64encode(mp3()).decode()
+    audio = base64.b64encode(mp3(wav(0.4, rate=24000, tone=300))).decode()
 
     async def batchexecute(request: web.Request) -> web.Response:
         form = urllib.parse.parse_qs(await request.text())
@@ -69,12 +61,12 @@ async def test_gtts_failure_is_a_speech_error(google: tuple[TestServer, list[str
 
 
 async def test_only_words_reach_google_and_it_falls_back(
-        tmp_path: Path, google: tuple[TestServer, list[str]]) -> None:
+        tmp_path: Path, google: tuple[TestServer, list[str]],
+        media_current: Callable[..., Current], make_preparer: Callable[..., MediaPreparer],
+) -> None:
     server, heard = google
-    settings = settings_for(tmp_path, server)
-    _FETCHERS.append(Fetcher(settings))
     good = GoogleTts(timeout=5, endpoint=f"http://127.0.0.1:{server.port}/batchexecute")
-    media = MediaPreparer(settings=settings, fetcher=_FETCHERS[-1], speech=Speaker([good]))
+    media = make_preparer([good])
     code = Speech(text="Your code is 846213", language="en-US", gender="female",
                   say_as="digits")
     prepared = await media.prepare([code])
@@ -84,7 +76,6 @@ async def test_only_words_reach_google_and_it_falls_back(
     assert spoken == [f"{d}." for d in "0123456789"] + ["Your code is."], spoken
 
     broken = GoogleTts(timeout=5, endpoint=f"http://127.0.0.1:{server.port}/broken")
-    media = MediaPreparer(settings=settings_for(tmp_path / "b", server),
-                          fetcher=_FETCHERS[-1],
-                          speech=Speaker([broken, Espeak(rate=150, timeout=5)]))
+    media = make_preparer([broken, Espeak(rate=150, timeout=5)],
+                          current=media_current(tmp_path / "b"))
     assert (await media.prepare([code])).engines == ("espeak-ng",)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from ari_app.config import load, parse
 from ari_app.config_reader import Secret
 from ari_app.errors import ConfigError
-from ari_app.settings import load, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,23 +109,6 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     python.write_text("ari: !!python/object/apply:os.system ['true']")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(python)
-
-
-@pytest.mark.parametrize(("number_format", "extra", "number", "dialled"), [
-    ("e164", {}, "+442071234567", "9+442071234567"),
-    ("00", {}, "+442071234567", "900442071234567"),
-    ("digits", {}, "+442071234567", "9442071234567"),
-    ("national", {"country_code": "44"}, "+442071234567", "902071234567"),
-    ("national", {"country_code": "1", "national_prefix": ""}, "+12125551212", "92125551212"),
-    ("national", {"country_code": "44"}, "+4930123456", "9004930123456"),  # abroad: 00
-    ("00", {}, "02071234567", "902071234567"),  # no '+': sent as given
-])
-def test_number_formats(number_format: str, extra: dict[str, str], number: str,
-                        dialled: str) -> None:
-    data = sandbox()
-    data["carriers"]["74445609"] |= {"number_format": number_format, "prefix": "9", **extra}
-    carrier = parse(data, base=ROOT).carriers["74445609"]
-    assert carrier.dial_string(number) == dialled
 
 
 def test_lifecycle_settings_are_checked() -> None:

@@ -65,7 +65,7 @@ def test_engines_command_tries_every_engine() -> None:
 
 def test_engine_order_per_language() -> None:
     from ari_app.app import speaker
-    from ari_app.settings import parse
+    from ari_app.config import parse
 
     settings = parse({"ari": {"password": "x"}, "ami": {"secret": "y"},
                       "tts": {"engines": ["flite", "espeak-ng"],

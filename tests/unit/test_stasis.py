@@ -1,35 +1,92 @@
-"""Routing ARI events to their call: by channel id, each event once."""
+"""ARI events as Asterisk sends them, parsed once, and what each means for a call."""
 
 from __future__ import annotations
 
-from ari_app.stasis import EventRouter
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ari_app.ari.events import (
+    EVENT_TYPES,
+    ChannelDestroyed,
+    ChannelDialplan,
+    Dial,
+    PlaybackFinished,
+    StasisStart,
+    parse,
+)
+from ari_app.call.signals import (
+    Answered,
+    AudioStarted,
+    EntryPlayed,
+    FirstEntryPlayed,
+    HungUp,
+    PlaybackFailed,
+    PlaylistPlayed,
+    Ringing,
+)
+from ari_app.call.stasis import signal_of
+from ari_app.outcome import Hangup
+
+RECORDED = json.loads((Path(__file__).parents[1] / "data" / "ari-events.json").read_text())
 
 
-async def test_events_go_to_their_channel_once_each() -> None:
-    router = EventRouter()
-    queue = router.open("call-1")
-    playing = {"type": "PlaybackContinuing", "timestamp": "t1",
-               "playback": {"id": "call-1-play", "target_uri": "channel:call-1"}}
-    # A channel in Stasis on a watched endpoint: Asterisk sends its events twice.
-    for event in (playing, dict(playing), {**playing, "timestamp": "t2"},
-                  {"type": "ChannelDestroyed", "channel": {"id": "call-1"}},
-                  {"type": "ChannelDestroyed", "channel": {"id": "someone-else"}}):
-        await router.dispatch(event)
+def test_recorded_traffic_parses_into_the_signals_of_each_call() -> None:
+    def signals(name: str) -> list[Any]:
+        events = [parse(raw) for raw in RECORDED[name]]
+        assert None not in events and {type(e).__name__ for e in events} <= set(EVENT_TYPES)
+        return [s for e in events if e is not None and (s := signal_of(e)) is not None]
 
-    got = [queue.get_nowait() for _ in range(queue.qsize())]
-    assert [(e["type"], e.get("timestamp")) for e in got] == [
-        ("PlaybackContinuing", "t1"), ("PlaybackContinuing", "t2"), ("ChannelDestroyed", None)]
-    router.close("call-1")
-    await router.dispatch(playing)  # closed: dropped
-    assert queue.empty()
+    assert signals("completed") == [
+        Answered(), AudioStarted(), FirstEntryPlayed(ok=True), EntryPlayed(), PlaylistPlayed(),
+        HungUp(Hangup(16, "Normal Clearing", None))]
+    assert signals("busy") == [HungUp(Hangup(17, "User busy", 486))]
+    assert signals("no_answer") == [Ringing(), HungUp(Hangup(19, "User alerting, no answer", 480))]
+    assert signals("unavailable") == [HungUp(Hangup(34, "Circuit/channel congestion", 503))]
 
 
-async def test_a_copy_with_another_channel_s_event_between_is_dropped() -> None:
-    router = EventRouter()
-    mine, other = router.open("call-1"), router.open("call-2")
-    answered = {"type": "ChannelStateChange", "channel": {"id": "call-1", "state": "Up"}}
-    ringing = {"type": "Dial", "peer": {"id": "call-2"}, "dialstatus": "RINGING"}
-    for event in (answered, ringing, dict(answered)):
-        await router.dispatch(event)
+def test_every_event_is_of_the_call_s_channel() -> None:
+    for raw in RECORDED["completed"]:
+        event = parse(raw)
+        assert event is not None and event.channel_id == "call-completed", raw["type"]
 
-    assert mine.qsize() == 1 and other.qsize() == 1
+
+@pytest.mark.parametrize(("raw", "event"), [
+    ({"type": "Dial", "dialstatus": "RINGING", "peer": {"id": "c"}, "timestamp": "t"},
+     Dial("c", "RINGING", "t")),
+    ({"type": "ChannelDestroyed", "cause": 34, "cause_txt": "Circuit/channel congestion",
+      "tech_cause": 503, "channel": {"id": "c"}, "timestamp": "t"},
+     ChannelDestroyed("c", 34, "Circuit/channel congestion", 503, "t")),
+    ({"type": "ChannelDestroyed", "cause_txt": "", "tech_cause": 0, "channel": {"id": "c"}},
+     ChannelDestroyed("c", 0, "", None, "")),  # before 22.7: no tech_cause; no cause at all
+    ({"type": "StasisStart", "args": ["FAILED"], "channel": {"id": "c"}, "timestamp": "t"},
+     StasisStart("c", ("FAILED",), "t")),
+    ({"type": "PlaybackFinished", "playback": {"id": "p", "state": "failed",
+                                               "target_uri": "channel:c"}, "timestamp": "t"},
+     PlaybackFinished("c", "p", "failed", "t")),
+    ({"type": "ChannelDialplan", "dialplan_app": "Playback", "channel": {"id": "c"},
+      "timestamp": "t"}, ChannelDialplan("c", "Playback", "t")),
+])
+def test_parse(raw: dict[str, Any], event: Any) -> None:
+    assert parse(raw) == event
+
+
+@pytest.mark.parametrize("raw", [
+    {"type": "ChannelVarset", "channel": {"id": "c"}},  # not one we use
+    {"type": "Dial", "dialstatus": "RINGING"},  # no channel
+    {"type": "PlaybackFinished", "playback": {"id": "p", "target_uri": "bridge:b"}},
+    {"type": "StasisStart", "channel": "not a mapping"},
+])
+def test_events_of_no_use_are_none(raw: dict[str, Any]) -> None:
+    assert parse(raw) is None
+
+
+def test_what_each_event_means() -> None:
+    assert signal_of(Dial("c", "PROGRESS", "t")) == Ringing()
+    assert signal_of(Dial("c", "ANSWER", "t")) is None
+    assert signal_of(StasisStart("c", ("FAILED",), "t")) == FirstEntryPlayed(ok=False)
+    assert signal_of(StasisStart("c", (), "t")) == FirstEntryPlayed(ok=False)
+    assert signal_of(PlaybackFinished("c", "p", "failed", "t")) == PlaybackFailed()
+    assert signal_of(ChannelDialplan("c", "Stasis", "t")) is None

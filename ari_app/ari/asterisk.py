@@ -1,0 +1,58 @@
+"""Asterisk's own syntax for what the service asks of it, spelled in this one place: the dial
+string, the SIP header on each INVITE, media URIs, and the variables of the dialplan
+context a call runs once answered (`dialplan/extensions.conf.j2`).
+
+Only validated values reach these strings: the number (digits, an optional '+'), the
+trunk name (from the checked carrier id) and ids the service made itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CALL_CONTEXT = "ari-app-call"
+"""The dialplan context a call runs once answered: it plays the first entry at once, then
+enters Stasis (our application, ARI_APP_NAME) with how the first entry went as argument."""
+CALL_HEADER = "X-Ari-App-Request"
+"""SIP header carrying the request id on every INVITE, for the carrier's records."""
+
+
+@dataclass(frozen=True)
+class Originate:
+    """One outbound call into CALL_CONTEXT, in our words."""
+
+    channel_id: str
+    trunk: str
+    """The carrier's PJSIP endpoint."""
+    number: str
+    """As the carrier wants it dialled (its number format and tech prefix applied)."""
+    caller_id: str
+    ring_timeout: int
+    request_id: str
+    first_entry: tuple[str, ...]
+    """Sounds (file names without extension) the dialplan plays the moment it is answered."""
+    app: str
+    """The Stasis application the channel is handed to after the first entry."""
+
+
+def endpoint(trunk: str) -> str:
+    """The PJSIP endpoint of a trunk, as ARI names endpoints (for subscriptions)."""
+    return f"PJSIP/{trunk}"
+
+
+def originate_request(call: Originate) -> tuple[dict[str, str], dict[str, str]]:
+    """The query parameters and channel variables of `POST /channels/{id}` for `call`."""
+    params = {"endpoint": f"PJSIP/{call.number}@{call.trunk}", "context": CALL_CONTEXT,
+              "extension": "s", "priority": "1", "callerId": call.caller_id,
+              "timeout": str(call.ring_timeout)}
+    variables = {f"PJSIP_HEADER(add,{CALL_HEADER})": call.request_id,
+                 "ARI_APP_FIRST": "&".join(call.first_entry),
+                 "ARI_APP_NAME": call.app}
+    return params, variables
+
+
+def media_uris(sounds: Sequence[str]) -> list[str]:
+    """ARI media URIs of sounds given by file name without extension (a path, or the name
+    of one of Asterisk's own prompts)."""
+    return [f"sound:{sound}" for sound in sounds]

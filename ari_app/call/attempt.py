@@ -1,0 +1,338 @@
+"""One attempt: one originate on one carrier and everything after it, until its channel is
+gone. It reacts to signals and commands in its inbox, one at a time, and returns how it
+ended; whether another carrier is tried is the session's decision.
+
+The channel id is chosen before originating (the request id for the first attempt,
+`<request id>-<n>` after), so every event is matched to its attempt from the first
+moment, and a repeated originate of the same attempt is refused by Asterisk (409)
+instead of ringing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from ari_app.ari import Ari
+from ari_app.ari.asterisk import Originate
+from ari_app.call.progress import Progress, move
+from ari_app.call.recorder import Recorder
+from ari_app.call.router import Inbox, Router
+from ari_app.call.signals import (
+    Answered,
+    AudioStarted,
+    Cancel,
+    ChannelLost,
+    EntryPlayed,
+    FirstEntryPlayed,
+    HungUp,
+    Message,
+    PlaybackFailed,
+    PlaylistPlayed,
+    Resync,
+    Ringing,
+    TimerFired,
+)
+from ari_app.carriers import Carrier
+from ari_app.errors import AriError
+from ari_app.media import Prepared
+from ari_app.outcome import CallError, Ending, Hangup, State, classify
+from ari_app.playlist import CallRequest
+from ari_app.settings import CallSettings
+from ari_app.store import AttemptRecord
+
+log = logging.getLogger(__name__)
+
+HANGUP_GRACE = 10.0
+"""Seconds Asterisk has to report a channel gone after our hangup, or after the longest
+a call may last."""
+HANGUP_LOST = CallError("hangup-lost", "Asterisk never reported the end of the call")
+MAX_DURATION = CallError("max-duration", "the call reached calls.max_duration")
+CHANNEL_LOST = CallError("channel-lost", "the channel vanished while the connection to "
+                         "Asterisk was down (Asterisk restarted, or the call ended meanwhile)")
+ASTERISK_ENDED = CallError("asterisk-ended-channel", "Asterisk ended the call itself, without "
+                           "a hangup cause: it was stopping or restarting")
+FIRST_ENTRY_FAILED = CallError("playback-failed", "Asterisk could not play the first entry")
+LAST_ENTRY_FAILED = CallError("playback-failed", "Asterisk could not play the last entry")
+
+
+class Attempt:
+    def __init__(self, *, call_id: str, n: int, carrier: Carrier, request: CallRequest,
+                 media: Prepared, ari: Ari, router: Router, recorder: Recorder,
+                 settings: CallSettings, app: str, clock: Callable[[], float]) -> None:
+        self.n = n
+        self.channel_id = call_id if n == 0 else f"{call_id}-{n}"
+        self._call_id = call_id
+        self._carrier = carrier
+        self._request = request
+        self._media = media
+        self._ari = ari
+        self._router = router
+        self._recorder = recorder
+        self._settings = settings
+        self._app = app
+        self._clock = clock
+        self._inbox: Inbox = router.open(self.channel_id)
+        self._progress = Progress.DIALING
+        self._started = time.monotonic()
+        self._answered_at: float | None = None
+        """Monotonic time of the answer: the longest call is counted from it."""
+        self._played_at: float | None = None
+        """Monotonic time the last entry ended: the hangup follows a moment later."""
+        self._hangup_sent_at = 0.0
+        self._items_done = 0
+        self._played = 0
+        self._first_audio_ms: float | None = None
+        self._error: CallError | None = None
+        """What went wrong first; an answered call then ends failed."""
+
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
+    def cancel(self) -> None:
+        self._inbox.put_nowait(Cancel())
+
+    async def run(self) -> Ending | None:
+        """How the attempt ended; None if ARI was down, so nothing was originated."""
+        try:
+            if not self._ari.connected:
+                return None
+            await self._recorder.dialing(
+                AttemptRecord(n=self.n, carrier_id=self._carrier.id,
+                              channel_id=self.channel_id, started_at=self._clock()),
+                speech_engines=self._media.engines, audio_seconds=self._media.seconds)
+            try:
+                # The channel runs dialplan, not Stasis, until its first entry is played: its
+                # events come through the application's subscription to the carrier's endpoint.
+                await self._ari.watch(self._carrier.trunk)
+                await self._ari.originate(self._originate())
+            except AriError as exc:
+                return self._ending(State.FAILED, error=CallError("originate-failed", str(exc)))
+            return await self._follow()
+        finally:
+            self._router.close(self.channel_id)
+
+    def _originate(self) -> Originate:
+        first = self._media.sounds[:self._media.items_per_entry[0]]
+        return Originate(
+            channel_id=self.channel_id, trunk=self._carrier.trunk,
+            number=self._carrier.dial_number(self._request.to),
+            caller_id=self._carrier.caller_id_for(self._request.caller_id),
+            ring_timeout=self._settings.ring_timeout, request_id=self._call_id,
+            first_entry=first, app=self._app)
+
+    async def _follow(self) -> Ending:
+        """React to the inbox until the channel is gone, within every time limit."""
+        timer = _Timer(self._inbox)
+        try:
+            while True:
+                timer.set(self._wake_at())
+                message = await self._inbox.get()
+                if isinstance(message, TimerFired):
+                    if not timer.is_current(message):
+                        continue
+                    ending = await self._on_time()
+                else:
+                    ending = await self._react(message)
+                if ending is not None:
+                    return ending
+        finally:
+            timer.cancel()
+
+    def _wake_at(self) -> float:
+        """When to act if nothing arrives first."""
+        if self._progress.hangup_sent:
+            return self._hangup_sent_at + HANGUP_GRACE
+        deadline = self._deadline()
+        if self._progress is Progress.PLAYED:
+            return min(deadline, self._hangup_due())
+        return deadline
+
+    def _deadline(self) -> float:
+        calls = self._settings
+        deadline = self._started + calls.ring_timeout + calls.max_duration + HANGUP_GRACE
+        if self._answered_at is not None:
+            deadline = min(deadline, self._answered_at + calls.max_duration)
+        return deadline
+
+    def _hangup_due(self) -> float:
+        # A moment of silence after the last word, so its end is not clipped.
+        assert self._played_at is not None
+        return self._played_at + self._settings.hangup_delay_ms / 1000
+
+    async def _on_time(self) -> Ending | None:
+        if self._progress.hangup_sent:
+            return self._ending(State.FAILED, error=HANGUP_LOST)
+        if self._progress is not Progress.PLAYED or self._deadline() < self._hangup_due():
+            self._error = self._error or MAX_DURATION
+        await self._hang_up()
+        return None
+
+    async def _react(self, message: Message) -> Ending | None:
+        match message:
+            case Ringing():
+                if self._progress is Progress.DIALING:
+                    self._progress = move(self._progress, Progress.RINGING)
+                    await self._recorder.ringing(self.n)
+            case Answered():
+                if self._answered_at is None:
+                    await self._answered()
+            case AudioStarted():
+                if self._answered_at is not None and self._first_audio_ms is None:
+                    self._first_audio_ms = (time.monotonic() - self._answered_at) * 1000
+                    self._recorder.audio_started(self._first_audio_ms)
+            case FirstEntryPlayed(ok=ok):
+                await self._first_entry_played(ok)
+            case EntryPlayed():
+                self._items_done += 1
+                self._played = self._media.entries_done(self._items_done)
+            case PlaylistPlayed():
+                self._all_played()
+            case PlaybackFailed():
+                await self._fail(LAST_ENTRY_FAILED)
+            case HungUp(hangup=hangup):
+                return self._hung_up(hangup)
+            case Cancel():
+                await self._cancel()
+            case Resync(channel_state=channel_state):
+                await self._resync(channel_state)
+            case ChannelLost():
+                self._progress = move(self._progress, Progress.ENDED)
+                return self._ending(State.FAILED, error=CHANNEL_LOST)
+        return None
+
+    async def _answered(self) -> None:
+        self._answered_at = time.monotonic()
+        if self._progress in (Progress.DIALING, Progress.RINGING):
+            self._progress = move(self._progress, Progress.ANSWERED)
+        await self._recorder.answered(self.n, self._clock())
+
+    async def _first_entry_played(self, ok: bool) -> None:
+        """The dialplan played the first entry and handed the channel over: play the rest."""
+        if self._answered_at is None:
+            await self._answered()  # its state change was missed
+        if self._progress is not Progress.ANSWERED:
+            return  # handed over already, or being hung up
+        if not ok:
+            await self._fail(FIRST_ENTRY_FAILED)
+            return
+        self._items_done = self._media.items_per_entry[0]
+        rest = self._media.sounds[self._items_done:]
+        if not rest:
+            self._all_played()
+            return
+        self._progress = move(self._progress, Progress.PLAYING)
+        self._played = self._media.entries_done(self._items_done)
+        try:
+            await self._ari.play(channel_id=self.channel_id, playback_id=self._playback_id,
+                                 sounds=rest)
+        except AriError as exc:
+            await self._fail(CallError("playback-failed", str(exc)))
+
+    @property
+    def _playback_id(self) -> str:
+        return f"{self.channel_id}-play"
+
+    def _all_played(self) -> None:
+        self._played = len(self._request.playlist)
+        if self._progress in (Progress.ANSWERED, Progress.PLAYING):
+            self._progress = move(self._progress, Progress.PLAYED)
+            self._played_at = time.monotonic()
+
+    async def _fail(self, error: CallError) -> None:
+        self._error = error
+        if not self._progress.hangup_sent:
+            await self._hang_up()
+
+    async def _cancel(self) -> None:
+        if self._progress is Progress.CANCELING:
+            return
+        sent = self._progress.hangup_sent
+        self._progress = move(self._progress, Progress.CANCELING)
+        if not sent:
+            await self._send_hangup()
+
+    async def _hang_up(self) -> None:
+        self._progress = move(self._progress, Progress.HANGING_UP)
+        await self._send_hangup()
+
+    async def _send_hangup(self) -> None:
+        self._hangup_sent_at = time.monotonic()
+        try:
+            await self._ari.hangup(self.channel_id)
+        except AriError:
+            log.warning("hangup failed", extra=self._recorder.log_extra)
+
+    def _hung_up(self, hangup: Hangup) -> Ending:
+        canceled = self._progress is Progress.CANCELING
+        self._progress = move(self._progress, Progress.ENDED)
+        if canceled:
+            return self._ending(State.CANCELED, hangup=hangup)
+        answered = self._answered_at is not None
+        state = classify(hangup, answered=answered)
+        if hangup.cause == 0 and answered:
+            # No cause (ours is 16, the callee's too): Asterisk itself tore it down.
+            self._error = ASTERISK_ENDED
+        if state is State.COMPLETED and self._error is not None:
+            state = State.FAILED
+        return self._ending(state, hangup=hangup, error=self._error)
+
+    async def _resync(self, channel_state: str) -> None:
+        """The websocket was down: catch up with what happened to the channel meanwhile."""
+        log.info("resyncing call after reconnect", extra=self._recorder.log_extra)
+        if self._progress.hangup_sent:
+            await self._send_hangup()  # the first one may not have reached Asterisk
+            return
+        if channel_state != "Up" or self._progress is Progress.PLAYED:
+            return
+        if self._answered_at is None:
+            await self._answered()
+        try:
+            if await self._ari.channel_app(self.channel_id) != "Stasis":
+                return  # still playing the first entry in the dialplan: StasisStart will come
+            if self._progress is Progress.ANSWERED:
+                await self._first_entry_played(ok=True)
+            elif not await self._ari.playback_exists(self._playback_id):
+                self._all_played()
+        except AriError:
+            return
+
+    def _ending(self, state: State, *, hangup: Hangup | None = None,
+                error: CallError | None = None) -> Ending:
+        return Ending(state, hangup=hangup, error=error, answered=self._answered_at is not None,
+                      played=self._played, answer_to_audio_ms=self._first_audio_ms)
+
+
+class _Timer:
+    """One timer that drops a TimerFired into the inbox, moved only when the time to act
+    changes (a timeout around every wait for a message showed in profiles)."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self._inbox = inbox
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = 0.0
+        self._token: TimerFired | None = None
+
+    def set(self, at: float) -> None:
+        if self._handle is not None and at == self._at:
+            return
+        self.cancel()
+        self._token = TimerFired()
+        self._handle = asyncio.get_running_loop().call_at(at, self._inbox.put_nowait,
+                                                          self._token)
+        self._at = at
+
+    def is_current(self, fired: TimerFired) -> bool:
+        """Whether `fired` is this timer's latest, not one of a time moved since."""
+        if fired is not self._token:
+            return False
+        self._handle = None  # it fired: the next round sets the next one
+        return True
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

@@ -1,0 +1,145 @@
+"""What happened to one call, told once: each state change goes to the store with its
+callback event (one transaction), to the metrics and to the log, from here only.
+
+The recorder also keeps the call's public state and refuses a move that
+`State.may_become` does not allow (`IllegalTransition`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ari_app.errors import IllegalTransition
+from ari_app.metrics import Metrics
+from ari_app.outcome import CallError, Ending, State
+from ari_app.playlist import CallRequest
+from ari_app.store import (
+    AttemptEnd,
+    AttemptRecord,
+    CallRecord,
+    CallStore,
+    CallUpdate,
+    Idempotency,
+    Origin,
+)
+
+log = logging.getLogger(__name__)
+
+
+def event_body(call_id: str, carrier_id: str, state: State, at: float,
+               **details: Any) -> dict[str, Any]:
+    """A callback event: the state change, without anything from the playlist."""
+    return {"type": "call.state", "request_id": call_id, "state": state.value,
+            "carrier_id": carrier_id,
+            "timestamp": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+            **details}
+
+
+class Recorder:
+    def __init__(self, *, call_id: str, carrier_id: str, callback: bool, store: CallStore,
+                 metrics: Metrics, wake_callbacks: Callable[[], None],
+                 clock: Callable[[], float], state: State = State.QUEUED) -> None:
+        self.call_id = call_id
+        self.carrier_id = carrier_id
+        """The carrier of the call's latest attempt."""
+        self.state = state
+        self._callback = callback
+        """Whether the call has a callback URL: no events are made for one without."""
+        self._store = store
+        self._metrics = metrics
+        self._wake = wake_callbacks
+        self._clock = clock
+
+    @property
+    def log_extra(self) -> dict[str, str]:
+        return {"request_id": self.call_id, "carrier": self.carrier_id}
+
+    async def accepted(self, request: CallRequest, *, idempotency: Idempotency | None,
+                       origin: Origin | None) -> CallRecord:
+        record = await self._store.insert(
+            self.call_id, request, idempotency=idempotency, origin=origin,
+            event=self._event(State.QUEUED, self._clock()))
+        self._told()
+        return record
+
+    async def dialing(self, attempt: AttemptRecord, *, speech_engines: tuple[str, ...],
+                      audio_seconds: float) -> None:
+        self.carrier_id = attempt.carrier_id
+        await self._change(CallUpdate(State.DIALING, speech_engines=",".join(speech_engines)
+                                      or None, audio_seconds=round(audio_seconds, 3)),
+                           attempt=attempt.n, new_attempt=attempt)
+        self._metrics.attempts.labels(carrier=attempt.carrier_id).inc()
+
+    async def ringing(self, attempt: int) -> None:
+        await self._change(CallUpdate(State.RINGING), attempt=attempt)
+
+    async def answered(self, attempt: int, at: float) -> None:
+        await self._change(CallUpdate(State.ANSWERED, answered_at=at), attempt=attempt)
+
+    def audio_started(self, ms: float) -> None:
+        self._metrics.answer_to_audio.observe(ms / 1000)
+
+    async def attempt_ended(self, attempt: int, ending: Ending) -> None:
+        """An attempt that did not end the call: the next carrier is tried."""
+        await self._store.end_attempt(self.call_id, self._attempt_end(attempt, ending))
+
+    async def ended(self, ending: Ending, *, attempt: int | None = None) -> None:
+        """The call's final state, with the end of its last attempt (if it had one)."""
+        self._move(ending.state)
+        details: dict[str, Any] = {}
+        hangup = ending.hangup
+        if hangup is not None:
+            details |= {"cause": hangup.cause, "sip_code": hangup.sip_code}
+        if ending.error is not None:
+            details["error_id"] = ending.error.id
+        self._metrics.calls.labels(state=ending.state.value, carrier=self.carrier_id).inc()
+        log.info("call ended %s", ending.state.value,
+                 extra=self.log_extra | {"cause": hangup.cause if hangup else None})
+        now = self._clock()
+        await self._store.update(
+            self.call_id,
+            CallUpdate(ending.state, ended_at=now, hangup=hangup, played=ending.played,
+                       answer_to_audio_ms=ending.answer_to_audio_ms, error=ending.error),
+            event=self._event(ending.state, now, **details),
+            attempt_end=None if attempt is None else self._attempt_end(attempt, ending))
+        self._told()
+
+    async def interrupted(self, error: CallError, attempts: list[AttemptRecord]) -> None:
+        """A call that was live when the service stopped: its open attempts and the call
+        end failed with `error`."""
+        for attempt in attempts:
+            if attempt.ended_at is None:
+                await self._store.end_attempt(self.call_id, AttemptEnd(
+                    attempt.n, ended_at=self._clock(), outcome=error.id))
+        await self.ended(Ending(State.FAILED, error=error))
+
+    async def _change(self, update: CallUpdate, *, attempt: int,
+                      new_attempt: AttemptRecord | None = None) -> None:
+        self._move(update.state)
+        log.debug("call %s", update.state.value, extra=self.log_extra)
+        await self._store.update(self.call_id, update, attempt=new_attempt,
+                                 event=self._event(update.state, self._clock(),
+                                                   attempt=attempt + 1))
+        self._told()
+
+    def _move(self, state: State) -> None:
+        if not self.state.may_become(state):
+            raise IllegalTransition(f"call state {self.state} -> {state}")
+        self.state = state
+
+    def _event(self, state: State, at: float, **details: Any) -> dict[str, Any] | None:
+        if not self._callback:
+            return None
+        return event_body(self.call_id, self.carrier_id, state, at, **details)
+
+    def _told(self) -> None:
+        """Wake the callback sender, if this call has anyone to tell."""
+        if self._callback:
+            self._wake()
+
+    def _attempt_end(self, attempt: int, ending: Ending) -> AttemptEnd:
+        return AttemptEnd(attempt, ended_at=self._clock(), hangup=ending.hangup,
+                          outcome=ending.error.id if ending.error else ending.state.value)

@@ -1,0 +1,256 @@
+"""Carrier administration: the API edits the carriers YAML, and Asterisk follows it.
+
+The YAML stays the source of truth. A change is checked by loading the whole
+configuration with it (the same checks as at start-up), then:
+
+ 1. the carriers file is written atomically; the one before is kept as `.previous`;
+ 2. the Asterisk config is rendered from it and written the same way;
+ 3. PJSIP is reloaded over AMI, and Asterisk is asked which endpoints it has;
+ 4. if the reload fails, or an endpoint is missing or left over, both files are
+    put back, PJSIP is reloaded again, and the change is refused.
+
+Only then do new calls see the change. One change at a time. Carriers written in
+the main config file are read-only here. Passwords are never returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ari_app.ami import Ami
+from ari_app.carriers import Carrier
+from ari_app.config import parse, read_carriers_file
+from ari_app.errors import (
+    AmiError,
+    CarrierRejected,
+    ConfigError,
+    Conflict,
+    InvalidField,
+    NotFound,
+    RenderError,
+)
+from ari_app.render import render_all, write_atomically
+from ari_app.settings import Current, Settings
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_PROBLEM = re.compile(r"^carriers\.[^.\[:]+[.]?(?P<field>[^:]*): (?P<message>.*)$")
+
+
+class CarrierAdmin:
+    def __init__(self, *, current: Current, ami: Ami) -> None:
+        self._current = current
+        self._ami = ami
+        self._lock = asyncio.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        return self._current.settings
+
+    def get(self, carrier_id: str) -> Carrier:
+        carrier = self.settings.carriers.get(carrier_id)
+        if carrier is None:
+            raise NotFound("no carrier with this id", field="carrier_id")
+        return carrier
+
+    def _managed_file(self) -> Path:
+        path = self.settings.carriers_file
+        if path is None or self.settings.config_dir is None or self.settings.source is None:
+            raise Conflict("carrier management is off: set carriers_file and "
+                           "asterisk.config_dir in the config", field=None)
+        return path
+
+    async def create(self, body: object) -> Carrier:
+        fields = _fields(body)
+        carrier_id = fields.pop("id", None)
+        async with self._lock:
+            path = self._managed_file()
+            if carrier_id is None:
+                carrier_id = self._new_id()
+            if not isinstance(carrier_id, str | int) or not _ID.match(str(carrier_id)):
+                raise InvalidField("'id': letters, digits, '-' or '_', at most 40", field="id")
+            carrier_id = str(carrier_id)
+            if carrier_id in self.settings.carriers:
+                raise Conflict("a carrier with this id exists", field="id")
+            mapping = dict(_read(path))
+            mapping[carrier_id] = fields
+            await self._apply(path, mapping)
+        log.info("carrier added", extra={"carrier": carrier_id})
+        return self.settings.carriers[carrier_id]
+
+    async def update(self, carrier_id: str, body: object) -> Carrier:
+        """Replace a carrier. A body without `password` keeps the stored one."""
+        fields = _fields(body)
+        if fields.pop("id", carrier_id) != carrier_id:
+            raise InvalidField("'id' cannot change", field="id")
+        async with self._lock:
+            path = self._editable(carrier_id)
+            mapping = dict(_read(path))
+            old = mapping.get(carrier_id) or {}
+            if "password" not in fields and "password" in old \
+                    and fields.get("username", old.get("username")) == old.get("username"):
+                fields["password"] = old["password"]
+            mapping[carrier_id] = fields
+            await self._apply(path, mapping)
+        log.info("carrier changed", extra={"carrier": carrier_id})
+        return self.settings.carriers[carrier_id]
+
+    async def delete(self, carrier_id: str) -> None:
+        async with self._lock:
+            path = self._editable(carrier_id)
+            mapping = dict(_read(path))
+            mapping.pop(carrier_id, None)
+            await self._apply(path, mapping)
+        log.info("carrier removed", extra={"carrier": carrier_id})
+
+    def _editable(self, carrier_id: str) -> Path:
+        self.get(carrier_id)
+        path = self._managed_file()
+        if carrier_id not in self.settings.managed:
+            raise Conflict(f"this carrier is defined in {self.settings.source}; change it there",
+                           field="carrier_id")
+        return path
+
+    def _new_id(self) -> str:
+        while True:
+            candidate = str(random.randint(10_000_000, 99_999_999))
+            if candidate not in self.settings.carriers:
+                return candidate
+
+    async def _apply(self, path: Path, mapping: Mapping[str, Any]) -> None:
+        settings = self._check(mapping)
+        changed_ids = [c for c, carrier in settings.carriers.items()
+                       if self.settings.carriers.get(c) != carrier]
+        config_dir = self.settings.config_dir
+        assert config_dir is not None
+        # Carriers only change pjsip.conf; the other files stay as they are.
+        pjsip = render_all(settings, source=str(self.settings.source))["pjsip.conf"]
+        files = {path: _dump(mapping), config_dir / "pjsip.conf": pjsip}
+        before: dict[Path, str | None] = {}
+        try:
+            _write_all(files, before)  # small files, rare changes
+            await self._reload_and_check(settings)
+        except (AmiError, RenderError) as exc:
+            log.error("carrier change refused, restoring the previous config: %s", exc)
+            _restore(before)
+            try:
+                await self._ami.reload_pjsip()
+            except AmiError as again:
+                log.error("reload of the restored config failed too: %s", again)
+            raise CarrierRejected(f"Asterisk did not take the change ({exc}); the previous "
+                                  "configuration is back in place", field=None) from exc
+        self._current.replace(settings)
+        for carrier_id in changed_ids:
+            try:  # reachability known now, not at the next qualify interval
+                await self._ami.qualify(settings.carriers[carrier_id].trunk)
+            except AmiError as exc:
+                log.warning("qualify after the change failed: %s", exc)
+
+    def _check(self, mapping: Mapping[str, Any]) -> Settings:
+        source = self.settings.source
+        assert source is not None
+        try:
+            data = yaml.safe_load(source.read_text(encoding="utf-8"))
+            settings = parse(data, base=source.parent, managed=dict(mapping))
+        except ConfigError as exc:
+            first = _PROBLEM.match(exc.problems[0])
+            field = (first.group("field") or "id") if first else None
+            message = "; ".join(p.split(".", 2)[-1] if p.startswith("carriers.") else p
+                                for p in exc.problems)
+            raise InvalidField(message, field=field) from exc
+        except (OSError, yaml.YAMLError) as exc:
+            raise Conflict(f"cannot read {source}: {exc}", field=None) from exc
+        return dataclasses.replace(settings, source=self.settings.source)
+
+    async def _reload_and_check(self, settings: Settings) -> None:
+        await self._ami.reload_pjsip()
+        have = await self._ami.endpoints()
+        want = {c.trunk for c in settings.carriers.values()}
+        ours = {e for e in have if e.startswith("carrier-")}
+        if want - have:
+            missing = ", ".join(sorted(want - have))
+            raise AmiError(f"endpoint(s) missing after the reload: {missing}")
+        if ours - want:
+            raise AmiError(f"endpoint(s) still present after the reload: "
+                           f"{', '.join(sorted(ours - want))}")
+
+    async def live(self, carrier: Carrier) -> dict[str, Any]:
+        """Registration and reachability as Asterisk sees them now."""
+        return (await self.live_all([carrier]))[carrier.id]
+
+    async def live_all(self, carriers: Sequence[Carrier]) -> dict[str, dict[str, Any]]:
+        """`live` of each carrier; Asterisk's list of registrations is read once for all."""
+        try:
+            registrations = await self._ami.registrations() \
+                if any(c.register for c in carriers) else {}
+        except AmiError as exc:
+            return {c.id: _ami_down(exc) for c in carriers}
+        found: dict[str, dict[str, Any]] = {}
+        for carrier in carriers:
+            try:
+                contact = await self._ami.contact(carrier.trunk)
+            except AmiError as exc:
+                found[carrier.id] = _ami_down(exc)
+                continue
+            found[carrier.id] = {
+                "ami": True,
+                "registration": registrations.get(f"{carrier.trunk}-reg", "Unregistered")
+                if carrier.register else "not-registering",
+                "contact": contact.status if contact else "Unknown",
+                "roundtrip_ms": contact.roundtrip_ms if contact else None,
+            }
+        return found
+
+
+def _ami_down(exc: AmiError) -> dict[str, Any]:
+    return {"ami": False, "error": str(exc), "registration": None, "contact": None}
+
+
+def _fields(body: object) -> dict[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidField("the body must be a JSON object", field="body")
+    return {str(k): v for k, v in body.items()}
+
+
+def _read(path: Path) -> Mapping[str, Any]:
+    data = read_carriers_file(path)
+    if not isinstance(data, Mapping):
+        raise Conflict(f"{path} is not a mapping of carriers; fix it by hand", field=None)
+    return {str(k): v for k, v in data.items()}
+
+
+def _dump(mapping: Mapping[str, Any]) -> str:
+    header = ("# Carriers managed through the API (POST/PUT/DELETE /carriers).\n"
+              "# Edit by hand only while the service is stopped.\n")
+    return header + yaml.safe_dump(dict(mapping), sort_keys=True, allow_unicode=True)
+
+
+def _write_all(files: Mapping[Path, str], before: dict[Path, str | None]) -> None:
+    """Write the files that change, atomically, each keeping what it held as
+    `<name>.previous`; `before` gets what they held (None: did not exist)."""
+    for path, text in files.items():
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        if old == text:
+            continue
+        before[path] = old
+        if old is not None:
+            write_atomically(path.with_name(path.name + ".previous"), old)
+        write_atomically(path, text)
+
+
+def _restore(before: Mapping[Path, str | None]) -> None:
+    for path, old in before.items():
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomically(path, old)

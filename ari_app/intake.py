@@ -1,0 +1,51 @@
+"""What a request must pass to become a call, in order: its idempotency key (a repeat gets
+the first call's id, and nothing else is checked), validation (playlist.py), admission
+(admission.py: key scope, destinations, breaker, velocity), then the call service
+stores and starts it. A refusal at any step stores and dials nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ari_app.admission import Admission
+from ari_app.calls import CallService
+from ari_app.idempotency import IdempotencyGuard, idempotency_of
+from ari_app.keys import ApiKey
+from ari_app.playlist import parse_request
+from ari_app.settings import Current
+from ari_app.store import Idempotency
+
+
+class Intake:
+    def __init__(self, *, current: Current, admission: Admission, calls: CallService,
+                 idempotency: IdempotencyGuard) -> None:
+        self._current = current
+        self._admission = admission
+        self._calls = calls
+        self._idempotency = idempotency
+        self._admit_lock = asyncio.Lock()
+
+    async def accept(self, body: object, *, key: ApiKey | None, client: str | None,
+                     idempotency_key: str | None = None) -> str:
+        """The id of the call this request places, or placed already under its key."""
+        idempotency = idempotency_of(idempotency_key, body)
+        if idempotency is None:
+            return await self._place(body, key, client, None)
+        async with self._idempotency.first_use(idempotency) as first:
+            if first is not None:
+                return first
+            return await self._place(body, key, client, idempotency)
+
+    async def _place(self, body: object, key: ApiKey | None, client: str | None,
+                     idempotency: Idempotency | None) -> str:
+        """Validate, admit and store one call. Admissions go one at a time (each counts
+        the calls admitted before it); stores are committed together (group commit)."""
+        request = parse_request(body, self._current.settings)
+        async with self._admit_lock:  # in memory, quick; the store's commit is outside
+            origin = await self._admission.admit(request, key, client)
+        try:
+            return await self._calls.submit(request, idempotency=idempotency, origin=origin)
+        except Exception:
+            self._admission.forget(origin, request.to)
+            raise

@@ -1,0 +1,38 @@
+"""Where calls, their attempts and callbacks, API keys, idempotency keys and the breaker's
+state are kept: SQLite by default.
+
+    database.py    the engine: connections, migrations at start, group commit
+    migrations.py  the schema, as numbered migrations
+    calls.py       calls and their attempts        outbox.py       callback events
+    keys.py        API keys                        breaker.py      the circuit breaker
+    idempotency.py idempotency keys                protocols.py    what consumers need
+"""
+
+from ari_app.store.protocols import (
+    BreakerStore,
+    CallStore,
+    IdempotencyStore,
+    KeyStore,
+    Outbox,
+    Pingable,
+    RecentCalls,
+)
+from ari_app.store.records import (
+    AttemptEnd,
+    AttemptRecord,
+    BreakerTrip,
+    CallRecord,
+    CallUpdate,
+    Delivery,
+    DeliveryResult,
+    Idempotency,
+    Origin,
+    RecentCall,
+)
+from ari_app.store.sqlite import SqliteStore
+
+__all__ = [
+    "AttemptEnd", "AttemptRecord", "BreakerStore", "BreakerTrip", "CallRecord", "CallStore",
+    "CallUpdate", "Delivery", "DeliveryResult", "Idempotency", "IdempotencyStore", "KeyStore",
+    "Origin", "Outbox", "Pingable", "RecentCall", "RecentCalls", "SqliteStore",
+]

@@ -1,0 +1,155 @@
+"""The database schema as numbered migrations, applied in order at start.
+
+`PRAGMA user_version` holds the number of the last one applied, in the same
+transaction as its changes. A database made before migrations existed (version 0
+with tables) is brought to version 1 without losing a row: migration 1 creates what
+is missing and adds the columns later releases added. A new change of the schema is
+a new migration at the end of the list; a shipped one is never edited.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ari_app.errors import StoreError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+_BASELINE = """
+CREATE TABLE IF NOT EXISTS calls (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    carrier_id TEXT NOT NULL,
+    to_number TEXT NOT NULL,
+    caller_id TEXT NOT NULL,
+    entry_types TEXT NOT NULL,
+    request TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    answered_at REAL,
+    ended_at REAL,
+    cause INTEGER,
+    cause_txt TEXT,
+    sip_code INTEGER,
+    played INTEGER NOT NULL DEFAULT 0,
+    answer_to_audio_ms REAL,
+    speech_engines TEXT,
+    audio_seconds REAL,
+    error_id TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_unfinished ON calls (state) WHERE request IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    body_hash TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    call_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    carrier_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    sip_code INTEGER,
+    cause INTEGER,
+    cause_txt TEXT,
+    outcome TEXT,
+    PRIMARY KEY (call_id, n)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    carriers TEXT,
+    countries TEXT,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS breaker (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    tripped_at REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries (call_id);
+"""
+# Columns added to `calls` by releases before migrations were numbered.
+_ADDED_COLUMNS = {"callback_url": "TEXT", "api_key": "TEXT", "client": "TEXT",
+                  "est_cost": "REAL"}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS calls_to ON calls (to_number, created_at);
+CREATE INDEX IF NOT EXISTS calls_key ON calls (api_key, created_at);
+CREATE INDEX IF NOT EXISTS calls_client ON calls (client, created_at);
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
+"""
+
+
+def _baseline(db: sqlite3.Connection) -> None:
+    """The schema of every release before numbered migrations: created, or completed."""
+    for statement in _BASELINE.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    have = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+    for column, kind in _ADDED_COLUMNS.items():
+        if column not in have:
+            db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+    for statement in _INDEXES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "calls, attempts, idempotency keys, callback deliveries, API keys, breaker",
+              _baseline),
+)
+
+
+def version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply every migration newer than the database, each in a transaction of its own
+    (an immediate one: a second process starting at once waits its turn, then finds the
+    work done). Returns the version reached. `db` must be in autocommit mode."""
+    known = migrations[-1].version if migrations else 0
+    for migration in migrations:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            have = version(db)
+            if have > known:
+                raise StoreError(f"the database's schema is version {have}, newer than this "
+                                 f"ari-app knows ({known}): run the newer release, or restore "
+                                 "a backup")
+            if migration.version > have:
+                migration.apply(db)
+                # PRAGMA takes no parameters; the version is our own integer.
+                db.execute(f"PRAGMA user_version = {int(migration.version)}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return version(db)

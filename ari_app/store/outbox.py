@@ -1,0 +1,55 @@
+"""The callback outbox: each event is a row written in the same transaction as the state
+change it tells of (`add_event`, called inside the calls repository's writes), so an
+event is never lost to a restart, nor sent for a change that was not stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ari_app.store.database import Database
+from ari_app.store.records import DELIVERY_COLUMNS, Delivery, DeliveryResult
+
+_COLUMNS = ",".join(DELIVERY_COLUMNS)
+DELIVERIES_OF = (f"SELECT {_COLUMNS} FROM deliveries WHERE call_id=? "  # noqa: S608
+                 "ORDER BY created_at, rowid")
+
+
+def add_event(db: sqlite3.Connection, call_id: str, event: Mapping[str, Any],
+              now: float) -> None:
+    """Queue `event` for the call's callback URL, if the call has one. Inside a write."""
+    event_id = str(uuid.uuid4())
+    body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))
+    db.execute(
+        "INSERT INTO deliveries (id, call_id, url, state, body, created_at, next_at) "
+        "SELECT ?, id, callback_url, 'pending', ?, ?, ? FROM calls "
+        "WHERE id=? AND callback_url IS NOT NULL",
+        (event_id, body, now, now, call_id))
+
+
+class SqliteOutbox:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def pending(self, limit: int) -> list[Delivery]:
+        """Deliveries still to make, the soonest due first."""
+        def read() -> list[Any]:
+            return self._db.writer.execute(
+                f"SELECT {_COLUMNS} FROM deliveries WHERE state='pending' "  # noqa: S608
+                "ORDER BY next_at, rowid LIMIT ?", (limit,)).fetchall()
+
+        return [Delivery(*row) for row in await self._db.run(read)]
+
+    async def record(self, delivery_id: str, result: DeliveryResult) -> None:
+        """How a delivery attempt went; `next_at` stays as it was when the result has none."""
+        def write() -> None:
+            self._db.writer.execute(
+                "UPDATE deliveries SET state=?, attempts=?, last_status=?, last_error=?, "
+                "delivered_at=?, next_at=COALESCE(?, next_at) WHERE id=?",
+                (result.state, result.attempts, result.last_status, result.last_error,
+                 result.delivered_at, result.next_at, delivery_id))
+
+        await self._db.run(write)
