@@ -6,11 +6,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := mmdebstrap espeak-ng flite sox libsox-fmt-mp3 sip-tester tshark
+# What the unit and service tests need (speech engines, sox, openssl for the ARI password
+# hash), and what the sandbox adds (the Asterisk root, a SIP peer, captures).
+UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl
+DEBS := $(UNIT_DEBS) mmdebstrap sip-tester tshark
 PYTEST_ARGS ?=
 
 .PHONY: run test lint unit e2e bench bench-prepare bench-compare bench-dead-air bench-venv deps \
-	venv sounds root render clean
+	unit-deps venv sounds root render clean
 
 run: deps venv sounds root
 	$(PY) -m sandbox.lab run
@@ -22,7 +25,7 @@ lint: venv
 	$(VENV)/bin/ruff check ari_app sandbox tests bench
 	$(VENV)/bin/mypy
 
-unit: venv
+unit: unit-deps venv
 	$(PY) -m pytest tests/unit tests/service $(PYTEST_ARGS)
 
 e2e: deps venv sounds root
@@ -49,8 +52,8 @@ $(VENV)/.bench: $(VENV)/.installed
 	@touch $@
 
 # Debian packages: installed only when one is missing, so a second run is quick.
-deps:
-	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+define install_debs
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	  | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "[setup] installing Debian packages:$$missing"; \
@@ -59,6 +62,13 @@ deps:
 	fi
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
 	  echo "[setup] installing python3-venv"; apt-get install -y -q python3-venv; }
+endef
+
+deps:
+	$(call install_debs,$(DEBS))
+
+unit-deps:
+	$(call install_debs,$(UNIT_DEBS))
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -115,6 +115,15 @@ class ApiProcess:
                                               **self.auth, **(headers or {})}, timeout=10)
         return response.status, json.loads(response.data)
 
+    def preview(self, body: Any) -> bytes:
+        """The WAV a call with this body's playlist plays (POST /voice/playlist/render)."""
+        response = self.http.request("POST", f"{self.url}/voice/playlist/render",
+                                     body=json.dumps(body).encode(), timeout=30,
+                                     headers={"Content-Type": "application/json", **self.auth})
+        if response.status != 200:
+            raise RuntimeError(f"preview refused: {response.status} {response.data[:200]!r}")
+        return bytes(response.data)
+
     def cancel(self, request_id: str) -> tuple[int, dict[str, Any]]:
         return self.request("DELETE", f"/voice/call/{request_id}")
 

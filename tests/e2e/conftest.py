@@ -6,23 +6,14 @@ restart it. Everything listens on loopback only.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox.api import ApiProcess
 from sandbox.lab import VAR, Lab, running
 from sandbox.run import ARI_PASSWORD
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-Service = ApiProcess
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,41 +38,10 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="session")
-def service(lab: Lab) -> Iterator[Service]:
+def service(lab: Lab) -> Iterator[ApiProcess]:
     service = ApiProcess(log_path=VAR / "log" / "api-test.log")
     service.start()
     try:
         yield service
     finally:
         service.stop()
-
-
-def calls_processed(lab: Lab, name: str) -> int:
-    """How many calls an Asterisk instance has seen since it started."""
-    out = lab.instance(name).cli("core show calls")
-    match = re.search(r"(\d+) calls? processed", out)
-    assert match, out
-    return int(match.group(1))
-
-
-def seed(name: str) -> dict[str, Any]:
-    return json.loads((DATA / f"seed-{name}.json").read_text())
-
-
-def recording(request_id: str, timeout: float = 10) -> Path:
-    """The carrier's WAV of a call; MixMonitor closes it a moment after hangup."""
-    path = VAR / "recordings" / f"{request_id}.wav"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.stat().st_size > 44:
-            size = path.stat().st_size
-            time.sleep(0.3)
-            if path.stat().st_size == size:
-                return path
-        time.sleep(0.1)
-    raise AssertionError(f"no recording {path}")
-
-
-def wav_seconds(path: Path) -> float:
-    out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
-    return float(out.stdout)

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, Lab
-from tests.e2e.conftest import DATA, Service, calls_processed, recording, seed, wav_seconds
+from tests.e2e.observe import DATA, calls_processed, recording, seed, wav_seconds
 from tests.e2e.transcribe import codes_heard, in_order, transcribe
 
 CODE = "123456"
@@ -24,7 +25,7 @@ def with_to(body: dict[str, Any], number: str) -> dict[str, Any]:
     return changed
 
 
-def test_seed_tts_call_reads_the_code(service: Service) -> None:
+def test_seed_tts_call_reads_the_code(service: ApiProcess) -> None:
     request_id = service.place(seed("tts"))
     status = service.wait_final(request_id)
 
@@ -53,7 +54,7 @@ def test_seed_tts_call_reads_the_code(service: Service) -> None:
         assert in_order(heard, CODE) >= len(CODE) - 1, f"heard {heard} for {CODE}: {words}"
 
 
-def test_seed_prerecorded_call_plays_every_file(service: Service) -> None:
+def test_seed_prerecorded_call_plays_every_file(service: ApiProcess) -> None:
     body = seed("prerecorded")
     request_id = service.place(body)
     status = service.wait_final(request_id)
@@ -75,7 +76,7 @@ def test_seed_prerecorded_call_plays_every_file(service: Service) -> None:
     [("12125550486", "busy", 17, 486), ("12125550480", "no_answer", 19, None),
      ("12125550503", "failed", 34, 503)],
 )
-def test_unanswered_outcomes(service: Service, number: str, state: str, cause: int,
+def test_unanswered_outcomes(service: ApiProcess, number: str, state: str, cause: int,
                              sip: int | None) -> None:
     request_id = service.place(with_to(seed("tts"), number))
     status = service.wait_final(request_id, timeout=60)
@@ -113,7 +114,7 @@ def _bad_bodies() -> list[tuple[str, Any, str]]:
     ]
 
 
-def test_bad_input_is_refused_and_nothing_is_dialled(service: Service, lab: Lab) -> None:
+def test_bad_input_is_refused_and_nothing_is_dialled(service: ApiProcess, lab: Lab) -> None:
     before = (calls_processed(lab, "pbx"), calls_processed(lab, "carrier"))
     for label, body, field in _bad_bodies():
         code, answer = service.post(body)
@@ -126,9 +127,10 @@ def test_bad_input_is_refused_and_nothing_is_dialled(service: Service, lab: Lab)
     assert (calls_processed(lab, "pbx"), calls_processed(lab, "carrier")) == before
 
 
-def test_restart_keeps_every_call_and_its_outcome(service: Service) -> None:
+def test_restart_keeps_every_call_and_its_outcome(service: ApiProcess, lab: Lab) -> None:
     done = service.place(with_to(seed("tts"), "12125550486"))
     final = service.wait_final(done, timeout=60)
+    before = calls_processed(lab, "carrier")
     # A call accepted just before the restart must still be placed afterwards.
     pending = service.place(seed("tts"))
     service.restart()
@@ -136,9 +138,14 @@ def test_restart_keeps_every_call_and_its_outcome(service: Service) -> None:
     assert service.status(done) == final
     after = service.wait_final(pending)
     assert after["state"] in ("completed", "failed"), after
+    dialled = calls_processed(lab, "carrier") - before
+    assert len(after["attempts"]) == 1, after
     if after["state"] == "failed":
-        # Stopped mid-call: ended as interrupted, never dialled twice.
+        # Stopped mid-call: ended as interrupted, and not dialled again after the restart.
         assert after["error"]["error_id"] == "service-restarted", after
+        assert dialled <= 1
+    else:
+        assert dialled == 1  # caught queued: placed once, after the restart
 
 
 def test_asterisk_logs_no_errors_from_our_config(lab: Lab) -> None:
@@ -149,7 +156,7 @@ def test_asterisk_logs_no_errors_from_our_config(lab: Lab) -> None:
     assert not problems, problems[:5]
 
 
-def test_codes_never_reach_logs_or_file_names(service: Service) -> None:
+def test_codes_never_reach_logs_or_file_names(service: ApiProcess) -> None:
     # Runs after the calls above: their code must not appear anywhere we write.
     api_log = service.log_path.read_text()
     assert CODE not in api_log
@@ -159,7 +166,7 @@ def test_codes_never_reach_logs_or_file_names(service: Service) -> None:
     assert names == ""
 
 
-def test_cli_call_follows_the_call_to_its_outcome(service: Service) -> None:
+def test_cli_call_follows_the_call_to_its_outcome(service: ApiProcess) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ari_app", "--config", str(CONFIG), "call",
          "--key-file", str(service.key_path), str(DATA / "seed-tts.json")],
@@ -185,7 +192,7 @@ def test_check_config_reports_every_problem(tmp_path: Path) -> None:
     assert good.returncode == 0 and "2 carrier(s): 74445609, flaky" in good.stdout
 
 
-def test_media_that_cannot_be_fetched_means_no_call(service: Service, lab: Lab) -> None:
+def test_media_that_cannot_be_fetched_means_no_call(service: ApiProcess, lab: Lab) -> None:
     before = (calls_processed(lab, "pbx"), calls_processed(lab, "carrier"))
     body = seed("prerecorded")
     body["playlist"][5]["play"] = "http://server.domain.com/voices/missing.wav"
@@ -197,7 +204,7 @@ def test_media_that_cannot_be_fetched_means_no_call(service: Service, lab: Lab) 
     assert (calls_processed(lab, "pbx"), calls_processed(lab, "carrier")) == before
 
 
-def test_cancel_a_ringing_call(service: Service) -> None:
+def test_cancel_a_ringing_call(service: ApiProcess) -> None:
     request_id = service.place(with_to(seed("tts"), "12125550480"))  # rings for ever
     deadline = time.monotonic() + 10
     while service.status(request_id)["state"] != "ringing" and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ import yaml
 
 from sandbox.api import FINAL, ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
-from tests.e2e.conftest import calls_processed, seed
+from tests.e2e.observe import calls_processed, seed
 from tests.e2e.proxy import Proxy
 
 PROXY_PORT = 8188

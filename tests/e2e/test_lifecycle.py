@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from ari_app.callbacks import verify
+from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
-from tests.e2e.conftest import Service, calls_processed, recording, seed
+from tests.e2e.observe import calls_processed, recording, seed
 
 ACME = {"id": "acme", "name": "Acme (registers)", "host": "127.0.0.1", "port": 5070,
         "username": "acme", "password": "acme-trunk-pass", "register": True,
@@ -49,7 +50,7 @@ def carrier_cli(lab: Lab, command: str) -> str:
     return lab.instance("carrier").cli(command)
 
 
-def test_a_carrier_added_through_the_api_registers_and_carries_calls(service: Service,
+def test_a_carrier_added_through_the_api_registers_and_carries_calls(service: ApiProcess,
                                                                       lab: Lab) -> None:
     code, created = service.request("POST", "/carriers", ACME)
     assert code == 201, created
@@ -88,7 +89,7 @@ def test_a_carrier_added_through_the_api_registers_and_carries_calls(service: Se
     assert code == 422 and body["field"] == "carrier_id"
 
 
-def test_a_carrier_answering_503_fails_over_to_the_next_of_its_group(service: Service) -> None:
+def test_a_carrier_answering_503_fails_over_to_the_next_of_its_group(service: ApiProcess) -> None:
     status = service.wait_final(service.place(call("flaky", playlist=SHORT)))
 
     assert status["state"] == "completed", status
@@ -97,7 +98,7 @@ def test_a_carrier_answering_503_fails_over_to_the_next_of_its_group(service: Se
     assert status["attempts"][0]["cause"] == 34
 
 
-def test_busy_is_final_and_never_fails_over(service: Service, lab: Lab) -> None:
+def test_busy_is_final_and_never_fails_over(service: ApiProcess, lab: Lab) -> None:
     before = calls_processed(lab, "carrier")
     status = service.wait_final(service.place(call("74445609", to="12125550486")))
 
@@ -119,7 +120,7 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: Service, lab: Lab) -> None:
+def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: ApiProcess, lab: Lab) -> None:
     limited = {"id": "burst", "host": "127.0.0.1", "port": 5070, "caller_ids": ["+15550100"],
                "max_channels": 6, "max_cps": 8}
     assert service.request("POST", "/carriers", limited)[0] == 201
@@ -188,7 +189,7 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], str]]]]:
 
 
 def test_callbacks_arrive_signed_are_retried_and_verify(
-        service: Service, receiver: tuple[str, list[tuple[dict[str, str], str]]]) -> None:
+        service: ApiProcess, receiver: tuple[str, list[tuple[dict[str, str], str]]]) -> None:
     url, received = receiver
     request_id = service.place(call("74445609", playlist=SHORT, callback_url=url))
     service.wait_final(request_id)
@@ -217,7 +218,7 @@ def test_callbacks_arrive_signed_are_retried_and_verify(
     assert len(ids) == 8 and len(set(ids)) == 4  # each event twice, under one stable id
 
 
-def test_twenty_concurrent_requests_with_one_key_place_one_call(service: Service,
+def test_twenty_concurrent_requests_with_one_key_place_one_call(service: ApiProcess,
                                                                lab: Lab) -> None:
     key = f"signup-{uuid.uuid4()}"
     body = call("74445609", playlist=SHORT)

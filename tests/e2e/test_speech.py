@@ -4,6 +4,7 @@ and no trace of a code anywhere once its call is over."""
 from __future__ import annotations
 
 import array
+import itertools
 import sqlite3
 import subprocess
 import time
@@ -14,7 +15,7 @@ import yaml
 
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, in_root
-from tests.e2e.conftest import Service, recording, wav_seconds
+from tests.e2e.observe import recording, wav_seconds
 
 CARRIER = "74445609"
 
@@ -28,39 +29,55 @@ def tts(text: str, language: str = "en-US", **extra: Any) -> dict[str, Any]:
             **extra}
 
 
-def silences(wav: Path, min_seconds: float) -> list[float]:
-    """Lengths of the stretches of silence of at least `min_seconds` in a recording."""
-    pcm = subprocess.run(["sox", str(wav), "-t", "raw", "-e", "signed-integer", "-b", "16",
-                          "-r", "8000", "-c", "1", "-"], capture_output=True, check=True).stdout
+def sounds(wav: Path | bytes, *, gap: float = 0.1) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each stretch of sound, where stretches are parted by at
+    least `gap` seconds of silence (10 ms frames; silence: every sample under 200)."""
+    source = ["-"] if isinstance(wav, bytes) else [str(wav)]
+    pcm = subprocess.run(["sox", "-t", "wav", *source, "-t", "raw", "-e", "signed-integer",
+                          "-b", "16", "-r", "8000", "-c", "1", "-"],
+                         input=wav if isinstance(wav, bytes) else None,
+                         capture_output=True, check=True).stdout
     samples = array.array("h", pcm)
-    frame = 160  # 20 ms
-    quiet, out = 0, []
+    frame = 80
+    found: list[tuple[float, float]] = []
     for start in range(0, len(samples) - frame + 1, frame):
         if max(abs(s) for s in samples[start:start + frame]) < 200:
-            quiet += 1
             continue
-        if quiet * 0.02 >= min_seconds:
-            out.append(quiet * 0.02)
-        quiet = 0
-    return out
+        at, end = start / 8000, (start + frame) / 8000
+        if found and at - found[-1][1] <= gap:
+            found[-1] = (found[-1][0], end)
+        else:
+            found.append((at, end))
+    return found
 
 
-def test_a_code_in_four_languages(service: Service) -> None:
+def gaps(stretches: list[tuple[float, float]]) -> list[float]:
+    return [b[0] - a[1] for a, b in itertools.pairwise(stretches)]
+
+
+def test_a_code_in_four_languages(service: ApiProcess) -> None:
     texts = {"en-US": "Your code is 481592", "es-ES": "Su código es 481592",
              "fr-FR": "Votre code est 481592", "de-DE": "Ihr Code lautet 481592"}
-    calls = {language: service.place(body(tts(text, language)))
-             for language, text in texts.items()}
+    requests = {language: body(tts(text, language)) for language, text in texts.items()}
+    calls = {language: service.place(request) for language, request in requests.items()}
     for language, request_id in calls.items():
         status = service.wait_final(request_id)
         assert status["state"] == "completed", (language, status)
         expected_engine = "flite" if language == "en-US" else "espeak-ng"
         assert status["speech_engines"] == [expected_engine], (language, status)
+        wav = recording(request_id)
         # What the carrier heard is what was prepared, to the frame.
-        heard = wav_seconds(recording(request_id))
-        assert abs(heard - status["audio_seconds"]) < 0.15, (language, heard, status)
+        assert abs(wav_seconds(wav) - status["audio_seconds"]) < 0.15, (language, status)
+        # The words, then one clip per digit of the code, each as long as prepared (the
+        # preview: the same clips, in the same order), with the 250 ms pause between.
+        heard, prepared = sounds(wav), sounds(service.preview(requests[language]))
+        assert len(heard) == len(prepared) == 1 + 6, (language, heard, prepared)
+        for (start, end), (p_start, p_end) in zip(heard, prepared, strict=True):
+            assert abs((end - start) - (p_end - p_start)) <= 0.02, (language, heard, prepared)
+        assert all(0.2 <= g <= 0.3 for g in gaps(heard)[1:]), (language, gaps(heard))
 
 
-def test_pause_repeat_and_an_asterisk_sound(service: Service, lab: Lab) -> None:
+def test_pause_repeat_and_an_asterisk_sound(service: ApiProcess, lab: Lab) -> None:
     assert lab.root is not None
     beep = wav_seconds(in_root(lab.root, "/usr/share/asterisk/sounds/en/beep.wav"))
     request_id = service.place(body(
@@ -75,7 +92,7 @@ def test_pause_repeat_and_an_asterisk_sound(service: Service, lab: Lab) -> None:
     wav = recording(request_id)
     assert abs(wav_seconds(wav) - (status["audio_seconds"] + beep)) < 0.15
     # The pause entry, plus the short pause that ends the digits before it.
-    (pause,) = silences(wav, min_seconds=1.0)
+    (pause,) = [g for g in gaps(sounds(wav)) if g >= 1.0]
     assert 1.5 <= pause <= 2.1, pause
 
 
@@ -92,7 +109,7 @@ def config_with(tmp_path: Path, tts: dict[str, Any]) -> Path:
     return path
 
 
-def call_with_settings(service: Service, config: Path, request: dict[str, Any]) -> Any:
+def call_with_settings(service: ApiProcess, config: Path, request: dict[str, Any]) -> Any:
     """Place one call on a service started with other settings, then restore the usual one."""
     service.stop()
     other = ApiProcess(log_path=VAR / "log" / "api-test.log", config=config)
@@ -104,7 +121,7 @@ def call_with_settings(service: Service, config: Path, request: dict[str, Any]) 
         service.start()
 
 
-def test_a_failing_engine_hands_over_to_the_next(service: Service, tmp_path: Path) -> None:
+def test_a_failing_engine_hands_over_to_the_next(service: ApiProcess, tmp_path: Path) -> None:
     config = config_with(tmp_path, {"commands": {"flite": "/nonexistent/flite"}})
     # Words no working flite ever spoke, so no cached clip can hide the failure.
     status = call_with_settings(service, config, body(tts("Failover check 9081", "en-GB")))
@@ -112,7 +129,7 @@ def test_a_failing_engine_hands_over_to_the_next(service: Service, tmp_path: Pat
     assert status["speech_engines"] == ["espeak-ng"], status
 
 
-def test_asterisk_prompts_read_the_digits(service: Service, tmp_path: Path) -> None:
+def test_asterisk_prompts_read_the_digits(service: ApiProcess, tmp_path: Path) -> None:
     config = config_with(tmp_path, {"engines": ["asterisk", "flite", "espeak-ng"]})
     words = {"type": "tts", "play": "Your code is", "options": {"language": "en-US"}}
     status = call_with_settings(service, config, body(words, tts("4821")))
@@ -123,7 +140,7 @@ def test_asterisk_prompts_read_the_digits(service: Service, tmp_path: Path) -> N
     assert abs(heard - status["audio_seconds"]) < 0.15, (heard, status)
 
 
-def test_no_trace_of_the_code_after_its_call(service: Service) -> None:
+def test_no_trace_of_the_code_after_its_call(service: ApiProcess) -> None:
     code = "735194"
     request_id = service.place(body(tts(f"Your code is {code}")))
     assert service.wait_final(request_id)["state"] == "completed"

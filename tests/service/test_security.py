@@ -67,7 +67,7 @@ async def test_every_endpoint_but_health_needs_a_live_key(api: tuple[TestClient,
     assert await rig.store.keys.revoke(made.id)
     revoked_at = time.monotonic()
     while (await bare.get("/carriers", headers={"Authorization": f"Bearer {token}"})).status \
-            != 401:
+            != 401 and time.monotonic() - revoked_at < 10:
         await asyncio.sleep(0.05)
     # Keys are re-read at most once a second: a revoked key stops working within that.
     assert time.monotonic() - revoked_at < KEY_CACHE_SECONDS + 0.5

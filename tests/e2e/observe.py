@@ -1,0 +1,46 @@
+"""What the end-to-end tests read off the sandbox: the calls each Asterisk processed, the
+simulated carrier's recordings, and the canonical requests."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox.lab import VAR, Lab
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def calls_processed(lab: Lab, name: str) -> int:
+    """How many calls an Asterisk instance has seen since it started."""
+    out = lab.instance(name).cli("core show calls")
+    match = re.search(r"(\d+) calls? processed", out)
+    assert match, out
+    return int(match.group(1))
+
+
+def seed(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"seed-{name}.json").read_text())
+
+
+def recording(request_id: str, timeout: float = 10) -> Path:
+    """The carrier's WAV of a call; MixMonitor closes it a moment after hangup."""
+    path = VAR / "recordings" / f"{request_id}.wav"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 44:
+            size = path.stat().st_size
+            time.sleep(0.3)
+            if path.stat().st_size == size:
+                return path
+        time.sleep(0.1)
+    raise AssertionError(f"no recording {path}")
+
+
+def wav_seconds(path: Path) -> float:
+    out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
+    return float(out.stdout)
