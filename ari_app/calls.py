@@ -1,10 +1,10 @@
 """The call service: accepts validated calls and runs one session per call of this process.
 
-    submit    store the call (before the API answers), then start its session
-    cancel    hang up or stop a call of this process
-    resume    after a restart: queued calls take their places again, live ones end
-    reconcile after each (re)connect to ARI: let queued calls go, resync live ones
-    wait      until a call has ended (for `?wait=` on its status)
+    submit     store the call (before the API answers), then start its session
+    cancel     hang up or stop a call of this process
+    resume     after a restart: queued calls take their places again, live ones end
+    reconcile  after each (re)connect to ARI: let queued calls go, resync live ones
+    wait_ended until a call has ended (for `?wait=` on its status)
 
 A call's life is in `ari_app.call`: the session runs its carrier plan, each attempt
 one originate, the recorder tells what happened.
@@ -68,14 +68,14 @@ class CallService:
         calls = current.settings.calls
         self._failover = Failover(holdback_after=calls.holdback_after,
                                   holdback_seconds=calls.holdback_seconds)
-        self._queue = Dispatcher(limits=self._limits,
+        self._dispatcher = Dispatcher(limits=self._limits,
                                  cap=lambda: current.settings.calls.max_channels,
                                  is_open=lambda: ari.connected and may_dial())
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: dict[str, Session] = {}
         metrics.watch(live=lambda: len(self._sessions),
                       ari_connected=lambda: 1.0 if ari.connected else 0.0,
-                      queued=lambda: self._queue.depth)
+                      queued=lambda: self._dispatcher.depth)
 
     def _limits(self, carrier_id: str) -> tuple[int, float]:
         carrier = self._current.settings.carriers.get(carrier_id)
@@ -83,15 +83,15 @@ class CallService:
 
     def position(self, call_id: str) -> int | None:
         """The call's place in the queue of this process (1: next); None if not queued."""
-        return self._queue.position(call_id)
+        return self._dispatcher.position(call_id)
 
     def carrier_load(self, carrier_id: str) -> CarrierLoad:
-        return CarrierLoad(live_calls=self._queue.live_on(carrier_id),
+        return CarrierLoad(live_calls=self._dispatcher.live_on(carrier_id),
                            held_back_seconds=self._failover.held().get(carrier_id))
 
     def let_through(self) -> None:
         """Let queued calls go if they may now (the breaker was reset)."""
-        self._queue.pump()
+        self._dispatcher.pump()
 
     async def wait_ended(self, call_id: str, seconds: float) -> None:
         """Return once the call has ended, or after `seconds`; at once if it is not live."""
@@ -118,18 +118,18 @@ class CallService:
         self._start(call_id, request, record.created_at, recorder)
         return call_id
 
-    def _recorder(self, call_id: str, request: CallRequest,
-                  state: State = State.QUEUED) -> Recorder:
-        return Recorder(call_id=call_id, carrier_id=request.carrier_id,
+    def _recorder(self, call_id: str, request: CallRequest, state: State = State.QUEUED,
+                  carrier_id: str | None = None) -> Recorder:
+        return Recorder(call_id=call_id, carrier_id=carrier_id or request.carrier_id,
                         callback=request.callback_url is not None, store=self._store,
                         metrics=self._metrics, wake_callbacks=self._wake_callbacks,
                         clock=self._clock, state=state)
 
     def _start(self, call_id: str, request: CallRequest, created_at: float,
                recorder: Recorder) -> None:
-        self._queue.enqueue(call_id)
+        self._dispatcher.enqueue(call_id)
         session = Session(call_id=call_id, request=request, created_at=created_at,
-                          recorder=recorder, queue=self._queue, failover=self._failover,
+                          recorder=recorder, dispatcher=self._dispatcher, failover=self._failover,
                           media=self._media, ari=self._ari, router=self._router,
                           current=self._current, clock=self._clock)
         self._sessions[call_id] = session
@@ -151,8 +151,8 @@ class CallService:
             else:
                 log.warning("call was live when the service stopped",
                             extra={"request_id": record.id})
-                recorder = self._recorder(record.id, request, State(record.state))
-                recorder.carrier_id = record.carrier_id
+                recorder = self._recorder(record.id, request, State(record.state),
+                                          carrier_id=record.carrier_id)
                 self._keep(asyncio.create_task(self._end_interrupted(recorder)))
 
     async def _end_interrupted(self, recorder: Recorder) -> None:
@@ -174,7 +174,7 @@ class CallService:
         Events sent while the websocket was down are lost: a channel that is gone
         ended meanwhile; one still there may have been answered or finished playing.
         """
-        self._queue.pump()
+        self._dispatcher.pump()
         if not self._router.channel_ids:
             return
         try:

@@ -81,7 +81,8 @@ class Attempt:
         """Monotonic time of the answer: the longest call is counted from it."""
         self._played_at: float | None = None
         """Monotonic time the last entry ended: the hangup follows a moment later."""
-        self._hangup_sent_at = 0.0
+        self._hangup_sent_at: float | None = None
+        """Monotonic time our hangup was first sent."""
         self._items_done = 0
         self._played = 0
         self._first_audio_ms: float | None = None
@@ -93,27 +94,47 @@ class Attempt:
         return self._progress
 
     def cancel(self) -> None:
+        """End the call canceled. Marked at once, so a channel that is gone before the
+        hangup is sent still ends the call canceled; the hangup goes from the attempt's
+        own task (the Cancel command)."""
+        if self._progress in (Progress.CANCELING, Progress.ENDED):
+            return
+        self._progress = move(self._progress, Progress.CANCELING)
         self._inbox.put_nowait(Cancel())
+
+    def ending(self, state: State, *, hangup: Hangup | None = None,
+               error: CallError | None = None) -> Ending:
+        """An ending with what this attempt got to: answered, entries played, first audio."""
+        return Ending(state, hangup=hangup, error=error, answered=self._answered_at is not None,
+                      played=self._played, answer_to_audio_ms=self._first_audio_ms)
 
     async def run(self) -> Ending | None:
         """How the attempt ended; None if ARI was down, so nothing was originated."""
         try:
-            if not self._ari.connected:
-                return None
-            await self._recorder.dialing(
-                AttemptRecord(n=self.n, carrier_id=self._carrier.id,
-                              channel_id=self.channel_id, started_at=self._clock()),
-                speech_engines=self._media.engines, audio_seconds=self._media.seconds)
-            try:
-                # The channel runs dialplan, not Stasis, until its first entry is played: its
-                # events come through the application's subscription to the carrier's endpoint.
-                await self._ari.watch(self._carrier.trunk)
-                await self._ari.originate(self._originate())
-            except AriError as exc:
-                return self._ending(State.FAILED, error=CallError("originate-failed", str(exc)))
-            return await self._follow()
+            return await self._run()
+        except Exception:
+            # A bug must not leave a callee on the line: hang up, then let it be told.
+            if self._progress is not Progress.ENDED:
+                await self._send_hangup()
+            raise
         finally:
             self._router.close(self.channel_id)
+
+    async def _run(self) -> Ending | None:
+        if not self._ari.connected:
+            return None
+        await self._recorder.dialing(
+            AttemptRecord(n=self.n, carrier_id=self._carrier.id, channel_id=self.channel_id,
+                          started_at=self._clock()),
+            speech_engines=self._media.engines, audio_seconds=self._media.seconds)
+        try:
+            # The channel runs dialplan, not Stasis, until its first entry is played: its
+            # events come through the application's subscription to the carrier's endpoint.
+            await self._ari.watch(self._carrier.trunk)
+            await self._ari.originate(self._originate())
+        except AriError as exc:
+            return self.ending(State.FAILED, error=CallError("originate-failed", str(exc)))
+        return await self._follow()
 
     def _originate(self) -> Originate:
         first = self._media.sounds[:self._media.items_per_entry[0]]
@@ -144,7 +165,7 @@ class Attempt:
 
     def _wake_at(self) -> float:
         """When to act if nothing arrives first."""
-        if self._progress.hangup_sent:
+        if self._hangup_sent_at is not None:
             return self._hangup_sent_at + HANGUP_GRACE
         deadline = self._deadline()
         if self._progress is Progress.PLAYED:
@@ -164,9 +185,10 @@ class Attempt:
         return self._played_at + self._settings.hangup_delay_ms / 1000
 
     async def _on_time(self) -> Ending | None:
-        if self._progress.hangup_sent:
-            return self._ending(State.FAILED, error=HANGUP_LOST)
-        if self._progress is not Progress.PLAYED or self._deadline() < self._hangup_due():
+        if self._hangup_sent_at is not None:
+            return self.ending(State.FAILED, error=HANGUP_LOST)
+        hangup_due = self._progress is Progress.PLAYED and self._hangup_due() <= self._deadline()
+        if not hangup_due and not self._progress.hanging_up:
             self._error = self._error or MAX_DURATION
         await self._hang_up()
         return None
@@ -196,12 +218,15 @@ class Attempt:
             case HungUp(hangup=hangup):
                 return self._hung_up(hangup)
             case Cancel():
-                await self._cancel()
+                await self._hang_up()
             case Resync(channel_state=channel_state):
                 await self._resync(channel_state)
             case ChannelLost():
+                # Gone from Asterisk's list; a channel whose originate was under way when
+                # the list was read could still come: make sure it does not ring on.
+                await self._send_hangup()
                 self._progress = move(self._progress, Progress.ENDED)
-                return self._ending(State.FAILED, error=CHANNEL_LOST)
+                return self.ending(State.FAILED, error=CHANNEL_LOST)
         return None
 
     async def _answered(self) -> None:
@@ -244,23 +269,20 @@ class Attempt:
 
     async def _fail(self, error: CallError) -> None:
         self._error = error
-        if not self._progress.hangup_sent:
-            await self._hang_up()
-
-    async def _cancel(self) -> None:
-        if self._progress is Progress.CANCELING:
-            return
-        sent = self._progress.hangup_sent
-        self._progress = move(self._progress, Progress.CANCELING)
-        if not sent:
-            await self._send_hangup()
+        await self._hang_up()
 
     async def _hang_up(self) -> None:
-        self._progress = move(self._progress, Progress.HANGING_UP)
-        await self._send_hangup()
+        """End the call (unless it is being ended already) and send our hangup once."""
+        if not self._progress.hanging_up:
+            self._progress = move(self._progress, Progress.HANGING_UP)
+        if self._hangup_sent_at is None:
+            await self._send_hangup()
 
     async def _send_hangup(self) -> None:
-        self._hangup_sent_at = time.monotonic()
+        """Ask Asterisk to hang up; again after a reconnect (the first may be lost). The
+        time Asterisk has to report the end counts from the first."""
+        if self._hangup_sent_at is None:
+            self._hangup_sent_at = time.monotonic()
         try:
             await self._ari.hangup(self.channel_id)
         except AriError:
@@ -270,7 +292,7 @@ class Attempt:
         canceled = self._progress is Progress.CANCELING
         self._progress = move(self._progress, Progress.ENDED)
         if canceled:
-            return self._ending(State.CANCELED, hangup=hangup)
+            return self.ending(State.CANCELED, hangup=hangup)
         answered = self._answered_at is not None
         state = classify(hangup, answered=answered)
         if hangup.cause == 0 and answered:
@@ -278,13 +300,14 @@ class Attempt:
             self._error = ASTERISK_ENDED
         if state is State.COMPLETED and self._error is not None:
             state = State.FAILED
-        return self._ending(state, hangup=hangup, error=self._error)
+        return self.ending(state, hangup=hangup, error=self._error)
 
     async def _resync(self, channel_state: str) -> None:
         """The websocket was down: catch up with what happened to the channel meanwhile."""
         log.info("resyncing call after reconnect", extra=self._recorder.log_extra)
-        if self._progress.hangup_sent:
-            await self._send_hangup()  # the first one may not have reached Asterisk
+        if self._progress.hanging_up:
+            if self._hangup_sent_at is not None:
+                await self._send_hangup()  # the first one may not have reached Asterisk
             return
         if channel_state != "Up" or self._progress is Progress.PLAYED:
             return
@@ -299,11 +322,6 @@ class Attempt:
                 self._all_played()
         except AriError:
             return
-
-    def _ending(self, state: State, *, hangup: Hangup | None = None,
-                error: CallError | None = None) -> Ending:
-        return Ending(state, hangup=hangup, error=error, answered=self._answered_at is not None,
-                      played=self._played, answer_to_audio_ms=self._first_audio_ms)
 
 
 class _Timer:

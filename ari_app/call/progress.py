@@ -2,15 +2,16 @@
 
     DIALING -> RINGING -> ANSWERED -> PLAYING -> PLAYED -> HANGING_UP -> ENDED
                                  \\-------------^
-    and from any state before ENDED: HANGING_UP (we hang up), CANCELING (the API
-    cancels), ENDED (the channel is gone).
+    from DIALING to PLAYED: also HANGING_UP (we end the call), CANCELING (the API
+    cancels it) or ENDED (the channel is gone); from HANGING_UP: CANCELING or ENDED;
+    from CANCELING: ENDED.
 
 ANSWERED: the dialplan plays the first entry. PLAYING: the channel is ours (Stasis)
 and the rest plays over ARI; a playlist of one entry goes from ANSWERED to PLAYED.
 PLAYED: a moment of silence before our hangup, so the last word is not clipped.
-HANGING_UP and CANCELING: our hangup is sent, the channel's end awaited; the call
-then ends canceled from CANCELING. A move the table does not allow is a bug:
-`IllegalTransition`.
+HANGING_UP and CANCELING: the call is being ended (our hangup is sent, or about to
+be), the channel's end awaited; from CANCELING the call ends canceled. A move the
+table does not allow is a bug: `IllegalTransition`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class Progress(StrEnum):
     ENDED = "ended"
 
     @property
-    def hangup_sent(self) -> bool:
+    def hanging_up(self) -> bool:
+        """We decided to end the call; nothing more is played."""
         return self in (Progress.HANGING_UP, Progress.CANCELING)
 
 

@@ -38,14 +38,14 @@ INTERNAL_ERROR = CallError("internal-error", "internal error")
 
 class Session:
     def __init__(self, *, call_id: str, request: CallRequest, created_at: float,
-                 recorder: Recorder, queue: Dispatcher, failover: Failover,
+                 recorder: Recorder, dispatcher: Dispatcher, failover: Failover,
                  media: MediaPreparer, ari: Ari, router: Router, current: Current,
                  clock: Callable[[], float]) -> None:
         self.id = call_id
         self._request = request
         self._created_at = created_at
         self._recorder = recorder
-        self._queue = queue
+        self._dispatcher = dispatcher
         self._failover = failover
         self._media = media
         self._ari = ari
@@ -54,6 +54,8 @@ class Session:
         self._clock = clock
         self._attempt: Attempt | None = None
         """The attempt running now; None while the call waits or is between attempts."""
+        self._latest: Attempt | None = None
+        """The last attempt made, running or not."""
         self._staged: Prepared | None = None
         self._cancel_requested = False
         self._task: asyncio.Task[None] | None = None
@@ -85,11 +87,16 @@ class Session:
         except Exception:
             # One call's bug must not touch the others or the loop.
             log.exception("call failed unexpectedly", extra=self._recorder.log_extra)
-            await self._end(Ending(State.FAILED, error=INTERNAL_ERROR))
+            if not self._recorder.state.final:
+                await self._end(self._latest.ending(State.FAILED, error=INTERNAL_ERROR)
+                                if self._latest is not None
+                                else Ending(State.FAILED, error=INTERNAL_ERROR))
+            else:  # its final state was not stored: the next start ends it (service-restarted)
+                self.ended.set()
         finally:
             if self._staged is not None:
                 self._media.unstage(self._staged)
-            self._queue.forget(self.id)
+            self._dispatcher.forget(self.id)
 
     async def _place(self) -> None:
         """Attempt the carriers of the plan in turn until one attempt ends the call."""
@@ -110,7 +117,7 @@ class Session:
                     return
                 ending = await self._try(n, carrier, staged)
             finally:
-                self._queue.release(carrier.id)
+                self._dispatcher.release(carrier.id)
             if ending is None:
                 continue  # ARI went away before the originate: wait for a turn again
             if self._refused(carrier, ending) and n + 1 < len(plan):
@@ -132,7 +139,7 @@ class Session:
             if left <= 0:
                 raise TimeoutError
             async with asyncio.timeout(left):
-                await self._queue.acquire(self.id, carrier.id, retry=retry)
+                await self._dispatcher.acquire(self.id, carrier.id, retry=retry)
         except TimeoutError:
             await self._end(Ending(State.FAILED, error=QUEUE_TIMEOUT))
             return False
@@ -156,7 +163,7 @@ class Session:
 
     async def _try(self, n: int, carrier: Carrier, staged: Prepared) -> Ending | None:
         settings = self._current.settings
-        self._attempt = Attempt(
+        self._attempt = self._latest = Attempt(
             call_id=self.id, n=n, carrier=carrier, request=self._request, media=staged,
             ari=self._ari, router=self._router, recorder=self._recorder,
             settings=settings.calls, app=settings.ari.app, clock=self._clock)

@@ -28,8 +28,8 @@ def test_from_any_state_the_channel_may_end(before: Progress) -> None:
 def test_a_cancel_is_the_last_thing_we_do() -> None:
     assert move(Progress.HANGING_UP, Progress.CANCELING) is Progress.CANCELING
     assert NEXT[Progress.CANCELING] == {Progress.ENDED}
-    assert Progress.CANCELING.hangup_sent and Progress.HANGING_UP.hangup_sent
-    assert not Progress.PLAYED.hangup_sent
+    assert Progress.CANCELING.hanging_up and Progress.HANGING_UP.hanging_up
+    assert not Progress.PLAYED.hanging_up
 
 
 @pytest.mark.parametrize(("before", "after"), [
