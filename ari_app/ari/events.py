@@ -53,6 +53,9 @@ class PlaybackContinuing:
 
     channel_id: str
     playback_id: str
+    media_uri: str
+    """The media that ended (each entry is a file of its own: two continuations of one
+    playback differ by it, even within one millisecond)."""
     timestamp: str
 
 
@@ -97,7 +100,8 @@ def parse(raw: Mapping[str, Any]) -> AriEvent | None:
         target_id = target.removeprefix("channel:")
         playback_id = str(playback.get("id", ""))
         if kind == "PlaybackContinuing":
-            return PlaybackContinuing(target_id, playback_id, timestamp)
+            return PlaybackContinuing(target_id, playback_id, str(playback.get("media_uri", "")),
+                                      timestamp)
         return PlaybackFinished(target_id, playback_id, str(playback.get("state", "")),
                                 timestamp)
     channel = _mapping(raw.get("peer") if kind == "Dial" else raw.get("channel"))

@@ -1,5 +1,6 @@
 """Routes ARI events to the attempt whose channel they concern, by the channel id we chose,
-as signals; and our own commands to a channel's attempt.
+as signals; and the reconnect's commands (a channel lost, or still there) to the attempt
+of that channel. An attempt takes a cancel directly (Attempt.cancel).
 
 Routing only enqueues: nothing here blocks the websocket reader, and an event of a
 channel no attempt has open is dropped.

@@ -11,15 +11,16 @@ from ari_app.outcome import Hangup
 async def test_events_go_to_their_channel_once_each_as_signals() -> None:
     router = Router()
     inbox = router.open("call-1")
-    playing = PlaybackContinuing("call-1", "call-1-play", "t1")
+    playing = PlaybackContinuing("call-1", "call-1-play", "sound:/m/calls/s/1", "t1")
     # A channel in Stasis on a watched endpoint: Asterisk sends its events twice.
-    for event in (playing, PlaybackContinuing("call-1", "call-1-play", "t1"),
-                  PlaybackContinuing("call-1", "call-1-play", "t2"),
+    for event in (playing, PlaybackContinuing("call-1", "call-1-play", "sound:/m/calls/s/1", "t1"),
+                  PlaybackContinuing("call-1", "call-1-play", "sound:/m/calls/s/2", "t1"),
                   ChannelDestroyed("call-1", 16, "Normal Clearing", None, "t3"),
                   ChannelDestroyed("someone-else", 16, "Normal Clearing", None, "t3")):
         await router.route(event)
 
     got = [inbox.get_nowait() for _ in range(inbox.qsize())]
+    # Two entries that end in the same millisecond are two entries, not a copy.
     assert got == [EntryPlayed(), EntryPlayed(), HungUp(Hangup(16, "Normal Clearing", None))]
     router.close("call-1")
     await router.route(playing)  # closed: dropped
