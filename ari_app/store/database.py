@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from ari_app.store.migrations import migrate
 
 T = TypeVar("T")
+PING_TIMEOUT = 2.0
 
 
 class Database:
@@ -59,9 +60,12 @@ class Database:
             self._flusher = loop.create_task(self._flush())
         return await future
 
-    async def ping(self) -> None:
-        """Raises unless the writer's thread and connection answer."""
-        await self.run(lambda: self.writer.execute("SELECT 1").fetchone())
+    async def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """Raises unless the writer's thread and connection answer within `timeout` seconds
+        (behind a commit on disk, if one is under way): a hung disk is reported, not
+        waited for."""
+        async with asyncio.timeout(timeout):
+            await self.run(lambda: self.writer.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
         self.reader.close()
