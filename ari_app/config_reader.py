@@ -1,6 +1,6 @@
 """Reading one YAML mapping into typed values, with every problem recorded by its dotted key.
 
-What `settings.py` builds the settings with. Values that reach Asterisk `.conf`
+What `config.py` and `carriers.py` read the settings with. Values that reach Asterisk `.conf`
 files are checked here, so the templates can print them as they are.
 """
 

@@ -10,7 +10,7 @@
 - a size limit while reading and a time limit for the whole fetch.
 
 Responses say how long they may be cached (Cache-Control, Expires) and how to ask
-whether they changed (ETag, Last-Modified); media.py keeps and honours that.
+whether they changed (ETag, Last-Modified); media/cache.py keeps and honours that.
 """
 
 from __future__ import annotations

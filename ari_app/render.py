@@ -1,7 +1,7 @@
 """Asterisk config from the settings, through the Jinja2 templates in `dialplan/`.
 
 One context builder per `.conf` file; templates only print what the context
-holds. Every value was validated when the settings were loaded (settings.py),
+holds. Every value was validated when the settings were loaded (config.py),
 so printing is safe. Rendering and writing are separate; writes are atomic.
 """
 

@@ -151,6 +151,9 @@ class Current:
 
     The one way objects see a change: each holds the Current it was built with and
     reads `.settings` (or a section of it) when it acts, never a copy kept from start.
+    Only the carriers (and the media hosts their `media_base_url` allows) change while
+    the service runs; connections (ARI, AMI, the database, the listener) take their
+    settings once, when they are made.
     """
 
     def __init__(self, settings: Settings) -> None:

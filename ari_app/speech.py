@@ -2,7 +2,7 @@
 
 Engines are tried in the configured order (`tts.engines`); the first one with a
 voice for the language and gender speaks, and when it fails the next one is
-used (media.py). Text never appears on an engine's command line, where any
+used (media/). Text never appears on an engine's command line, where any
 local user could read it in the process list. Digits never reach an engine as
 a number: each digit is a clip of its own, made once per voice.
 

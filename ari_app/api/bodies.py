@@ -17,8 +17,9 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
-def accepted(request_id: str) -> dict[str, object]:
-    return {"code": 0, "status": 200, "data": "accepted", "request_id": request_id}
+def done(data: str, **ids: str) -> dict[str, object]:
+    """The answer of an action: `data` says what was done, `ids` to what."""
+    return {"code": 0, "status": 200, "data": data, **ids}
 
 
 def _attempt(attempt: AttemptRecord) -> dict[str, object]:

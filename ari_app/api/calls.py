@@ -72,7 +72,7 @@ class CallHandlers:
             await read_json(request), key=request[API_KEY], client=request.remote,
             idempotency_key=request.headers.get("Idempotency-Key"))
         log.info("call accepted", extra={"request_id": request_id})
-        return json_response(bodies.accepted(request_id), 202)
+        return json_response(bodies.done("accepted", request_id=request_id), 202)
 
     async def status(self, request: web.Request) -> web.Response:
         """The call as stored; with `?wait=<seconds>` (at most MAX_WAIT), answered when the
@@ -100,8 +100,7 @@ class CallHandlers:
         if not self._calls.cancel(record.id):
             raise Conflict("the call is not running in this service", field="request_id")
         log.info("call cancel requested", extra={"request_id": record.id})
-        return json_response({"code": 0, "status": 200, "data": "canceling",
-                              "request_id": record.id}, 202)
+        return json_response(bodies.done("canceling", request_id=record.id), 202)
 
     async def preview(self, request: web.Request) -> web.Response:
         """The exact audio a call with this playlist would play, as an 8 kHz WAV."""

@@ -54,5 +54,4 @@ class CarrierHandlers:
         require_admin(request)
         carrier_id = request.match_info["carrier_id"]
         await self._admin.delete(carrier_id)
-        return json_response({"code": 0, "status": 200, "data": "deleted",
-                              "carrier_id": carrier_id})
+        return json_response(bodies.done("deleted", carrier_id=carrier_id))

@@ -17,7 +17,7 @@ class Ringing:
 
 @dataclass(frozen=True)
 class Answered:
-    pass
+    """The callee picked up: the dialplan starts the first entry."""
 
 
 @dataclass(frozen=True)

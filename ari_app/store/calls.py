@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -24,6 +24,7 @@ from ari_app.store.records import (
     CALL_COLUMNS,
     AttemptEnd,
     AttemptRecord,
+    CallbackEvent,
     CallRecord,
     CallUpdate,
     Delivery,
@@ -36,9 +37,6 @@ _SELECT_CALL = f"SELECT {','.join(CALL_COLUMNS)} FROM calls"  # noqa: S608
 _ATTEMPTS_OF = (f"SELECT {','.join(ATTEMPT_COLUMNS)} FROM attempts "  # noqa: S608
                 "WHERE call_id=? ORDER BY n")
 _BY_KIND: dict[str, type[Entry]] = {kind: cls for cls, kind in KINDS.items()}
-
-CallbackEvent = Mapping[str, Any]
-"""A callback event's body, without its id."""
 
 
 def encode_request(request: CallRequest) -> str:

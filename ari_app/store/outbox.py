@@ -7,19 +7,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from ari_app.store.database import Database
-from ari_app.store.records import DELIVERY_COLUMNS, Delivery, DeliveryResult
+from ari_app.store.records import DELIVERY_COLUMNS, CallbackEvent, Delivery, DeliveryResult
 
 _COLUMNS = ",".join(DELIVERY_COLUMNS)
 DELIVERIES_OF = (f"SELECT {_COLUMNS} FROM deliveries WHERE call_id=? "  # noqa: S608
                  "ORDER BY created_at, rowid")
 
 
-def add_event(db: sqlite3.Connection, call_id: str, event: Mapping[str, Any],
-              now: float) -> None:
+def add_event(db: sqlite3.Connection, call_id: str, event: CallbackEvent, now: float) -> None:
     """Queue `event` for the call's callback URL, if the call has one. Inside a write."""
     event_id = str(uuid.uuid4())
     body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))

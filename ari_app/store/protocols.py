@@ -3,8 +3,7 @@ backend implements the same and each consumer sees only what it uses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from ari_app.keys import ApiKey
 from ari_app.playlist import CallRequest
@@ -12,6 +11,7 @@ from ari_app.store.records import (
     AttemptEnd,
     AttemptRecord,
     BreakerTrip,
+    CallbackEvent,
     CallRecord,
     CallUpdate,
     Delivery,
@@ -25,9 +25,9 @@ from ari_app.store.records import (
 class CallStore(Protocol):
     async def insert(self, call_id: str, request: CallRequest, *,
                      idempotency: Idempotency | None = None, origin: Origin | None = None,
-                     event: Mapping[str, Any] | None = None) -> CallRecord: ...
+                     event: CallbackEvent | None = None) -> CallRecord: ...
     async def update(self, call_id: str, update: CallUpdate, *,
-                     event: Mapping[str, Any] | None = None,
+                     event: CallbackEvent | None = None,
                      attempt: AttemptRecord | None = None,
                      attempt_end: AttemptEnd | None = None) -> None: ...
     async def end_attempt(self, call_id: str, end: AttemptEnd) -> None: ...

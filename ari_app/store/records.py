@@ -3,9 +3,14 @@ the typed changes it writes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from ari_app.outcome import CallError, Hangup, State
+
+CallbackEvent = Mapping[str, Any]
+"""A callback event's body, without its id (the outbox gives it one)."""
 
 
 @dataclass(frozen=True)

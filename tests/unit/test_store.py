@@ -4,6 +4,7 @@ before them), typed changes, the outbox written with its state change, and ping.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from ari_app.keys import new_key
 from ari_app.outcome import CallError, Hangup, State
 from ari_app.playlist import CallRequest, Speech
 from ari_app.store import AttemptEnd, AttemptRecord, CallUpdate, SqliteStore
-from ari_app.store.migrations import MIGRATIONS, migrate, version
+from ari_app.store.migrations import MIGRATIONS, Migration, migrate, version
 
 MAIN_SCHEMA = Path(__file__).parents[1] / "data" / "schema-0b6ef8b.sql"
 LATEST = MIGRATIONS[-1].version
@@ -97,13 +98,22 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
 
 def test_services_starting_together_migrate_once(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
+    applied: list[int] = []
+
+    def counted(migration: Migration) -> Migration:
+        def apply(db: sqlite3.Connection) -> None:
+            applied.append(migration.version)
+            migration.apply(db)
+        return dataclasses.replace(migration, apply=apply)
+
+    migrations = tuple(counted(m) for m in MIGRATIONS)
     reached: list[int] = []
     errors: list[BaseException] = []
 
     def start() -> None:
         try:
             db = sqlite3.connect(path, isolation_level=None, timeout=10)
-            reached.append(migrate(db))
+            reached.append(migrate(db, migrations))
             db.close()
         except BaseException as exc:
             errors.append(exc)
@@ -114,6 +124,7 @@ def test_services_starting_together_migrate_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and reached == [LATEST] * 4
+    assert applied == [m.version for m in MIGRATIONS]  # each once, whoever came first
 
 
 @pytest.fixture
@@ -148,9 +159,13 @@ async def test_a_change_writes_its_columns_and_its_event_together(store: SqliteS
     assert await store.calls.unfinished() == []  # the request, and its code, are gone
 
 
-async def test_an_event_is_never_stored_without_its_state_change(store: SqliteStore) -> None:
+async def test_a_change_and_its_event_are_stored_together_or_not_at_all(
+        store: SqliteStore) -> None:
     await store.calls.insert("c1", REQUEST)
-    with pytest.raises(TypeError):  # the event cannot be written: nor can the change
+    # The event cannot be written (not JSON), so neither is the state change it tells of:
+    # they share one transaction. (An error that is not SQLite's fails the whole commit,
+    # so every write of that group commit fails with it, and is told so.)
+    with pytest.raises(TypeError):
         await store.calls.update("c1", CallUpdate(State.DIALING),
                                  event={"type": "call.state", "unwritable": object()})
     assert (await store.calls.get("c1")).state == "queued"  # type: ignore[union-attr]

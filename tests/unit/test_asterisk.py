@@ -1,0 +1,23 @@
+"""Asterisk's syntax for what the service asks of it, spelled in one place."""
+
+from __future__ import annotations
+
+from ari_app.ari.asterisk import CALL_CONTEXT, Originate, endpoint, media_uris, originate_request
+
+
+def test_an_originate_in_asterisk_s_words() -> None:
+    params, variables = originate_request(Originate(
+        channel_id="c1", trunk="carrier-acme", number="0044207", caller_id="+15550100",
+        ring_timeout=25, request_id="r1", first_entry=("/srv/m/calls/s/0", "beep"),
+        app="ari-app"))
+    assert params == {"endpoint": "PJSIP/0044207@carrier-acme", "context": CALL_CONTEXT,
+                      "extension": "s", "priority": "1", "callerId": "+15550100",
+                      "timeout": "25"}
+    assert variables == {"PJSIP_HEADER(add,X-Ari-App-Request)": "r1",
+                         "ARI_APP_FIRST": "/srv/m/calls/s/0&beep", "ARI_APP_NAME": "ari-app"}
+
+
+def test_endpoints_and_media() -> None:
+    assert endpoint("carrier-acme") == "PJSIP/carrier-acme"
+    assert media_uris(["/srv/m/calls/s/1", "digits/5"]) == ["sound:/srv/m/calls/s/1",
+                                                             "sound:digits/5"]
