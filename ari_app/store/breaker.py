@@ -4,7 +4,6 @@ a trip outlives restarts until an admin resets it."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from ari_app.store.database import Database
 from ari_app.store.records import BreakerTrip
@@ -15,18 +14,14 @@ class SqliteBreaker:
         self._db = db
 
     async def state(self) -> BreakerTrip | None:
-        def read() -> Any:
-            return self._db.writer.execute("SELECT tripped_at, reason FROM breaker").fetchone()
-
-        row = await self._db.run(read)
+        row = await self._db.fetchone("SELECT tripped_at, reason FROM breaker")
         return None if row is None else BreakerTrip(float(row[0]), str(row[1]))
 
     async def trip(self, reason: str) -> None:
         """Trip it, unless it is tripped already (the first reason stays)."""
-        await self._db.run(
-            self._db.writer.execute,
+        await self._db.execute(
             "INSERT OR IGNORE INTO breaker (id, tripped_at, reason) VALUES (1, ?, ?)",
             (time.time(), reason))
 
     async def reset(self) -> None:
-        await self._db.run(self._db.writer.execute, "DELETE FROM breaker")
+        await self._db.execute("DELETE FROM breaker")

@@ -13,7 +13,6 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
 
 from ari_app.outcome import FINAL
 from ari_app.playlist import KINDS, CallRequest, Entry
@@ -146,22 +145,17 @@ class SqliteCalls:
 
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest]]:
         """Calls not ended, oldest first, with their requests: for a restart."""
-        def read() -> list[Any]:
-            return self._db.writer.execute(
-                f"SELECT {','.join(CALL_COLUMNS)}, request FROM calls "  # noqa: S608
-                "WHERE request IS NOT NULL ORDER BY created_at").fetchall()
-
-        rows = await self._db.run(read)
+        rows = await self._db.fetchall(
+            f"SELECT {','.join(CALL_COLUMNS)}, request FROM calls "  # noqa: S608
+            "WHERE request IS NOT NULL ORDER BY created_at")
         return [(CallRecord(*row[:-1]), decode_request(row[-1])) for row in rows]
 
     async def recent(self, since: float) -> list[RecentCall]:
         """Calls created after `since`: for the velocity limits after a restart."""
-        def read() -> list[Any]:
-            return self._db.writer.execute(
-                "SELECT to_number, api_key, client, created_at, COALESCE(est_cost, 0) "
-                "FROM calls WHERE created_at > ? ORDER BY created_at", (since,)).fetchall()
-
-        return [RecentCall(*row) for row in await self._db.run(read)]
+        rows = await self._db.fetchall(
+            "SELECT to_number, api_key, client, created_at, COALESCE(est_cost, 0) "
+            "FROM calls WHERE created_at > ? ORDER BY created_at", (since,))
+        return [RecentCall(*row) for row in rows]
 
 
 def _insert_attempt(db: sqlite3.Connection, call_id: str, attempt: AttemptRecord) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +44,19 @@ class Database:
         """`fn(*args)` on the store's thread, outside any batch: for reads of many rows and
         writes that need no group commit."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One row (or None) of a read on the store's thread."""
+        return await self.run(lambda: self.writer.execute(sql, params).fetchone())
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a read on the store's thread (many rows: not on the event loop)."""
+        return await self.run(lambda: self.writer.execute(sql, params).fetchall())
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """A write outside the group commit (rare ones: keys, the breaker, deliveries);
+        the number of rows it changed."""
+        return await self.run(lambda: self.writer.execute(sql, params).rowcount)
 
     async def write(self, fn: Callable[[], T]) -> T:
         """Run `fn` in a transaction, committed (fsync) before this returns; its exception

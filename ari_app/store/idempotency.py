@@ -3,8 +3,6 @@ with. A key is written in the same transaction as its call (calls repository).""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ari_app.store.database import Database
 from ari_app.store.records import Idempotency
 
@@ -15,9 +13,6 @@ class SqliteIdempotency:
 
     async def first(self, key: str) -> tuple[Idempotency, str] | None:
         """The key as first used (with its body's hash), and the id of its call."""
-        def read() -> Any:
-            return self._db.writer.execute(
-                "SELECT body_hash, request_id FROM idempotency WHERE key=?", (key,)).fetchone()
-
-        row = await self._db.run(read)
+        row = await self._db.fetchone(
+            "SELECT body_hash, request_id FROM idempotency WHERE key=?", (key,))
         return None if row is None else (Idempotency(key, str(row[0])), str(row[1]))

@@ -29,8 +29,7 @@ class SqliteKeys:
         self._db = db
 
     async def add(self, key: ApiKey, key_hash: str) -> None:
-        await self._db.run(
-            self._db.writer.execute,
+        await self._db.execute(
             "INSERT INTO api_keys (id, name, hash, carriers, countries, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (key.id, key.name, key_hash, _json_or_none(key.carriers),
@@ -38,25 +37,16 @@ class SqliteKeys:
 
     async def get(self, key_id: str) -> tuple[ApiKey, str] | None:
         """The key and the hash of its secret."""
-        def read() -> Any:
-            return self._db.writer.execute(
-                f"SELECT {_COLUMNS}, hash FROM api_keys WHERE id=?",  # noqa: S608
-                (key_id,)).fetchone()
-
-        row = await self._db.run(read)
+        row = await self._db.fetchone(
+            f"SELECT {_COLUMNS}, hash FROM api_keys WHERE id=?", (key_id,))  # noqa: S608
         return None if row is None else (_key(row[:-1]), str(row[-1]))
 
     async def all(self) -> list[ApiKey]:
-        def read() -> list[Any]:
-            return self._db.writer.execute(
-                f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at").fetchall()  # noqa: S608
-
-        return [_key(row) for row in await self._db.run(read)]
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at")  # noqa: S608
+        return [_key(row) for row in rows]
 
     async def revoke(self, key_id: str) -> bool:
-        def write() -> int:
-            return self._db.writer.execute(
-                "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
-                (time.time(), key_id)).rowcount
-
-        return bool(await self._db.run(write))
+        return bool(await self._db.execute(
+            "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
+            (time.time(), key_id)))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from typing import Any
 
 from ari_app.store.database import Database
 from ari_app.store.records import DELIVERY_COLUMNS, CallbackEvent, Delivery, DeliveryResult
@@ -34,20 +33,15 @@ class SqliteOutbox:
 
     async def pending(self, limit: int) -> list[Delivery]:
         """Deliveries still to make, the soonest due first."""
-        def read() -> list[Any]:
-            return self._db.writer.execute(
-                f"SELECT {_COLUMNS} FROM deliveries WHERE state='pending' "  # noqa: S608
-                "ORDER BY next_at, rowid LIMIT ?", (limit,)).fetchall()
-
-        return [Delivery(*row) for row in await self._db.run(read)]
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM deliveries WHERE state='pending' "  # noqa: S608
+            "ORDER BY next_at, rowid LIMIT ?", (limit,))
+        return [Delivery(*row) for row in rows]
 
     async def record(self, delivery_id: str, result: DeliveryResult) -> None:
         """How a delivery attempt went; `next_at` stays as it was when the result has none."""
-        def write() -> None:
-            self._db.writer.execute(
-                "UPDATE deliveries SET state=?, attempts=?, last_status=?, last_error=?, "
-                "delivered_at=?, next_at=COALESCE(?, next_at) WHERE id=?",
-                (result.state, result.attempts, result.last_status, result.last_error,
-                 result.delivered_at, result.next_at, delivery_id))
-
-        await self._db.run(write)
+        await self._db.execute(
+            "UPDATE deliveries SET state=?, attempts=?, last_status=?, last_error=?, "
+            "delivered_at=?, next_at=COALESCE(?, next_at) WHERE id=?",
+            (result.state, result.attempts, result.last_status, result.last_error,
+             result.delivered_at, result.next_at, delivery_id))
