@@ -89,10 +89,6 @@ class Attempt:
         self._error: CallError | None = None
         """What went wrong first; an answered call then ends failed."""
 
-    @property
-    def progress(self) -> Progress:
-        return self._progress
-
     def cancel(self) -> None:
         """End the call canceled. Marked at once, so a channel that is gone before the
         hangup is sent still ends the call canceled; the hangup goes from the attempt's

@@ -174,12 +174,13 @@ class Session:
 
     def _refused(self, carrier: Carrier, ending: Ending) -> bool:
         """Whether the carrier, not the callee, failed the attempt (so the next carrier may
-        be tried); a carrier's failures and successes count towards holding it back."""
+        be tried; never for a canceled one); a carrier's failures and successes count
+        towards holding it back."""
         if ending.hangup is None:
             return False
         refused = not ending.answered and carrier_failed(ending.hangup)
         self._failover.record(carrier.id, failed=refused)
-        return refused and ending.state is not State.CANCELED and not self._cancel_requested
+        return refused and ending.state is not State.CANCELED
 
     async def _end(self, ending: Ending, *, attempt: int | None = None) -> None:
         try:

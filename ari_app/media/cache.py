@@ -106,8 +106,9 @@ class SoundCache:
         """The file of one of our sounds (its name as Asterisk plays it), without extension."""
         return f"{self._dir}/{name.removeprefix(self.asterisk_prefix)}"
 
-    def read(self, name: str, ext: str) -> bytes:
-        return self._bytes.read(f"{self.path_of(name)}.{ext}")
+    def read(self, path: str, ext: str) -> bytes:
+        """The bytes of one format of the sound whose file is `path` (from `path_of`)."""
+        return self._bytes.read(f"{path}.{ext}")
 
     def remembered(self, engine: Engine, voice: str, item: str | int,
                    speed: float) -> Sound | None:

@@ -71,7 +71,7 @@ class MediaPreparer:
             if not name.startswith(ours):
                 raise MediaError("a preview cannot include Asterisk's own sounds",
                                  entry=prepared.entries_done(n))
-            out += self._cache.read(name, "sln")
+            out += self._cache.read(self._cache.path_of(name), "sln")
         return bytes(out)
 
     async def _entry(self, entry: Entry) -> list[Sound]:

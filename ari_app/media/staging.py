@@ -68,9 +68,9 @@ class Staging:
                 sounds.extend(names)
                 items.append(count)
                 continue
+            paths = [self._cache.path_of(name) for name in names]
             for ext in audio.FORMATS:
-                _write(f"{folder}/{n}.{ext}",
-                       b"".join(self._cache.read(name, ext) for name in names))
+                _write(f"{folder}/{n}.{ext}", b"".join(self._cache.read(p, ext) for p in paths))
             sounds.append(f"{ours}calls/{folder.name}/{n}")
             items.append(1)
         return dataclasses.replace(prepared, sounds=tuple(sounds), items_per_entry=tuple(items),
