@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from ari_app.errors import BreakerOpen, Forbidden, TooManyRequests
 from ari_app.keys import ApiKey
 from ari_app.metrics import Metrics
-from ari_app.playlist import CallRequest
+from ari_app.request import CallRequest
 from ari_app.settings import Current, Settings, Window
 from ari_app.store import BreakerStore, BreakerTrip, Origin, RecentCalls
 

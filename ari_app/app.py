@@ -32,7 +32,7 @@ from ari_app.idempotency import IdempotencyGuard
 from ari_app.intake import Intake
 from ari_app.media import MediaPreparer
 from ari_app.metrics import Metrics
-from ari_app.playlist import parse_playlist
+from ari_app.request import parse_playlist
 from ari_app.settings import Current, Settings
 from ari_app.speech import Engine, Speaker, build_engines
 from ari_app.store import SqliteStore

@@ -31,7 +31,7 @@ from ari_app.failover import Failover
 from ari_app.media import MediaPreparer
 from ari_app.metrics import Metrics
 from ari_app.outcome import CallError, State
-from ari_app.playlist import CallRequest
+from ari_app.request import CallRequest
 from ari_app.settings import Current
 from ari_app.store import CallStore, Idempotency, Origin
 

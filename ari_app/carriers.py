@@ -14,6 +14,7 @@ from ari_app.config_reader import HOST, NAME, NUMBER, PREFIX, SIP_USER, Reader, 
 CODECS = frozenset({"ulaw", "alaw", "g722", "gsm", "opus", "g729", "slin"})
 # TLS needs certificate settings this version does not render yet.
 TRANSPORTS = frozenset({"udp", "tcp"})
+DTMF_MODES = frozenset({"rfc4733", "info", "inband", "auto", "auto_info"})
 NUMBER_FORMATS = frozenset({"e164", "00", "digits", "national"})
 COUNTRY = re.compile(r"^([1-9][0-9]{0,2})?$")
 """A country calling code (1 to 3 digits), or nothing."""
@@ -42,6 +43,9 @@ class Carrier:
     max_cps: float = 10.0
     priority: int = 100
     failover_group: str | None = None
+    dtmf_mode: str = "rfc4733"
+    """How the carrier sends key presses: RTP events (RFC 4733, the usual), SIP INFO,
+    in the audio, or `auto` (RFC 4733 when offered, else in the audio)."""
 
     def dial_number(self, number: str) -> str:
         """The number as this carrier wants it, with its tech prefix.
@@ -111,7 +115,10 @@ def _carrier(carrier_id: str, c: Reader) -> Carrier:
         max_cps=c.number("max_cps", 10, 0.1, 1000),
         priority=c.integer("priority", 100, 0, 1000),
         failover_group=c.text("failover_group", None, pattern=NAME) or None,
+        dtmf_mode=c.text("dtmf_mode", "rfc4733"),
     )
+    if carrier.dtmf_mode not in DTMF_MODES:
+        c.problem(c.key("dtmf_mode"), f"must be one of {', '.join(sorted(DTMF_MODES))}")
     if carrier.number_format not in NUMBER_FORMATS:
         c.problem(c.key("number_format"), f"must be one of {', '.join(sorted(NUMBER_FORMATS))}")
     if carrier.number_format == "national" and not carrier.country_code:

@@ -21,8 +21,10 @@ import yaml
 
 from ari_app.carriers import COUNTRY, Carrier, read_carriers
 from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader
+from ari_app.delivery import PLAIN, DeliveryOptions
+from ari_app.delivery_options import parse_delivery
 from ari_app.destinations import Policy, prefix_digits
-from ari_app.errors import ConfigError
+from ari_app.errors import ConfigError, InvalidField
 from ari_app.settings import (
     AmiSettings,
     AriSettings,
@@ -94,6 +96,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     limits = _limits(top.section("limits"))
     breaker = _breaker(top.section("breaker"))
     carriers, carriers_file, managed_ids = _carriers(top, base, managed)
+    delivery = top.raw("delivery", None)
     top.finish()
     if problems:
         raise ConfigError(problems)
@@ -101,13 +104,23 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     bases = {urlsplit(c.media_base_url).hostname or "" for c in carriers.values()
              if c.media_base_url}
     media = dataclasses.replace(media, allowed_hosts=media.allowed_hosts | (bases - {""}))
-    return Settings(
+    settings = Settings(
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
         media=media, tts=tts, calls=calls, callbacks=callbacks,
         destinations=destinations, limits=limits, breaker=breaker,
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
         managed=frozenset(managed_ids), config_dir=config_dir,
     )
+    return dataclasses.replace(settings, delivery=_delivery(delivery, settings))
+
+
+def _delivery(raw: object, settings: Settings) -> DeliveryOptions:
+    """The deployment's delivery defaults, checked as a request's `delivery` is (its
+    messages are spoken by the engines configured above)."""
+    try:
+        return parse_delivery(raw, base=PLAIN, settings=settings)
+    except InvalidField as exc:
+        raise ConfigError([f"{exc.field}: {exc.message}"]) from exc
 
 
 def _ari(reader: Reader) -> AriSettings:

@@ -12,7 +12,7 @@ from ari_app.admission import Admission
 from ari_app.calls import CallService
 from ari_app.idempotency import IdempotencyGuard, idempotency_of
 from ari_app.keys import ApiKey
-from ari_app.playlist import parse_request
+from ari_app.request import parse_request
 from ari_app.settings import Current
 from ari_app.store import Idempotency
 

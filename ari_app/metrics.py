@@ -21,6 +21,9 @@ class Metrics:
             "ari_app_answer_to_audio_seconds", "From answer to the first playback starting",
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=self.registry)
+        self.verdicts = Counter("ari_app_deliveries",
+                                "Ended calls by delivery verdict: did a person hear the code",
+                                ["verdict"], registry=self.registry)
         self.live = Gauge("ari_app_live_calls", "Calls between acceptance and their final state",
                           registry=self.registry)
         self.queued = Gauge("ari_app_queued_calls", "Calls waiting for a channel or for Asterisk",

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ari_app.verdict import Delivered
 
 
 class State(StrEnum):
@@ -81,6 +85,8 @@ class Ending:
     played: int = 0
     """Playlist entries played to their end."""
     answer_to_audio_ms: float | None = None
+    delivered: Delivered | None = None
+    """What the delivery saw (keys, machine, readings); None if nothing was dialled."""
 
 
 def classify(hangup: Hangup, *, answered: bool) -> State:

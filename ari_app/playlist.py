@@ -1,4 +1,5 @@
-"""A `POST /voice/call/play` body, validated into small immutable values.
+"""Playlist entries validated into small immutable values (entries.py): the request's
+playlist and the delivery's messages.
 
 Everything is checked here, before anything is stored or dialled. Errors name
 the offending field (`playlist[1].options.language`) and never quote text to
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ari_app.destinations import normalize
+from ari_app.entries import AsteriskSound, AudioUrl, Entry, Pause, Speech
 from ari_app.errors import InvalidField
 from ari_app.settings import Settings
 from ari_app.speech import (
@@ -35,144 +36,29 @@ MAX_REPEAT = 5
 MAX_PAUSE = 10_000
 _OPTIONS = ("language", "gender", "say-as", "pause", "group", "rate")
 _SOUND = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
-_TO = re.compile(r"^\+?[0-9]{3,20}$")
-_CALLER = re.compile(r"^\+?[0-9]{1,20}$")
 _URL_TYPES = frozenset({"url", "file", "audio"})
-_TOP_FIELDS = frozenset({"to", "from", "carrier_id", "playlist", "callback_url"})
-_CALLBACK = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[\x21-\x7e]*)?$")
 
 
-@dataclass(frozen=True)
-class Speech:
-    """Text to speak. Digits are always read one by one from prepared clips, so a code
-    never reaches a speech engine; `say_as="digits"` is the explicit form of that.
-    `pause_ms` separates digits, `group` digits form a group with a longer pause after."""
-
-    text: str
-    language: str
-    gender: str
-    say_as: str | None
-    pause_ms: int = 250
-    group: int = 0
-    repeat: int = 1
-    rate: int = 100
-    """Speaking pace in percent of the voice's normal pace."""
-
-
-@dataclass(frozen=True)
-class AudioUrl:
-    """A prerecorded file the service fetches (never Asterisk)."""
-
-    url: str
-    repeat: int = 1
-
-
-@dataclass(frozen=True)
-class Pause:
-    """Silence, in milliseconds."""
-
-    ms: int
-    repeat: int = 1
-
-
-@dataclass(frozen=True)
-class AsteriskSound:
-    """One of Asterisk's own recorded prompts, by name (e.g. `vm-goodbye`, `digits/5`)."""
-
-    name: str
-    repeat: int = 1
-
-
-Entry = Speech | AudioUrl | Pause | AsteriskSound
-KINDS: dict[type[Entry], str] = {Speech: "tts", AudioUrl: "url", Pause: "pause",
-                                 AsteriskSound: "sound"}
-
-
-@dataclass(frozen=True)
-class CallRequest:
-    to: str
-    caller_id: str
-    carrier_id: str
-    playlist: tuple[Entry, ...]
-    callback_url: str | None = None
-
-
-def parse_request(body: object, settings: Settings) -> CallRequest:
-    if not isinstance(body, Mapping):
-        raise InvalidField("the body must be a JSON object", field="body")
-    for name in body:
-        if name not in _TOP_FIELDS:
-            raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
-    to = body.get("to")
-    if not isinstance(to, str) or not _TO.match(to):
-        raise InvalidField("'to' must be 3 to 20 digits with an optional leading '+'", field="to")
-    to = normalize(to, settings.destinations.national_country)
-    carrier_id = body.get("carrier_id")
-    if isinstance(carrier_id, int) and not isinstance(carrier_id, bool):
-        carrier_id = str(carrier_id)
-    if not isinstance(carrier_id, str) or carrier_id not in settings.carriers:
-        raise InvalidField("unknown carrier_id", field="carrier_id")
-    caller_id = _caller_id(body.get("from"), settings, carrier_id)
-    base = settings.carriers[carrier_id].media_base_url
-    entries = _playlist(body.get("playlist"), settings, base)
-    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries,
-                       callback_url=_callback_url(body.get("callback_url"), settings))
-
-
-def _callback_url(value: object, settings: Settings) -> str | None:
-    """The request's callback URL, else the configured default; signing needs the secret."""
-    if value is None:
-        return settings.callbacks.url
-    if not isinstance(value, str) or len(value) > 500 or not _CALLBACK.match(value):
-        raise InvalidField("'callback_url' must be an http(s) URL", field="callback_url")
-    if settings.callbacks.secret is None:
-        raise InvalidField("callbacks are not configured on this service (callbacks.secret)",
-                           field="callback_url")
-    return value
-
-
-def parse_playlist(body: object, settings: Settings) -> tuple[Entry, ...]:
-    """Only the playlist of a body (for previews); `to`, `from` and `carrier_id` are ignored."""
-    if not isinstance(body, Mapping):
-        raise InvalidField("the body must be a JSON object", field="body")
-    for name in body:
-        if name not in _TOP_FIELDS:
-            raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
-    carrier = settings.carriers.get(str(body.get("carrier_id", "")))
-    return _playlist(body.get("playlist"), settings, carrier.media_base_url if carrier else None)
-
-
-def _playlist(playlist: object, settings: Settings, base: str | None) -> tuple[Entry, ...]:
+def parse_entries(playlist: object, where: str, settings: Settings,
+                  base: str | None = None) -> tuple[Entry, ...]:
+    """The list of entries at `where` (the playlist, or a delivery message), each checked."""
     if not isinstance(playlist, list) or not 1 <= len(playlist) <= MAX_ENTRIES:
-        raise InvalidField(f"'playlist' must be a list of 1 to {MAX_ENTRIES} entries",
-                           field="playlist")
-    entries = tuple(_entry(raw, f"playlist[{i}]", settings, base)
+        raise InvalidField(f"'{where}' must be a list of 1 to {MAX_ENTRIES} entries",
+                           field=where)
+    entries = tuple(_entry(raw, f"{where}[{i}]", settings, base)
                     for i, raw in enumerate(playlist))
     total = sum(len(e.text) * e.repeat for e in entries if isinstance(e, Speech))
     if total > MAX_TOTAL_TEXT:
-        raise InvalidField(f"more than {MAX_TOTAL_TEXT} characters of text in the playlist",
-                           field="playlist")
+        raise InvalidField(f"more than {MAX_TOTAL_TEXT} characters of text in '{where}'",
+                           field=where)
     return entries
-
-
-def _caller_id(value: object, settings: Settings, carrier_id: str) -> str:
-    carrier = settings.carriers[carrier_id]
-    if value is None or value == "me":
-        return carrier.default_caller_id or ""
-    if not isinstance(value, str) or not _CALLER.match(value):
-        raise InvalidField("'from' must be \"me\" or a number (digits, optional leading '+')",
-                           field="from")
-    if value not in carrier.caller_ids:
-        raise InvalidField("'from' is not a caller ID this carrier allows (its caller_ids)",
-                           field="from")
-    return value
 
 
 def _entry(raw: object, where: str, settings: Settings, base: str | None) -> Entry:
     if not isinstance(raw, Mapping):
         raise InvalidField("each playlist entry must be an object", field=where)
     for name in raw:
-        if name not in ("play", "type", "options", "repeat"):
+        if name not in ("play", "type", "options", "repeat", "secret"):
             raise InvalidField(f"unknown field '{str(name)[:50]}'", field=f"{where}.{name}"[:100])
     kind = raw.get("type", "url")
     play = raw.get("play")
@@ -183,12 +69,17 @@ def _entry(raw: object, where: str, settings: Settings, base: str | None) -> Ent
     if kind not in ("tts", "pause", "sound", *_URL_TYPES):
         raise InvalidField("'type' must be tts, url (the default), pause or sound",
                            field=f"{where}.type")
+    secret = raw.get("secret", False)
+    if not isinstance(secret, bool) or (secret and kind == "pause"):
+        raise InvalidField("'secret' is true or false (a pause holds no code)",
+                           field=f"{where}.secret")
     if kind == "tts":
-        return _speech(play, raw.get("options"), where, settings, repeat)
+        return replace(_speech(play, raw.get("options"), where, settings, repeat),
+                       secret=secret)
     if raw.get("options") not in (None, {}):
         raise InvalidField("options apply to tts entries only", field=f"{where}.options")
     if kind in _URL_TYPES:
-        return AudioUrl(_url(play, f"{where}.play", settings, base), repeat)
+        return AudioUrl(_url(play, f"{where}.play", settings, base), repeat, secret)
     if kind == "pause":
         if isinstance(play, bool) or not isinstance(play, int) or not 1 <= play <= MAX_PAUSE:
             raise InvalidField(f"a pause is 1 to {MAX_PAUSE} milliseconds in 'play'",
@@ -197,7 +88,7 @@ def _entry(raw: object, where: str, settings: Settings, base: str | None) -> Ent
     if not isinstance(play, str) or not _SOUND.match(play):
         raise InvalidField("an Asterisk sound name: letters, digits, '-', '_' and up to "
                            "three '/' (e.g. vm-goodbye, digits/5)", field=f"{where}.play")
-    return AsteriskSound(play, repeat)
+    return AsteriskSound(play, repeat, secret)
 
 
 def _speech(play: object, options: object, where: str, settings: Settings,

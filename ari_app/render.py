@@ -38,6 +38,7 @@ def _carrier_context(carrier: Carrier) -> dict[str, object]:
         "password": carrier.password.reveal() if carrier.password else "",
         "register": carrier.register,
         "codecs": ",".join(carrier.codecs),
+        "dtmf_mode": carrier.dtmf_mode,
     }
 
 

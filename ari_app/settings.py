@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from ari_app.carriers import Carrier
 from ari_app.config_reader import Address, Secret
+from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.destinations import Policy
 
 
@@ -142,6 +143,8 @@ class Settings:
     """Ids of the carriers that come from `carriers_file`."""
     config_dir: Path | None = None
     """Where the rendered Asterisk config is written when carriers change."""
+    delivery: DeliveryOptions = PLAIN
+    """The delivery options of a request that gives none (and the base of one that does)."""
     source: Path | None = None
     """The main config file these settings were loaded from."""
 

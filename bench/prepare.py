@@ -18,7 +18,7 @@ import yaml
 
 from ari_app.app import build_media
 from ari_app.config import parse
-from ari_app.playlist import parse_request
+from ari_app.request import parse_request
 from ari_app.settings import Current
 from sandbox.lab import CHECKOUT, CONFIG
 

@@ -17,7 +17,7 @@ from ari_app.errors import Conflict, InvalidField, MediaError, MediaUnavailable,
 from ari_app.intake import Intake
 from ari_app.media import MediaPreparer
 from ari_app.outcome import FINAL
-from ari_app.playlist import parse_playlist
+from ari_app.request import parse_playlist
 from ari_app.settings import Current
 from ari_app.store import CallStore
 

@@ -76,6 +76,8 @@ _CARRIER_FIELDS: dict[str, Any] = {
     "prefix": {"type": "string", "pattern": "^[0-9+]{0,10}$", "default": "",
                "description": "tech prefix put before every dialled number"},
     "codecs": {"type": "array", "items": {"type": "string"}, "default": ["ulaw", "alaw"]},
+    "dtmf_mode": {"type": "string", "enum": ["rfc4733", "info", "inband", "auto", "auto_info"],
+                  "default": "rfc4733"},
     "number_format": {"type": "string", "enum": ["e164", "00", "digits", "national"],
                       "default": "e164",
                       "description": "how '+' numbers are sent: +CC..., 00CC..., CC... or "

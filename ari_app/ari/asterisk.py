@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 CALL_CONTEXT = "ari-app-call"
-"""The dialplan context a call runs once answered: it plays the first entry at once, then
-enters Stasis (our application, ARI_APP_NAME) with how the first entry went as argument."""
+"""The dialplan context a call runs once answered: AMD() first if asked (ARI_APP_AMD); then,
+for a person, the first entry at once (ARI_APP_FIRST), or, for a machine, a wait for the
+end of its greeting (ARI_APP_GREETING_END); then Stasis (our application, ARI_APP_NAME),
+told how the first entry went and what AMD() said (PLAYBACKSTATUS, AMDSTATUS, AMDCAUSE)."""
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
 
@@ -34,6 +36,11 @@ class Originate:
     """Sounds (file names without extension) the dialplan plays the moment it is answered."""
     app: str
     """The Stasis application the channel is handed to after the first entry."""
+    machine_detection: tuple[int, ...] = ()
+    """AMD()'s arguments, in its order; empty: no detection."""
+    end_of_greeting: tuple[int, int] = (0, 0)
+    """A machine's greeting is over after this much silence (ms), waited for at most this
+    long (s), before the channel is handed over."""
 
 
 def endpoint(trunk: str) -> str:
@@ -49,6 +56,9 @@ def originate_request(call: Originate) -> tuple[dict[str, str], dict[str, str]]:
     variables = {f"PJSIP_HEADER(add,{CALL_HEADER})": call.request_id,
                  "ARI_APP_FIRST": "&".join(call.first_entry),
                  "ARI_APP_NAME": call.app}
+    if call.machine_detection:
+        variables["ARI_APP_AMD"] = ",".join(str(n) for n in call.machine_detection)
+        variables["ARI_APP_GREETING_END"] = ",".join(str(n) for n in call.end_of_greeting)
     return params, variables
 
 

@@ -278,6 +278,10 @@ class AriClient:
         await self._request("POST", f"/channels/{channel_id}/play/{playback_id}",
                             body={"media": media_uris(sounds)})
 
+    async def stop_playback(self, playback_id: str) -> None:
+        # 404: it ended on its own meanwhile.
+        await self._request("DELETE", f"/playbacks/{playback_id}", ok=(404,))
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         # 404: the channel is already gone, which is what we wanted.
         await self._request("DELETE", f"/channels/{channel_id}", params={"reason": reason},

@@ -69,6 +69,16 @@ class PlaybackFinished:
 
 
 @dataclass(frozen=True)
+class ChannelDtmfReceived:
+    """The callee pressed a key (sent when the key is released). Asterisk publishes it
+    whatever the channel runs, so a key pressed during the dialplan's Playback comes too."""
+
+    channel_id: str
+    digit: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
 class ChannelDestroyed:
     channel_id: str
     cause: int
@@ -80,10 +90,11 @@ class ChannelDestroyed:
 
 
 AriEvent = (Dial | ChannelStateChange | ChannelDialplan | StasisStart | PlaybackContinuing
-            | PlaybackFinished | ChannelDestroyed)
+            | PlaybackFinished | ChannelDtmfReceived | ChannelDestroyed)
 
 EVENT_TYPES = ("Dial", "ChannelStateChange", "ChannelDialplan", "StasisStart",
-               "PlaybackContinuing", "PlaybackFinished", "ChannelDestroyed")
+               "PlaybackContinuing", "PlaybackFinished", "ChannelDtmfReceived",
+               "ChannelDestroyed")
 """The event types the service reads; Asterisk is asked to send no others."""
 
 
@@ -118,6 +129,8 @@ def parse(raw: Mapping[str, Any]) -> AriEvent | None:
         args = raw.get("args")
         return StasisStart(channel_id, tuple(str(a) for a in args)
                            if isinstance(args, list) else (), timestamp)
+    if kind == "ChannelDtmfReceived":
+        return ChannelDtmfReceived(channel_id, str(raw.get("digit", "")), timestamp)
     if kind == "ChannelDestroyed":
         cause, tech = raw.get("cause"), raw.get("tech_cause")
         return ChannelDestroyed(

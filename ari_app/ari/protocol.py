@@ -39,6 +39,9 @@ class Ari(Protocol):
     async def play(self, *, channel_id: str, playback_id: str, sounds: Sequence[str]) -> None:
         """Play sounds (file names without extension) in order, as one playback."""
 
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback (a prompt the callee answered with a key); gone already is fine."""
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
 
     async def channels(self) -> dict[str, str]:

@@ -10,38 +10,45 @@ instead of ringing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from ari_app.ari import Ari
 from ari_app.ari.asterisk import Originate
 from ari_app.call.progress import Progress, move
 from ari_app.call.recorder import Recorder
 from ari_app.call.router import Inbox, Router
+from ari_app.call.script import Action, Finish, Play, Script
 from ari_app.call.signals import (
     Answered,
     AudioStarted,
     Cancel,
     ChannelLost,
+    DetectionStarted,
+    DialplanMoved,
     EntryPlayed,
     FirstEntryPlayed,
     HungUp,
+    KeyPressed,
     Message,
+    PartPlayed,
     PlaybackFailed,
-    PlaylistPlayed,
     Resync,
     Ringing,
     TimerFired,
 )
+from ari_app.call.timer import Timer
 from ari_app.carriers import Carrier
+from ari_app.delivery import Layout
 from ari_app.errors import AriError
 from ari_app.media import Prepared
 from ari_app.outcome import CallError, Ending, Hangup, State, classify
-from ari_app.playlist import CallRequest
+from ari_app.request import CallRequest
 from ari_app.settings import CallSettings
 from ari_app.store import AttemptRecord
+from ari_app.verdict import MachineCheck
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +62,8 @@ CHANNEL_LOST = CallError("channel-lost", "the channel vanished while the connect
 ASTERISK_ENDED = CallError("asterisk-ended-channel", "Asterisk ended the call itself, without "
                            "a hangup cause: it was stopping or restarting")
 FIRST_ENTRY_FAILED = CallError("playback-failed", "Asterisk could not play the first entry")
-LAST_ENTRY_FAILED = CallError("playback-failed", "Asterisk could not play the last entry")
+PART_FAILED = CallError("playback-failed", "Asterisk could not play the playlist (or a "
+                        "delivery message)")
 
 
 class Attempt:
@@ -83,8 +91,11 @@ class Attempt:
         """Monotonic time the last entry ended: the hangup follows a moment later."""
         self._hangup_sent_at: float | None = None
         """Monotonic time our hangup was first sent."""
-        self._items_done = 0
-        self._played = 0
+        self._script = Script(options=request.delivery, layout=Layout.of(request.playlist),
+                              media=media)
+        self._detecting_since: float | None = None
+        """Monotonic time AMD() began listening, until it decided."""
+        self._decision_ms: int | None = None
         self._first_audio_ms: float | None = None
         self._error: CallError | None = None
         """What went wrong first; an answered call then ends failed."""
@@ -102,7 +113,8 @@ class Attempt:
                error: CallError | None = None) -> Ending:
         """An ending with what this attempt got to: answered, entries played, first audio."""
         return Ending(state, hangup=hangup, error=error, answered=self._answered_at is not None,
-                      played=self._played, answer_to_audio_ms=self._first_audio_ms)
+                      played=self._script.played, answer_to_audio_ms=self._first_audio_ms,
+                      delivered=self._script.delivered())
 
     async def run(self) -> Ending | None:
         """How the attempt ended; None if ARI was down, so nothing was originated."""
@@ -133,17 +145,19 @@ class Attempt:
         return await self._follow()
 
     def _originate(self) -> Originate:
-        first = self._media.sounds[:self._media.items_per_entry[0]]
+        detection = self._request.delivery.machine_detection
         return Originate(
             channel_id=self.channel_id, trunk=self._carrier.trunk,
             number=self._carrier.dial_number(self._request.to),
             caller_id=self._carrier.caller_id_for(self._request.caller_id),
             ring_timeout=self._settings.ring_timeout, request_id=self._call_id,
-            first_entry=first, app=self._app)
+            first_entry=self._script.opening, app=self._app,
+            machine_detection=detection.amd.arguments() if detection.enabled else (),
+            end_of_greeting=(detection.end_of_greeting, detection.greeting_wait))
 
     async def _follow(self) -> Ending:
         """React to the inbox until the channel is gone, within every time limit."""
-        timer = _Timer(self._inbox)
+        timer = Timer(self._inbox)
         try:
             while True:
                 timer.set(self._wake_at())
@@ -166,6 +180,8 @@ class Attempt:
         deadline = self._deadline()
         if self._progress is Progress.PLAYED:
             return min(deadline, self._hangup_due())
+        if self._progress is Progress.PLAYING and self._script.wait_until is not None:
+            return min(deadline, self._script.wait_until)
         return deadline
 
     def _deadline(self) -> float:
@@ -183,6 +199,11 @@ class Attempt:
     async def _on_time(self) -> Ending | None:
         if self._hangup_sent_at is not None:
             return self.ending(State.FAILED, error=HANGUP_LOST)
+        waited = self._script.wait_until
+        if self._progress is Progress.PLAYING and waited is not None \
+                and waited <= time.monotonic() and waited < self._deadline():
+            await self._do(self._script.timed_out())
+            return None
         hangup_due = self._progress is Progress.PLAYED and self._hangup_due() <= self._deadline()
         if not hangup_due and not self._progress.hanging_up:
             self._error = self._error or MAX_DURATION
@@ -198,19 +219,30 @@ class Attempt:
             case Answered():
                 if self._answered_at is None:
                     await self._answered()
+            case DetectionStarted():
+                self._detecting_since = time.monotonic()
+            case DialplanMoved():
+                self._detection_over()
             case AudioStarted():
+                self._detection_over()
+                self._script.opening_started()
                 if self._answered_at is not None and self._first_audio_ms is None:
                     self._first_audio_ms = (time.monotonic() - self._answered_at) * 1000
                     self._recorder.audio_started(self._first_audio_ms)
-            case FirstEntryPlayed(ok=ok):
-                await self._first_entry_played(ok)
-            case EntryPlayed():
-                self._items_done += 1
-                self._played = self._media.entries_done(self._items_done)
-            case PlaylistPlayed():
-                self._all_played()
-            case PlaybackFailed():
-                await self._fail(LAST_ENTRY_FAILED)
+            case FirstEntryPlayed(ok=ok, machine=machine):
+                self._detection_over()
+                await self._first_entry_played(ok, machine)
+            case KeyPressed(key=key):
+                await self._key_pressed(key)
+            case EntryPlayed(playback_id=playback_id):
+                self._script.sound_played(self._part_of(playback_id))
+            case PartPlayed(playback_id=playback_id):
+                if self._progress is Progress.PLAYING:
+                    await self._do(self._script.part_played(self._part_of(playback_id),
+                                                            time.monotonic()))
+            case PlaybackFailed(playback_id=playback_id):
+                if self._part_of(playback_id) == self._script.playing:
+                    await self._fail(PART_FAILED)
             case HungUp(hangup=hangup):
                 return self._hung_up(hangup)
             case Cancel():
@@ -231,8 +263,9 @@ class Attempt:
             self._progress = move(self._progress, Progress.ANSWERED)
         await self._recorder.answered(self.n, self._clock())
 
-    async def _first_entry_played(self, ok: bool) -> None:
-        """The dialplan played the first entry and handed the channel over: play the rest."""
+    async def _first_entry_played(self, ok: bool, machine: MachineCheck | None) -> None:
+        """The dialplan played the first part (or met a machine) and handed the channel
+        over: the script goes on."""
         if self._answered_at is None:
             await self._answered()  # its state change was missed
         if self._progress is not Progress.ANSWERED:
@@ -240,25 +273,46 @@ class Attempt:
         if not ok:
             await self._fail(FIRST_ENTRY_FAILED)
             return
-        self._items_done = self._media.items_per_entry[0]
-        rest = self._media.sounds[self._items_done:]
-        if not rest:
-            self._all_played()
-            return
+        if machine is not None:
+            machine = replace(machine, decision_ms=self._decision_ms)
         self._progress = move(self._progress, Progress.PLAYING)
-        self._played = self._media.entries_done(self._items_done)
-        try:
-            await self._ari.play(channel_id=self.channel_id, playback_id=self._playback_id,
-                                 sounds=rest)
-        except AriError as exc:
-            await self._fail(CallError("playback-failed", str(exc)))
+        await self._do(self._script.start(machine))
 
-    @property
-    def _playback_id(self) -> str:
-        return f"{self.channel_id}-play"
+    async def _key_pressed(self, key: str) -> None:
+        if self._answered_at is None or self._progress.hanging_up:
+            return
+        at_ms = round((time.monotonic() - self._answered_at) * 1000)
+        action = self._script.key(key, at_ms)
+        if self._progress is Progress.PLAYING:
+            await self._do(action)
+
+    def _detection_over(self) -> None:
+        if self._detecting_since is not None and self._decision_ms is None:
+            self._decision_ms = round((time.monotonic() - self._detecting_since) * 1000)
+
+    async def _do(self, action: Action) -> None:
+        """What the script asks: play a part (stopping the one playing first), or end."""
+        match action:
+            case Play(part=part, sounds=sounds, stop=stop):
+                try:
+                    if stop is not None:
+                        await self._ari.stop_playback(self._playback_id(stop))
+                    await self._ari.play(channel_id=self.channel_id,
+                                         playback_id=self._playback_id(part), sounds=sounds)
+                except AriError as exc:
+                    await self._fail(CallError("playback-failed", str(exc)))
+            case Finish():
+                self._all_played()
+
+    def _playback_id(self, part: int) -> str:
+        return f"{self.channel_id}-p{part}"
+
+    def _part_of(self, playback_id: str) -> int | None:
+        prefix = f"{self.channel_id}-p"
+        number = playback_id.removeprefix(prefix)
+        return int(number) if playback_id.startswith(prefix) and number.isdigit() else None
 
     def _all_played(self) -> None:
-        self._played = len(self._request.playlist)
         if self._progress in (Progress.ANSWERED, Progress.PLAYING):
             self._progress = move(self._progress, Progress.PLAYED)
             self._played_at = time.monotonic()
@@ -313,40 +367,11 @@ class Attempt:
             if await self._ari.channel_app(self.channel_id) != "Stasis":
                 return  # still playing the first entry in the dialplan: StasisStart will come
             if self._progress is Progress.ANSWERED:
-                await self._first_entry_played(ok=True)
-            elif not await self._ari.playback_exists(self._playback_id):
-                self._all_played()
+                await self._first_entry_played(ok=True, machine=None)
+                return
+            playing = self._script.playing
+            if playing is not None \
+                    and not await self._ari.playback_exists(self._playback_id(playing)):
+                await self._do(self._script.part_played(playing, time.monotonic()))
         except AriError:
             return
-
-
-class _Timer:
-    """One timer that drops a TimerFired into the inbox, moved only when the time to act
-    changes (a timeout around every wait for a message showed in profiles)."""
-
-    def __init__(self, inbox: Inbox) -> None:
-        self._inbox = inbox
-        self._handle: asyncio.TimerHandle | None = None
-        self._at = 0.0
-        self._token: TimerFired | None = None
-
-    def set(self, at: float) -> None:
-        if self._handle is not None and at == self._at:
-            return
-        self.cancel()
-        self._token = TimerFired()
-        self._handle = asyncio.get_running_loop().call_at(at, self._inbox.put_nowait,
-                                                          self._token)
-        self._at = at
-
-    def is_current(self, fired: TimerFired) -> bool:
-        """Whether `fired` is this timer's latest, not one of a time moved since."""
-        if fired is not self._token:
-            return False
-        self._handle = None  # it fired: the next round sets the next one
-        return True
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None

@@ -15,7 +15,7 @@ from typing import Any
 from ari_app.errors import IllegalTransition
 from ari_app.metrics import Metrics
 from ari_app.outcome import CallError, Ending, State
-from ari_app.playlist import CallRequest
+from ari_app.request import CallRequest
 from ari_app.store import (
     AttemptEnd,
     AttemptRecord,
@@ -25,6 +25,7 @@ from ari_app.store import (
     Idempotency,
     Origin,
 )
+from ari_app.verdict import Delivered
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,18 @@ class Recorder:
             details |= {"cause": hangup.cause, "sip_code": hangup.sip_code}
         if ending.error is not None:
             details["error_id"] = ending.error.id
+        report = (ending.delivered or Delivered()).report(ending.state)
+        details["delivery"] = report
         self._metrics.calls.labels(state=ending.state.value, carrier=self.carrier_id).inc()
-        log.info("call ended %s", ending.state.value,
+        self._metrics.verdicts.labels(verdict=report["verdict"]).inc()
+        log.info("call ended %s, %s", ending.state.value, report["verdict"],
                  extra=self.log_extra | {"cause": hangup.cause if hangup else None})
         now = self._clock()
         await self._store.update(
             self.call_id,
             CallUpdate(ending.state, ended_at=now, hangup=hangup, played=ending.played,
-                       answer_to_audio_ms=ending.answer_to_audio_ms, error=ending.error),
+                       answer_to_audio_ms=ending.answer_to_audio_ms, error=ending.error,
+                       delivery=report),
             event=self._event(ending.state, now, **details),
             attempt_end=None if attempt is None else self._attempt_end(attempt, ending))
         self._told()

@@ -19,12 +19,13 @@ from ari_app.call.attempt import Attempt
 from ari_app.call.recorder import Recorder
 from ari_app.call.router import Router
 from ari_app.carriers import Carrier
+from ari_app.delivery import to_prepare
 from ari_app.dispatch import Dispatcher
 from ari_app.errors import MediaError
 from ari_app.failover import Failover, carrier_failed
 from ari_app.media import MediaPreparer, Prepared
 from ari_app.outcome import CallError, Ending, State
-from ari_app.playlist import CallRequest
+from ari_app.request import CallRequest
 from ari_app.settings import Current
 
 log = logging.getLogger(__name__)
@@ -150,9 +151,11 @@ class Session:
         nothing but its place); None if it cannot be, and the call has ended failed."""
         if self._staged is None:
             try:
-                prepared = await self._media.prepare(self._request.playlist)
+                prepared = await self._media.prepare(
+                    to_prepare(self._request.playlist, self._request.delivery))
             except MediaError as exc:
-                where = f"playlist[{exc.entry}]: " if exc.entry is not None else ""
+                where = "" if exc.entry is None else f"playlist[{exc.entry}]: " \
+                    if exc.entry < len(self._request.playlist) else "a delivery message: "
                 log.warning("media not ready, not dialling: %s%s", where, exc,
                             extra=self._recorder.log_extra)
                 await self._end(Ending(State.FAILED, error=CallError(

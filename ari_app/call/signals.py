@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ari_app.outcome import Hangup
+from ari_app.verdict import MachineCheck
 
 
 @dataclass(frozen=True)
@@ -21,31 +22,55 @@ class Answered:
 
 
 @dataclass(frozen=True)
+class DetectionStarted:
+    """The dialplan started listening for an answering machine (AMD)."""
+
+
+@dataclass(frozen=True)
+class DialplanMoved:
+    """The dialplan went on to its next step (after AMD: its decision is made)."""
+
+
+@dataclass(frozen=True)
 class AudioStarted:
-    """The dialplan started playing the first entry."""
+    """The dialplan started playing the first part."""
 
 
 @dataclass(frozen=True)
 class FirstEntryPlayed:
-    """The dialplan is done with the first entry and handed the channel to us."""
+    """The dialplan is done (first part played, machine detected) and handed the channel
+    to us."""
 
     ok: bool
-    """False when Asterisk could not play it."""
+    """False when Asterisk could not play the first part."""
+    machine: MachineCheck | None = None
+    """What AMD() said, if it ran."""
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    key: str
 
 
 @dataclass(frozen=True)
 class EntryPlayed:
-    """One more entry of the rest of the playlist (played over ARI) ended."""
+    """One more sound of a playback (played over ARI) ended."""
+
+    playback_id: str
 
 
 @dataclass(frozen=True)
-class PlaylistPlayed:
-    """The last entry ended."""
+class PartPlayed:
+    """A playback ended: played to its end, or stopped."""
+
+    playback_id: str
 
 
 @dataclass(frozen=True)
 class PlaybackFailed:
-    """Asterisk could not play the rest of the playlist."""
+    """Asterisk could not play a playback."""
+
+    playback_id: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +80,8 @@ class HungUp:
     hangup: Hangup
 
 
-Signal = (Ringing | Answered | AudioStarted | FirstEntryPlayed | EntryPlayed | PlaylistPlayed
-          | PlaybackFailed | HungUp)
+Signal = (Ringing | Answered | DetectionStarted | DialplanMoved | AudioStarted
+          | FirstEntryPlayed | KeyPressed | EntryPlayed | PartPlayed | PlaybackFailed | HungUp)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from ari_app.ari.events import (
     AriEvent,
     ChannelDestroyed,
     ChannelDialplan,
+    ChannelDtmfReceived,
     ChannelStateChange,
     Dial,
     PlaybackContinuing,
@@ -19,15 +20,19 @@ from ari_app.ari.events import (
 from ari_app.call.signals import (
     Answered,
     AudioStarted,
+    DetectionStarted,
+    DialplanMoved,
     EntryPlayed,
     FirstEntryPlayed,
     HungUp,
+    KeyPressed,
+    PartPlayed,
     PlaybackFailed,
-    PlaylistPlayed,
     Ringing,
     Signal,
 )
 from ari_app.outcome import Hangup
+from ari_app.verdict import MachineCheck
 
 
 def dial(event: Dial) -> Signal | None:
@@ -39,21 +44,40 @@ def channel_state_change(event: ChannelStateChange) -> Signal | None:
 
 
 def channel_dialplan(event: ChannelDialplan) -> Signal | None:
-    # The context plays the first entry with Playback() the moment the callee answers.
-    return AudioStarted() if event.dialplan_app == "Playback" else None
+    # The context plays the first part with Playback() the moment the callee answers,
+    # or after AMD() has listened.
+    match event.dialplan_app:
+        case "Playback":
+            return AudioStarted()
+        case "AMD":
+            return DetectionStarted()
+        case "GotoIf" | "WaitForSilence":
+            return DialplanMoved()  # the step after AMD(): it has decided
+        case _:
+            return None  # AppDial while it rings; Stasis: StasisStart follows
 
 
 def stasis_start(event: StasisStart) -> Signal:
-    # The context passes Playback()'s status as the application's argument.
-    return FirstEntryPlayed(ok=event.args[:1] == ("SUCCESS",))
+    # The context passes Playback()'s status (empty if it played nothing), then AMD()'s
+    # status and cause (empty if it did not run) as the application's arguments.
+    playback, status, cause = (*event.args, "", "", "")[:3]
+    machine = MachineCheck(status=status, cause=cause, decision_ms=None) if status else None
+    return FirstEntryPlayed(ok=playback != "FAILED", machine=machine)
+
+
+def channel_dtmf_received(event: ChannelDtmfReceived) -> Signal:
+    return KeyPressed(event.digit)
 
 
 def playback_continuing(event: PlaybackContinuing) -> Signal:
-    return EntryPlayed()
+    return EntryPlayed(event.playback_id)
 
 
 def playback_finished(event: PlaybackFinished) -> Signal:
-    return PlaybackFailed() if event.state == "failed" else PlaylistPlayed()
+    # A stopped playback ends `done` too.
+    if event.state == "failed":
+        return PlaybackFailed(event.playback_id)
+    return PartPlayed(event.playback_id)
 
 
 def channel_destroyed(event: ChannelDestroyed) -> Signal:
@@ -75,5 +99,7 @@ def signal_of(event: AriEvent) -> Signal | None:
             return playback_continuing(event)
         case PlaybackFinished():
             return playback_finished(event)
+        case ChannelDtmfReceived():
+            return channel_dtmf_received(event)
         case ChannelDestroyed():
             return channel_destroyed(event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ari_app.playlist import Speech
+from ari_app.entries import Speech
 from ari_app.speech import NUMBER_VOCABULARY, number_words, segments
 
 WORDS_TO_DIGITS_MS = 300

@@ -14,13 +14,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from ari_app.entries import AudioUrl, Entry, Pause, Speech
 from ari_app.errors import MediaError, SpeechError
 from ari_app.fetch import Fetcher
 from ari_app.media.cache import Sound, SoundCache
 from ari_app.media.plan import plan_speech
 from ari_app.media.prepared import Prepared
 from ari_app.media.staging import Staging
-from ari_app.playlist import AudioUrl, Entry, Pause, Speech
 from ari_app.settings import Current
 from ari_app.speech import Engine, Speaker
 

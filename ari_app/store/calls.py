@@ -13,9 +13,12 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
+from ari_app.delivery import PLAIN, AmdParameters, DeliveryOptions, Gate, MachineDetection, Repeat
+from ari_app.entries import KINDS, Entry
 from ari_app.outcome import FINAL
-from ari_app.playlist import KINDS, CallRequest, Entry
+from ari_app.request import CallRequest
 from ari_app.store.database import Database
 from ari_app.store.outbox import DELIVERIES_OF, add_event
 from ari_app.store.records import (
@@ -41,16 +44,53 @@ _BY_KIND: dict[str, type[Entry]] = {kind: cls for cls, kind in KINDS.items()}
 def encode_request(request: CallRequest) -> str:
     return json.dumps({
         "to": request.to, "caller_id": request.caller_id, "carrier_id": request.carrier_id,
-        "playlist": [{"kind": KINDS[type(e)], **asdict(e)} for e in request.playlist],
+        "playlist": _encode_entries(request.playlist),
         "callback_url": request.callback_url,
+        "delivery": _encode_options(request.delivery),
     })
 
 
 def decode_request(text: str) -> CallRequest:
     data = json.loads(text)
-    playlist = tuple(_BY_KIND[e.pop("kind")](**e) for e in data["playlist"])
+    options = data.get("delivery")  # absent in requests stored before delivery options
     return CallRequest(to=data["to"], caller_id=data["caller_id"], carrier_id=data["carrier_id"],
-                       playlist=playlist, callback_url=data.get("callback_url"))
+                       playlist=_decode_entries(data["playlist"]),
+                       callback_url=data.get("callback_url"),
+                       delivery=PLAIN if options is None else _decode_options(options))
+
+
+def _encode_entries(entries: Sequence[Entry] | None) -> list[dict[str, Any]] | None:
+    if entries is None:
+        return None
+    return [{"kind": KINDS[type(e)], **asdict(e)} for e in entries]
+
+
+def _decode_entries(entries: list[dict[str, Any]]) -> tuple[Entry, ...]:
+    return tuple(_BY_KIND[e.pop("kind")](**e) for e in entries)
+
+
+def _encode_options(options: DeliveryOptions) -> dict[str, Any]:
+    gate, repeat, detection = options.gate, options.repeat, options.machine_detection
+    return {
+        "gate": {**asdict(gate), "prompt": _encode_entries(gate.prompt)},
+        "repeat": {**asdict(repeat), "prompt": _encode_entries(repeat.prompt)},
+        "machine_detection": asdict(detection),
+        "withheld": _encode_entries(options.withheld),
+        "voicemail": _encode_entries(options.voicemail),
+    }
+
+
+def _decode_options(data: dict[str, Any]) -> DeliveryOptions:
+    gate, repeat, detection = data["gate"], data["repeat"], data["machine_detection"]
+    return DeliveryOptions(
+        gate=Gate(**{**gate, "prompt": gate["prompt"] and _decode_entries(gate["prompt"])}),
+        repeat=Repeat(**{**repeat,
+                         "prompt": repeat["prompt"] and _decode_entries(repeat["prompt"])}),
+        machine_detection=MachineDetection(**{**detection,
+                                              "amd": AmdParameters(**detection["amd"])}),
+        withheld=_decode_entries(data["withheld"]),
+        voicemail=_decode_entries(data["voicemail"]),
+    )
 
 
 def entry_types(playlist: Sequence[Entry]) -> str:

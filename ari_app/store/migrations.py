@@ -121,9 +121,15 @@ def _baseline(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _delivery_report(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE calls ADD COLUMN delivery TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, attempts, idempotency keys, callback deliveries, API keys, breaker",
               _baseline),
+    Migration(2, "each call's delivery report (verdict, keys, machine detection)",
+              _delivery_report),
 )
 
 

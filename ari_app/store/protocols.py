@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ari_app.keys import ApiKey
-from ari_app.playlist import CallRequest
+from ari_app.request import CallRequest
 from ari_app.store.records import (
     AttemptEnd,
     AttemptRecord,

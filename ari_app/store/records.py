@@ -3,6 +3,7 @@ the typed changes it writes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -34,6 +35,8 @@ class CallRecord:
     audio_seconds: float | None = None
     error_id: str | None = None
     error: str | None = None
+    delivery: str | None = None
+    """The delivery report as JSON, once the call has ended (verdict.py)."""
 
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
@@ -52,6 +55,7 @@ class CallUpdate:
     speech_engines: str | None = None
     audio_seconds: float | None = None
     error: CallError | None = None
+    delivery: Mapping[str, Any] | None = None
 
     def columns(self) -> dict[str, object]:
         """The columns this update writes, by name."""
@@ -66,6 +70,8 @@ class CallUpdate:
                        "sip_code": self.hangup.sip_code}
         if self.error is not None:
             values |= {"error_id": self.error.id, "error": self.error.message}
+        if self.delivery is not None:
+            values["delivery"] = json.dumps(self.delivery)
         return {name: value for name, value in values.items() if value is not None}
 
 

@@ -10,6 +10,11 @@ playing (`finish_first` ends it); the playback events on play (unless `hold_play
 them); the rest on hangup.
 Ids are rewritten to the caller's own; every event goes through the real parser.
 
+Each play gets the recorded playback's events, one PlaybackContinuing per sound
+but the last, then PlaybackFinished; `stop_playback` ends one `done`, as Asterisk
+does. With machine detection asked, StasisStart carries what `amd` (by number)
+says; `press` sends a key as ChannelDtmfReceived.
+
 What a test may control or read is public; the rest is the fake's own.
 """
 
@@ -29,6 +34,9 @@ from ari_app.errors import AriError
 EVENTS = json.loads((Path(__file__).parent.parent / "data" / "ari-events.json").read_text())
 SCENARIOS = {"486": "busy", "480": "no_answer", "503": "unavailable"}
 """The scenario of a number, by its last three digits; any other is answered."""
+MACHINES = {"1772": ("MACHINE", "MAXWORDS-3-2")}
+"""What AMD() says of a number, by its last four digits; any other is a person."""
+PERSON = ("HUMAN", "HUMAN-800-800")
 
 Raw = dict[str, Any]
 
@@ -56,11 +64,14 @@ class FakeAri:
         self.hold_after_answer = False
         self.hold_playback = False
         """Keep the events of each play until `finish_playback` or `drop_playback`."""
-        self._after_play: dict[str, list[Raw]] = {}
+        self._playback: dict[str, list[Raw]] = {}
+        """Per channel: the recorded playback's events, a template for each play."""
         self._at_end: dict[str, list[Raw]] = {}
         self._held: dict[str, list[Raw]] = {}
         self._held_playback: dict[str, list[Raw]] = {}
         self._playing: set[str] = set()
+        self.stopped: list[str] = []
+        """Playback ids stopped."""
 
     # -- what a test controls -------------------------------------------------
 
@@ -96,7 +107,13 @@ class FakeAri:
         """The held playback of a call ended while the websocket was down: its events
         are lost, and the playback is gone."""
         self._held_playback.pop(channel_id)
-        self._playing.discard(f"{channel_id}-play")
+        self._playing = {p for p in self._playing if not p.startswith(f"{channel_id}-")}
+
+    async def press(self, channel_id: str, key: str) -> None:
+        """The callee presses a key."""
+        at = asyncio.get_running_loop().time()
+        await self._emit([{"type": "ChannelDtmfReceived", "digit": key, "duration_ms": 100,
+                           "timestamp": f"key-{at}", "channel": {"id": channel_id}}])
 
     def lose(self, channel_id: str) -> None:
         """Asterisk lost the channel while no one was listening: no event tells of it."""
@@ -140,10 +157,14 @@ class FakeAri:
                 phase += 1
             phases[phase].append(event)
             if event["type"] == "StasisStart":
+                event["args"] = self._stasis_args(call, variables)  # as the dialplan passes them
                 phase = 2
+        args = self._stasis_args(call, variables)
+        if not args[0]:  # nothing for the dialplan to play, or a machine
+            phases[0] = [e for e in phases[0] if e.get("dialplan_app") != "Playback"]
         self.live.add(call.channel_id)
         self.max_live = max(self.max_live, len(self.live))
-        self._after_play[call.channel_id] = phases[2]
+        self._playback[call.channel_id] = phases[2]
         self._at_end[call.channel_id] = phases[3]
         asyncio.get_running_loop().create_task(self._answer(call, phases[0], phases[1]))
 
@@ -156,15 +177,47 @@ class FakeAri:
         else:
             await self._emit(handed_over)
 
+    @staticmethod
+    def _stasis_args(call: Originate, variables: dict[str, str]) -> list[str]:
+        played = "SUCCESS" if call.first_entry else ""
+        if "ARI_APP_AMD" not in variables:
+            return [played, "", ""]
+        status, cause = MACHINES.get(call.number[-4:], PERSON)
+        return ["" if status == "MACHINE" else played, status, cause]
+
     async def play(self, *, channel_id: str, playback_id: str, sounds: Sequence[str]) -> None:
-        self.played.append((channel_id, tuple(media_uris(sounds))))
+        uris = media_uris(sounds)
+        self.played.append((channel_id, tuple(uris)))
         self._playing.add(playback_id)
-        events = _rewrite(self._after_play.pop(channel_id, []), f"{channel_id}-play",
-                          playback_id)
+        events = self._playback_events(channel_id, playback_id, uris)
         if self.hold_playback:
             self._held_playback[channel_id] = events
         else:
             asyncio.get_running_loop().create_task(self._emit(events))
+
+    def _playback_events(self, channel_id: str, playback_id: str,
+                         uris: Sequence[str]) -> list[Raw]:
+        """The recorded playback's events, made to the measure of this play."""
+        template = _rewrite(self._playback.get(channel_id, []), f"{channel_id}-play",
+                            playback_id)
+        continuing = [e for e in template if e["type"] == "PlaybackContinuing"][:1]
+        finished = [e for e in template if e["type"] == "PlaybackFinished"][:1]
+        events = []
+        for n, uri in enumerate(uris[:-1]):
+            for event in continuing:
+                events.append({**event, "timestamp": f"{playback_id}-{n}",
+                               "playback": {**event["playback"], "media_uri": uri}})
+        return events + finished
+
+    async def stop_playback(self, playback_id: str) -> None:
+        self.stopped.append(playback_id)
+        if playback_id in self._playing:
+            channel_id = playback_id.rsplit("-p", 1)[0]
+            self._held_playback.pop(channel_id, None)
+            self._playing.discard(playback_id)
+            await self._emit([{"type": "PlaybackFinished", "timestamp": f"stop-{playback_id}",
+                               "playback": {"id": playback_id, "state": "done",
+                                            "target_uri": f"channel:{channel_id}"}}])
 
     async def watch(self, trunk: str) -> None:
         self.watched.add(endpoint(trunk))
@@ -177,7 +230,7 @@ class FakeAri:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self.hung_up.append(channel_id)
         self._held.pop(channel_id, None)
-        self._playing.discard(f"{channel_id}-play")
+        self._playing = {p for p in self._playing if not p.startswith(f"{channel_id}-")}
         if channel_id in self.live:
             self.live.discard(channel_id)
             asyncio.get_running_loop().create_task(

@@ -14,11 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ari_app.app import Service, build
 from ari_app.ari import ConnectHandler, EventHandler
+from ari_app.entries import Entry
 from ari_app.fetch import Fetcher
 from ari_app.keys import new_key
 from ari_app.media import Prepared
 from ari_app.outcome import FINAL
-from ari_app.playlist import CallRequest, Entry, parse_request
+from ari_app.request import CallRequest, parse_request
 from ari_app.settings import Current, Settings
 from ari_app.store import CallRecord
 from tests.service.fake_ami import FakeAmi

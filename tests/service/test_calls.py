@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ari_app.ari.asterisk import CALL_HEADER
+from ari_app.entries import Entry
 from ari_app.errors import AriError, FetchError
 from ari_app.outcome import State
-from ari_app.playlist import Entry
 from ari_app.store import AttemptRecord, CallUpdate
 from tests.service.rig import Rig
 from tests.support.config import sandbox_settings

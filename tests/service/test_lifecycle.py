@@ -17,7 +17,7 @@ from ari_app import callbacks
 from ari_app.callbacks import verify
 from ari_app.config import parse
 from ari_app.errors import InvalidField
-from ari_app.playlist import parse_request
+from ari_app.request import parse_request
 from ari_app.settings import Settings
 from ari_app.store import Delivery
 from tests.service.rig import Rig

@@ -19,10 +19,11 @@ from ari_app.call.router import Router
 from ari_app.call.signals import ChannelLost, Resync
 from ari_app.carriers import read_carriers
 from ari_app.config_reader import Reader
+from ari_app.entries import Pause
 from ari_app.media import Prepared
 from ari_app.metrics import Metrics
 from ari_app.outcome import State
-from ari_app.playlist import CallRequest, Pause
+from ari_app.request import CallRequest
 from ari_app.settings import CallSettings
 from ari_app.store import CallUpdate
 from tests.support.waiting import until

@@ -12,9 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ari_app.audio import sniff
+from ari_app.entries import Speech
 from ari_app.errors import SpeechError
 from ari_app.media import MediaPreparer
-from ari_app.playlist import Speech
 from ari_app.settings import Current
 from ari_app.speech import Espeak, GoogleTts
 from tests.support.sounds import mp3, wav

@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from ari_app.audio import sniff
+from ari_app.entries import AsteriskSound, AudioUrl, Pause, Speech
 from ari_app.errors import MediaError
 from ari_app.media import MediaPreparer
-from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech
 from ari_app.speech import Engine, Espeak, Flite, build_engines
 from tests.support.media_server import HITS
 from tests.support.sounds import mp3, ogg, wav

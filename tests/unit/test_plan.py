@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ari_app.entries import Speech
 from ari_app.media.plan import (
     AFTER_DIGITS_MS,
     ALPHABET,
@@ -9,7 +10,6 @@ from ari_app.media.plan import (
     WORDS_TO_DIGITS_MS,
     plan_speech,
 )
-from ari_app.playlist import Speech
 from ari_app.speech import NUMBER_VOCABULARY
 
 

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from ari_app.config import load, parse
+from ari_app.entries import AsteriskSound, AudioUrl, Pause, Speech
 from ari_app.errors import InvalidField
-from ari_app.playlist import AsteriskSound, AudioUrl, Pause, Speech, parse_request
+from ari_app.request import parse_request
 from ari_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

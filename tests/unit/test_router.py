@@ -21,7 +21,8 @@ async def test_events_go_to_their_channel_once_each_as_signals() -> None:
 
     got = [inbox.get_nowait() for _ in range(inbox.qsize())]
     # Two entries that end in the same millisecond are two entries, not a copy.
-    assert got == [EntryPlayed(), EntryPlayed(), HungUp(Hangup(16, "Normal Clearing", None))]
+    assert got == [EntryPlayed("call-1-play"), EntryPlayed("call-1-play"),
+                   HungUp(Hangup(16, "Normal Clearing", None))]
     router.close("call-1")
     await router.route(playing)  # closed: dropped
     assert inbox.empty()

@@ -12,6 +12,7 @@ from ari_app.ari.events import (
     EVENT_TYPES,
     ChannelDestroyed,
     ChannelDialplan,
+    ChannelDtmfReceived,
     Dial,
     PlaybackFinished,
     StasisStart,
@@ -20,15 +21,19 @@ from ari_app.ari.events import (
 from ari_app.call.signals import (
     Answered,
     AudioStarted,
+    DetectionStarted,
+    DialplanMoved,
     EntryPlayed,
     FirstEntryPlayed,
     HungUp,
+    KeyPressed,
+    PartPlayed,
     PlaybackFailed,
-    PlaylistPlayed,
     Ringing,
 )
 from ari_app.call.stasis import signal_of
 from ari_app.outcome import Hangup
+from ari_app.verdict import MachineCheck
 
 RECORDED = json.loads((Path(__file__).parents[1] / "data" / "ari-events.json").read_text())
 
@@ -40,7 +45,8 @@ def test_recorded_traffic_parses_into_the_signals_of_each_call() -> None:
         return [s for e in events if e is not None and (s := signal_of(e)) is not None]
 
     assert signals("completed") == [
-        Answered(), AudioStarted(), FirstEntryPlayed(ok=True), EntryPlayed(), PlaylistPlayed(),
+        Answered(), AudioStarted(), FirstEntryPlayed(ok=True),
+        EntryPlayed("call-completed-play"), PartPlayed("call-completed-play"),
         HungUp(Hangup(16, "Normal Clearing", None))]
     assert signals("busy") == [HungUp(Hangup(17, "User busy", 486))]
     assert signals("no_answer") == [Ringing(), HungUp(Hangup(19, "User alerting, no answer", 480))]
@@ -68,6 +74,8 @@ def test_every_event_is_of_the_call_s_channel() -> None:
      PlaybackFinished("c", "p", "failed", "t")),
     ({"type": "ChannelDialplan", "dialplan_app": "Playback", "channel": {"id": "c"},
       "timestamp": "t"}, ChannelDialplan("c", "Playback", "t")),
+    ({"type": "ChannelDtmfReceived", "digit": "1", "duration_ms": 120, "channel": {"id": "c"},
+      "timestamp": "t"}, ChannelDtmfReceived("c", "1", "t")),
 ])
 def test_parse(raw: dict[str, Any], event: Any) -> None:
     assert parse(raw) == event
@@ -87,6 +95,13 @@ def test_what_each_event_means() -> None:
     assert signal_of(Dial("c", "PROGRESS", "t")) == Ringing()
     assert signal_of(Dial("c", "ANSWER", "t")) is None
     assert signal_of(StasisStart("c", ("FAILED",), "t")) == FirstEntryPlayed(ok=False)
-    assert signal_of(StasisStart("c", (), "t")) == FirstEntryPlayed(ok=False)
-    assert signal_of(PlaybackFinished("c", "p", "failed", "t")) == PlaybackFailed()
+    # Nothing for the dialplan to play (a gate comes first): nothing failed.
+    assert signal_of(StasisStart("c", ("", "", ""), "t")) == FirstEntryPlayed(ok=True)
+    assert signal_of(StasisStart("c", ("", "MACHINE", "MAXWORDS-3-2"), "t")) == \
+        FirstEntryPlayed(ok=True, machine=MachineCheck("MACHINE", "MAXWORDS-3-2", None))
+    assert signal_of(PlaybackFinished("c", "p", "failed", "t")) == PlaybackFailed("p")
+    assert signal_of(PlaybackFinished("c", "p", "done", "t")) == PartPlayed("p")
     assert signal_of(ChannelDialplan("c", "Stasis", "t")) is None
+    assert signal_of(ChannelDialplan("c", "AMD", "t")) == DetectionStarted()
+    assert signal_of(ChannelDialplan("c", "WaitForSilence", "t")) == DialplanMoved()
+    assert signal_of(ChannelDtmfReceived("c", "1", "t")) == KeyPressed("1")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ari_app.entries import Speech
 from ari_app.errors import StoreError
 from ari_app.keys import new_key
 from ari_app.outcome import CallError, Hangup, State
-from ari_app.playlist import CallRequest, Speech
+from ari_app.request import CallRequest
 from ari_app.store import AttemptEnd, AttemptRecord, CallUpdate, SqliteStore
 from ari_app.store.migrations import MIGRATIONS, Migration, migrate, version
 
@@ -69,7 +70,11 @@ async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Pa
     await store.close()
     with sqlite3.connect(path) as db:
         assert version(db) == LATEST
-    assert tables(path) == before  # nothing was missing
+    # Nothing was missing; what later migrations add is there too.
+    after = tables(path)
+    assert after["calls"] == before["calls"] | {"delivery"}
+    assert {k: v for k, v in after.items() if k != "calls"} == \
+        {k: v for k, v in before.items() if k != "calls"}
 
 
 async def test_a_database_older_still_gets_the_columns_added_since(tmp_path: Path) -> None:
