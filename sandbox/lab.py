@@ -117,6 +117,37 @@ def link_sounds(root: Path) -> None:
             (sounds / entry.name).symlink_to(target)
 
 
+CARRIER_SOUNDS = {
+    "hello": "Hello?",
+    "greeting": "Hi, you have reached Alex Morgan. I am away right now. "
+                "Please leave a message after the tone.",
+}
+
+
+def make_carrier_sounds(out: Path) -> None:
+    """What the simulated carrier's callees say (8 kHz, as Asterisk plays `.wav`): a
+    person's "hello?" and a voicemail greeting followed by a beep. Words only: a test
+    transcribes what the carrier heard and must find no digit in it."""
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "greeting.wav").exists():
+        return
+    say("making the simulated callees' voices")
+    beep = out / "beep.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(beep),
+                    "synth", "0.6", "sine", "1000", "vol", "0.5", "pad", "0.3", "0"], check=True)
+    for name, text in CARRIER_SOUNDS.items():
+        speech = out / f"{name}-speech.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us+m3", "-s", "170", "-w", str(speech), text],
+                       check=True)
+        subprocess.run(["sox", str(speech), "-r", "8000", "-c", "1", "-b", "16",
+                        str(out / f"{name}-8k.wav"),
+                        "reverse", "silence", "1", "0.05", "1%", "reverse"], check=True)
+        parts = [out / f"{name}-8k.wav", *([beep] if name == "greeting" else [])]
+        subprocess.run(["sox", *map(str, parts), str(out / f"{name}.wav")], check=True)
+        speech.unlink()
+        (out / f"{name}-8k.wav").unlink()
+
+
 def asterisk_ids(root: Path) -> tuple[int, int]:
     """The uid and gid of `asterisk` inside the root (another name outside)."""
     for line in (root / "etc/passwd").read_text().splitlines():
@@ -159,7 +190,10 @@ class Instance:
                 shutil.copy(default, self.base / "etc" / name)
         template = (HERE / "asterisk.conf.in").read_text()
         (self.base / "etc/asterisk.conf").write_text(
-            template.format(base=f"{MOUNT}/asterisk/{self.name}", name=self.name)
+            template.format(base=f"{MOUNT}/asterisk/{self.name}", name=self.name,
+                            # A phone keeps sending audio while its user listens; without
+                            # it, AMD() on the PBX hears no silence, only a lack of frames.
+                            transmit_silence="yes" if self.name == "carrier" else "no")
         )
         shutil.copy(HERE / "modules.conf", self.base / "etc/modules.conf")
         shutil.copy(HERE / "logger.conf", self.base / "etc/logger.conf")
@@ -231,6 +265,7 @@ class Lab:
         self.stop_leftovers()
         for sub in ("log", "media", "recordings"):
             (VAR / sub).mkdir(parents=True, exist_ok=True)
+        make_carrier_sounds(VAR / "carrier-sounds")
         self.mount()
         uid, gid = asterisk_ids(self.root)
         os.chown(VAR / "recordings", uid, gid)

@@ -58,7 +58,8 @@ def originate_request(call: Originate) -> tuple[dict[str, str], dict[str, str]]:
                  "ARI_APP_NAME": call.app}
     if call.machine_detection:
         variables["ARI_APP_AMD"] = ",".join(str(n) for n in call.machine_detection)
-        variables["ARI_APP_GREETING_END"] = ",".join(str(n) for n in call.end_of_greeting)
+        silence, wait = call.end_of_greeting
+        variables["ARI_APP_GREETING_END"] = f"{silence},1,{wait}"  # WaitForSilence()'s own
     return params, variables
 
 

@@ -52,6 +52,9 @@ from ari_app.verdict import MachineCheck
 
 log = logging.getLogger(__name__)
 
+FAILURE_GRACE = 0.5
+"""Seconds a failed playback waits for the channel's end: a playback also fails when the
+callee hangs up under it, and then the end follows at once; that is no failure of ours."""
 HANGUP_GRACE = 10.0
 """Seconds Asterisk has to report a channel gone after our hangup, or after the longest
 a call may last."""
@@ -96,6 +99,8 @@ class Attempt:
         self._detecting_since: float | None = None
         """Monotonic time AMD() began listening, until it decided."""
         self._decision_ms: int | None = None
+        self._playback_failed_at: float | None = None
+        """Monotonic time the playing part failed, until the call is failed for it."""
         self._first_audio_ms: float | None = None
         self._error: CallError | None = None
         """What went wrong first; an answered call then ends failed."""
@@ -180,6 +185,8 @@ class Attempt:
         deadline = self._deadline()
         if self._progress is Progress.PLAYED:
             return min(deadline, self._hangup_due())
+        if self._playback_failed_at is not None:
+            return min(deadline, self._playback_failed_at + FAILURE_GRACE)
         if self._progress is Progress.PLAYING and self._script.wait_until is not None:
             return min(deadline, self._script.wait_until)
         return deadline
@@ -199,6 +206,10 @@ class Attempt:
     async def _on_time(self) -> Ending | None:
         if self._hangup_sent_at is not None:
             return self.ending(State.FAILED, error=HANGUP_LOST)
+        if self._playback_failed_at is not None:
+            self._playback_failed_at = None
+            await self._fail(PART_FAILED)  # the channel is still there
+            return None
         waited = self._script.wait_until
         if self._progress is Progress.PLAYING and waited is not None \
                 and waited <= time.monotonic() and waited < self._deadline():
@@ -241,8 +252,9 @@ class Attempt:
                     await self._do(self._script.part_played(self._part_of(playback_id),
                                                             time.monotonic()))
             case PlaybackFailed(playback_id=playback_id):
-                if self._part_of(playback_id) == self._script.playing:
-                    await self._fail(PART_FAILED)
+                if self._part_of(playback_id) == self._script.playing \
+                        and not self._progress.hanging_up:
+                    self._playback_failed_at = time.monotonic()
             case HungUp(hangup=hangup):
                 return self._hung_up(hangup)
             case Cancel():

@@ -22,28 +22,67 @@ WORDS = {
 }
 
 
-def _grammar(digits: int, readings: int) -> str:
+def _grammar(digits: int, readings: int, filler: set[str] | None = None) -> str:
+    """`readings` times "your code is" and `digits` digits; with `filler`, any of those
+    words may come before, between and after the readings."""
     reading = "your code is" + " <digit>" * digits
+    if filler:
+        reading = f"{reading} <filler>*"
+    rules = f"<filler> = {' | '.join(sorted(filler))} ;\n" if filler else ""
     return (
         "#JSGF V1.0;\ngrammar code;\n"
-        f"public <call> = {' '.join([f'( {reading} )'] * readings)} ;\n"
-        f"<digit> = {' | '.join(WORDS)} ;\n"
+        f"public <call> = {'<filler>* ' if filler else ''}"
+        f"{' '.join([f'( {reading} )'] * readings)} ;\n"
+        f"<digit> = {' | '.join(WORDS)} ;\n{rules}"
     )
 
 
-def transcribe(wav: Path, *, digits: int, readings: int, female: bool) -> list[str]:
+def transcribe(wav: Path, *, digits: int, readings: int, female: bool,
+               filler: set[str] | None = None) -> list[str]:
     """The words heard, e.g. ['your', 'code', 'is', 'one', ...].
 
     The grammar fixes the shape (the prompt, then `digits` digits, `readings`
     times) and leaves every digit free: what is checked is which digits are heard.
+    `filler`: the other words the call says (a gate's prompt, an offer to repeat).
     """
+    return _decode(wav, _grammar(digits, readings, filler), female=female)
+
+
+def heard_among(wav: Path, vocabulary: set[str], *, digits: int,
+                female: bool) -> tuple[list[str], list[str]]:
+    """What was heard when any of `vocabulary` may come, in any order, and a code may come
+    anywhere as a run of `digits` digit words: the words, and each run's digits.
+
+    A lone digit is not in the grammar (unless in `vocabulary`): 8 kHz audio fed to
+    the wideband model makes stray digits of words, but a whole run of digits needs
+    the acoustic evidence of one.
+    """
+    run = " ".join(["<digit>"] * digits)
+    grammar = ("#JSGF V1.0;\ngrammar free;\n"
+               f"public <call> = ( {' | '.join(sorted(vocabulary))} | ( {run} ) )* ;\n"
+               f"<digit> = {' | '.join(WORDS)} ;\n")
+    words = _decode(wav, grammar, female=female)
+    runs: list[str] = []
+    current = ""
+    for word in [*words, ""]:
+        if word in WORDS and word not in vocabulary:
+            current += WORDS[word]
+            if len(current) == digits:
+                runs.append(current)
+                current = ""
+        else:
+            current = ""
+    return words, runs
+
+
+def _decode(wav: Path, jsgf: str, *, female: bool) -> list[str]:
     pcm = subprocess.run(
         ["sox", str(wav), "-t", "raw", "-r", "16000", "-c", "1", "-e", "signed-integer",
          "-b", "16", "-", "pad", "0.5", "0.5", *(["pitch", "-300"] if female else [])],
         capture_output=True, check=True,
     ).stdout
     with tempfile.NamedTemporaryFile("w", suffix=".gram") as grammar:
-        grammar.write(_grammar(digits, readings))
+        grammar.write(jsgf)
         grammar.flush()
         decoder = Decoder(jsgf=grammar.name, samprate=16000, loglevel="FATAL")
     decoder.start_utt()
