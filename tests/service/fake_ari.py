@@ -166,12 +166,14 @@ class FakeAri:
         self.max_live = max(self.max_live, len(self.live))
         self._playback[call.channel_id] = phases[2]
         self._at_end[call.channel_id] = phases[3]
-        asyncio.get_running_loop().create_task(self._answer(call, phases[0], phases[1]))
+        asyncio.get_running_loop().create_task(
+            self._answer(call, phases[0], phases[1], plays=bool(args[0])))
 
     async def _answer(self, call: Originate, answered: list[Raw],
-                      handed_over: list[Raw]) -> None:
+                      handed_over: list[Raw], *, plays: bool) -> None:
         await self._emit(answered)
-        self.played.append((call.channel_id, tuple(media_uris(call.first_entry))))
+        if plays:
+            self.played.append((call.channel_id, tuple(media_uris(call.first_entry))))
         if self.hold_after_answer:
             self._held[call.channel_id] = handed_over
         else:
