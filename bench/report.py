@@ -63,6 +63,32 @@ def table(compare: dict[str, Any], prepare: dict[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def amd_table(amd: dict[str, Any]) -> str:
+    """Answering-machine detection per parameter set (bench/amd.py)."""
+    samples = amd["samples"]
+    lines = [
+        "", f"Answering-machine detection, {amd['date']}: {samples.get('human', 0)} human "
+        f"openings, {samples.get('machine', 0)} voicemail greetings.", "",
+        "| AMD parameters | people taken for machines | machines taken for people | "
+        "decision after the first word, median / p95 | a person's dead air, median / p95 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, result in amd["sets"].items():
+        decision = result["decision_after_first_word_ms"]
+        dead = result["person_answer_to_audio_ms"]["with_detection"]
+        lines.append(
+            f"| {name} {result['parameters'] or '(the defaults)'} | "
+            f"{result['humans_taken_for_machines']} of {samples.get('human', 0)} | "
+            f"{result['machines_taken_for_humans']} of {samples.get('machine', 0)} | "
+            f"{decision['median']} / {decision['p95']} ms | "
+            f"{dead['median']} / {dead['p95']} ms |")
+    if amd["sets"]:
+        plain = next(iter(amd["sets"].values()))["person_answer_to_audio_ms"]
+        lines += ["", f"Without detection a person hears the first word "
+                      f"{plain['without_detection']['median']} ms after the answer (median)."]
+    return "\n".join(lines) + "\n"
+
+
 def chart(compare: dict[str, Any]) -> None:
     import matplotlib
 
@@ -100,6 +126,9 @@ def main() -> None:
     prepare_path = RESULTS / "prepare.json"
     prepare = json.loads(prepare_path.read_text()) if prepare_path.exists() else None
     text = table(compare, prepare)
+    amd_path = RESULTS / "amd.json"
+    if amd_path.exists():
+        text += amd_table(json.loads(amd_path.read_text()))
     (RESULTS / "summary.md").write_text(text)
     chart(compare)
     print(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ari_app import __version__
+from ari_app.delivery import AMD_LIMITS
 from ari_app.outcome import State
 from ari_app.playlist import MAX_ENTRIES, MAX_REPEAT, MAX_TEXT
 from ari_app.speech import GENDERS, LANGUAGES, SAY_AS
@@ -31,6 +32,8 @@ _ENTRY = {
         "type": {"type": "string", "enum": ["tts", "url", "file", "audio", "pause", "sound"],
                  "default": "url"},
         "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT, "default": 1},
+        "secret": {"type": "boolean", "default": False,
+                   "description": "the entry holds a code (for prerecorded digits)"},
         "options": {
             "type": "object",
             "additionalProperties": False,
@@ -51,6 +54,42 @@ _ENTRY = {
     "additionalProperties": False,
 }
 
+_MESSAGE = {"type": "array", "minItems": 1, "maxItems": MAX_ENTRIES, "items": _ENTRY,
+            "description": "playlist entries; none may hold a code"}
+_KEY = {"type": "string", "enum": [*"0123456789*#"]}
+_SWITCH = {"type": "boolean", "default": True,
+           "description": "an object given turns the option on unless this says false"}
+_DELIVERY = {
+    "type": "object", "additionalProperties": False,
+    "description": "how the code is delivered; defaults: the config's `delivery:`",
+    "properties": {
+        "gate": {"type": ["object", "boolean", "null"], "additionalProperties": False,
+                 "description": "a key press before any entry holding a code",
+                 "properties": {
+                     "enabled": _SWITCH, "prompt": _MESSAGE,
+                     "keys": {"type": "string", "enum": ["any", *"0123456789*#"]},
+                     "timeout": {"type": "integer", "minimum": 1, "maximum": 30},
+                     "tries": {"type": "integer", "minimum": 1, "maximum": 5}}},
+        "machine_detection": {
+            "type": ["object", "boolean", "null"], "additionalProperties": False,
+            "description": "Asterisk's AMD() on answer; a machine gets `voicemail`",
+            "properties": {
+                "enabled": _SWITCH,
+                **{name: {"type": "integer", "minimum": low, "maximum": high}
+                   for name, (low, high) in AMD_LIMITS.items()},
+                "end_of_greeting": {"type": "integer", "minimum": 300, "maximum": 5000},
+                "greeting_wait": {"type": "integer", "minimum": 1, "maximum": 60}}},
+        "repeat": {"type": ["object", "boolean", "null"], "additionalProperties": False,
+                   "description": "after the code, an offer to hear it again",
+                   "properties": {
+                       "enabled": _SWITCH, "key": _KEY, "prompt": _MESSAGE,
+                       "times": {"type": "integer", "minimum": 1, "maximum": 5},
+                       "timeout": {"type": "integer", "minimum": 1, "maximum": 30}}},
+        "withheld": _MESSAGE,
+        "voicemail": _MESSAGE,
+    },
+}
+
 _PLAY = {
     "type": "object",
     "required": ["to", "carrier_id", "playlist"],
@@ -65,6 +104,7 @@ _PLAY = {
         "callback_url": {"type": "string", "format": "uri", "maxLength": 500,
                          "description": "receives every state change, signed (see README); "
                                         "default: callbacks.url of the config"},
+        "delivery": _DELIVERY,
     },
 }
 

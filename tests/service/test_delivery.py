@@ -49,7 +49,7 @@ async def test_a_machine_gets_the_voicemail_message(rig: Rig) -> None:
 
     (originate,) = rig.ari.originated
     variables = originate["variables"]
-    assert variables["ARI_APP_AMD"] == "2500,1800,800,5000,100,50,2,256,5000"
+    assert variables["ARI_APP_AMD"] == "2500,1800,800,5000,100,80,3,256,5000"
     assert variables["ARI_APP_GREETING_END"] == "1200,1,20"
     assert variables[f"PJSIP_HEADER(add,{CALL_HEADER})"] == call_id
     # Entries: the playlist (0), the voicemail message (1); the dialplan played nothing.

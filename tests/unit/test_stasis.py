@@ -45,9 +45,20 @@ def test_recorded_traffic_parses_into_the_signals_of_each_call() -> None:
         return [s for e in events if e is not None and (s := signal_of(e)) is not None]
 
     assert signals("completed") == [
-        Answered(), AudioStarted(), FirstEntryPlayed(ok=True),
+        Answered(), DialplanMoved(), DialplanMoved(), AudioStarted(), FirstEntryPlayed(ok=True),
         EntryPlayed("call-completed-play"), PartPlayed("call-completed-play"),
         HungUp(Hangup(16, "Normal Clearing", None))]
+    # With machine detection: AMD() listens, decides (the next step), hands over.
+    assert signals("person") == [
+        Answered(), DialplanMoved(), DetectionStarted(), DialplanMoved(), DialplanMoved(),
+        FirstEntryPlayed(ok=True, machine=MachineCheck("HUMAN", "HUMAN-800-800", None)),
+        EntryPlayed("call-person-play"), PartPlayed("call-person-play"), KeyPressed("1"),
+        HungUp(Hangup(16, "Normal Clearing", None))]
+    machine = signals("machine")
+    assert machine[:5] == [Answered(), DialplanMoved(), DetectionStarted(), DialplanMoved(),
+                           DialplanMoved()]  # WaitForSilence: the greeting is waited out
+    assert machine[5] == FirstEntryPlayed(ok=True, machine=MachineCheck(
+        "MACHINE", "LONGGREETING-2000-2000", None))
     assert signals("busy") == [HungUp(Hangup(17, "User busy", 486))]
     assert signals("no_answer") == [Ringing(), HungUp(Hangup(19, "User alerting, no answer", 480))]
     assert signals("unavailable") == [HungUp(Hangup(34, "Circuit/channel congestion", 503))]
