@@ -48,8 +48,9 @@ def parse_delivery(raw: object, *, base: DeliveryOptions, settings: Settings,
     )
     if options.repeat.enabled and options.gate.enabled \
             and options.repeat.key == options.gate.keys:
+        named = "repeat.key" if "repeat" in data else "gate.keys"
         raise InvalidField("the repeat key must differ from the gate's key",
-                           field=f"{where}.repeat.key")
+                           field=f"{where}.{named}")
     return options
 
 
@@ -61,12 +62,14 @@ def _gate(data: Mapping[str, Any], base: Gate, settings: Settings, where: str) -
     keys = fields_.get("keys", base.keys)
     if keys != ANY_KEY and (not isinstance(keys, str) or keys not in DTMF_KEYS):
         raise InvalidField("keys is \"any\" or one key: 0-9, * or #", field=f"{where}.keys")
+    # A prompt kept from the base names the base's key: another key brings the stock one.
+    prompt = base.prompt if keys == base.keys else None
     return Gate(
         enabled=_enabled(fields_, where),
         keys=keys,
         timeout=_integer(fields_, "timeout", base.timeout, 1, 30, where),
         tries=_integer(fields_, "tries", base.tries, 1, 5, where),
-        prompt=_prompt(fields_, base.prompt, settings, where),
+        prompt=_prompt(fields_, prompt, settings, where),
     )
 
 
@@ -96,11 +99,12 @@ def _repeat(data: Mapping[str, Any], base: Repeat, settings: Settings, where: st
     key = fields_.get("key", base.key)
     if not isinstance(key, str) or key not in DTMF_KEYS:
         raise InvalidField("key is one key: 0-9, * or #", field=f"{where}.key")
+    prompt = base.prompt if key == base.key else None  # as for the gate's
     return Repeat(
         enabled=_enabled(fields_, where), key=key,
         times=_integer(fields_, "times", base.times, 1, 5, where),
         timeout=_integer(fields_, "timeout", base.timeout, 1, 30, where),
-        prompt=_prompt(fields_, base.prompt, settings, where),
+        prompt=_prompt(fields_, prompt, settings, where),
     )
 
 

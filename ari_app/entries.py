@@ -61,11 +61,16 @@ KINDS: dict[type[Entry], str] = {Speech: "tts", AudioUrl: "url", Pause: "pause",
 
 CODE_SAY_AS = frozenset({"digits", "characters", "telephone", "number"})
 """A tts entry read in one of these ways holds a code."""
+CODE_DIGITS = 3
+"""A text with this many digits or more holds a code, whatever its say-as ("press 1" does
+not; the shortest codes have four)."""
 
 
 def holds_code(entry: Entry) -> bool:
     """Whether the entry (may) say a verification code: tts read as digits, characters, a
-    telephone number or a number, or any entry the client marked `secret`."""
-    if isinstance(entry, Speech) and entry.say_as in CODE_SAY_AS:
+    telephone number or a number, or holding digits enough for one, or any entry the
+    client marked `secret`."""
+    if isinstance(entry, Speech) and (entry.say_as in CODE_SAY_AS
+                                      or sum(ch.isdigit() for ch in entry.text) >= CODE_DIGITS):
         return True
     return not isinstance(entry, Pause) and entry.secret

@@ -278,6 +278,12 @@ class AriClient:
         await self._request("POST", f"/channels/{channel_id}/play/{playback_id}",
                             body={"media": media_uris(sounds)})
 
+    async def channel_variable(self, channel_id: str, name: str) -> str:
+        # 404: no such channel, or the variable is not set.
+        found = await self._request("GET", f"/channels/{channel_id}/variable",
+                                    params={"variable": name}, ok=(404,))
+        return str(found.get("value", "")) if isinstance(found, dict) else ""
+
     async def stop_playback(self, playback_id: str) -> None:
         # 404: it ended on its own meanwhile.
         await self._request("DELETE", f"/playbacks/{playback_id}", ok=(404,))

@@ -39,6 +39,9 @@ class Ari(Protocol):
     async def play(self, *, channel_id: str, playback_id: str, sounds: Sequence[str]) -> None:
         """Play sounds (file names without extension) in order, as one playback."""
 
+    async def channel_variable(self, channel_id: str, name: str) -> str:
+        """A dialplan variable of the channel; empty if it is not set."""
+
     async def stop_playback(self, playback_id: str) -> None:
         """Stop a playback (a prompt the callee answered with a key); gone already is fine."""
 

@@ -99,8 +99,8 @@ class Attempt:
         self._detecting_since: float | None = None
         """Monotonic time AMD() began listening, until it decided."""
         self._decision_ms: int | None = None
-        self._playback_failed_at: float | None = None
-        """Monotonic time the playing part failed, until the call is failed for it."""
+        self._failed: tuple[int, float] | None = None
+        """The part that failed and when (monotonic), until the call is failed for it."""
         self._first_audio_ms: float | None = None
         self._error: CallError | None = None
         """What went wrong first; an answered call then ends failed."""
@@ -185,8 +185,8 @@ class Attempt:
         deadline = self._deadline()
         if self._progress is Progress.PLAYED:
             return min(deadline, self._hangup_due())
-        if self._playback_failed_at is not None:
-            return min(deadline, self._playback_failed_at + FAILURE_GRACE)
+        if self._failed is not None:
+            return min(deadline, self._failed[1] + FAILURE_GRACE)
         if self._progress is Progress.PLAYING and self._script.wait_until is not None:
             return min(deadline, self._script.wait_until)
         return deadline
@@ -206,13 +206,15 @@ class Attempt:
     async def _on_time(self) -> Ending | None:
         if self._hangup_sent_at is not None:
             return self.ending(State.FAILED, error=HANGUP_LOST)
-        if self._playback_failed_at is not None:
-            self._playback_failed_at = None
-            await self._fail(PART_FAILED)  # the channel is still there
+        if self._failed is not None:
+            part, _ = self._failed
+            self._failed = None
+            if part == self._script.playing:  # the channel is still there, the part too
+                await self._fail(PART_FAILED)
             return None
         waited = self._script.wait_until
         if self._progress is Progress.PLAYING and waited is not None \
-                and waited <= time.monotonic() and waited < self._deadline():
+                and waited < self._deadline():
             await self._do(self._script.timed_out())
             return None
         hangup_due = self._progress is Progress.PLAYED and self._hangup_due() <= self._deadline()
@@ -252,9 +254,10 @@ class Attempt:
                     await self._do(self._script.part_played(self._part_of(playback_id),
                                                             time.monotonic()))
             case PlaybackFailed(playback_id=playback_id):
-                if self._part_of(playback_id) == self._script.playing \
+                part = self._part_of(playback_id)
+                if part is not None and part == self._script.playing \
                         and not self._progress.hanging_up:
-                    self._playback_failed_at = time.monotonic()
+                    self._failed = (part, time.monotonic())
             case HungUp(hangup=hangup):
                 return self._hung_up(hangup)
             case Cancel():
@@ -297,6 +300,14 @@ class Attempt:
         action = self._script.key(key, at_ms)
         if self._progress is Progress.PLAYING:
             await self._do(action)
+
+    async def _detected(self) -> MachineCheck | None:
+        """What AMD() said, read from the channel."""
+        if not self._request.delivery.machine_detection.enabled:
+            return None
+        status = await self._ari.channel_variable(self.channel_id, "AMDSTATUS")
+        cause = await self._ari.channel_variable(self.channel_id, "AMDCAUSE")
+        return MachineCheck(status, cause, None) if status else None
 
     def _detection_over(self) -> None:
         if self._detecting_since is not None and self._decision_ms is None:
@@ -379,7 +390,9 @@ class Attempt:
             if await self._ari.channel_app(self.channel_id) != "Stasis":
                 return  # still playing the first entry in the dialplan: StasisStart will come
             if self._progress is Progress.ANSWERED:
-                await self._first_entry_played(ok=True, machine=None)
+                # StasisStart was missed: what it would have said is in the channel's
+                # variables (a machine must not be taken for a person).
+                await self._first_entry_played(ok=True, machine=await self._detected())
                 return
             playing = self._script.playing
             if playing is not None \

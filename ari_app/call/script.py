@@ -197,8 +197,9 @@ class Script:
                           stop=stop)
 
     def _part_end(self) -> int:
-        """Where the playing pass stops: after the reading, when a repeat may be offered."""
-        if self._repeats_left and self._part_from <= self._layout.last:
+        """Where the playing pass stops: after the reading, when a repeat may be offered
+        (also when the reading ended with the opening: the offer comes first)."""
+        if self._repeats_left and self._part_from <= self._layout.last + 1:
             return self._layout.last + 1
         return self._layout.entries
 

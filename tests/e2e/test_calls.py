@@ -13,7 +13,14 @@ import pytest
 
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, Lab
-from tests.e2e.observe import DATA, calls_processed, recording, seed, wav_seconds
+from tests.e2e.observe import (
+    DATA,
+    calls_processed,
+    heard_seconds,
+    recording,
+    seed,
+    wav_seconds,
+)
 from tests.e2e.transcribe import codes_heard, in_order, transcribe
 
 CODE = "123456"
@@ -66,7 +73,7 @@ def test_seed_prerecorded_call_plays_every_file(service: ApiProcess) -> None:
     for entry in body["playlist"]:
         name = entry["play"].rsplit("/", 1)[1]
         expected += wav_seconds(CHECKOUT / "sounds" / "voices" / name)
-    heard = wav_seconds(recording(request_id))
+    heard = heard_seconds(recording(request_id))
     # Leading silence is trimmed from each file, so a little less than the files.
     assert 0.95 * expected <= heard <= 1.02 * expected, (heard, expected)
 

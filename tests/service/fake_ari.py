@@ -72,6 +72,8 @@ class FakeAri:
         self._playing: set[str] = set()
         self.stopped: list[str] = []
         """Playback ids stopped."""
+        self.variables: dict[str, dict[str, str]] = {}
+        """Per channel: dialplan variables AMD() set (AMDSTATUS, AMDCAUSE)."""
 
     # -- what a test controls -------------------------------------------------
 
@@ -160,6 +162,8 @@ class FakeAri:
                 event["args"] = self._stasis_args(call, variables)  # as the dialplan passes them
                 phase = 2
         args = self._stasis_args(call, variables)
+        if args[1]:
+            self.variables[call.channel_id] = {"AMDSTATUS": args[1], "AMDCAUSE": args[2]}
         if not args[0]:  # nothing for the dialplan to play, or a machine
             phases[0] = [e for e in phases[0] if e.get("dialplan_app") != "Playback"]
         self.live.add(call.channel_id)
@@ -210,6 +214,9 @@ class FakeAri:
                 events.append({**event, "timestamp": f"{playback_id}-{n}",
                                "playback": {**event["playback"], "media_uri": uri}})
         return events + finished
+
+    async def channel_variable(self, channel_id: str, name: str) -> str:
+        return self.variables.get(channel_id, {}).get(name, "")
 
     async def stop_playback(self, playback_id: str) -> None:
         self.stopped.append(playback_id)

@@ -98,3 +98,17 @@ async def test_a_bad_delivery_is_a_422_and_nothing_dials(rig: Rig) -> None:
     assert answer.status == 422 and error["field"] == "delivery.voicemail[0]"
     assert "123456" not in json.dumps(error)
     assert rig.ari.originated == []
+
+
+async def test_a_machine_missed_while_the_connection_was_down_is_still_a_machine(
+        rig: Rig) -> None:
+    rig.ari.hold_after_answer = True
+    call_id = await rig.calls.submit(rig.request(
+        "12125551772", delivery={"machine_detection": True}))
+    await until(lambda: call_id in rig.ari.held)
+    rig.ari.drop_held(call_id)  # StasisStart lost: the channel is in Stasis meanwhile
+    await rig.calls.reconcile()
+    record = await rig.final(call_id)
+    report = json.loads(record.delivery or "")
+    assert report["verdict"] == "withheld_machine", report
+    assert ("sound:/media/0-0", "sound:/media/0-1") not in [u for _, u in rig.ari.played]

@@ -48,9 +48,15 @@ def test_trunk_is_named_after_the_carrier() -> None:
 def test_every_problem_of_a_carrier_is_named() -> None:
     problems: list[str] = []
     read_carriers(Reader({"bad id": {"host": "x;y", "transport": "sctp", "codecs": ["mp3"],
-                                     "register": True, "number_format": "national"}},
+                                     "register": True, "number_format": "national",
+                                     "dtmf_mode": "tones"}},
                          "carriers.", problems))
     for key in ("carriers.bad id:", "carriers.bad id.host:", "carriers.bad id.transport:",
                 "carriers.bad id.codecs[0]:", "carriers.bad id.register:",
-                "carriers.bad id.country_code:"):
+                "carriers.bad id.country_code:", "carriers.bad id.dtmf_mode:"):
         assert any(p.startswith(key) for p in problems), (key, problems)
+
+
+def test_key_presses_come_as_rtp_events_unless_the_carrier_says_otherwise() -> None:
+    assert carrier().dtmf_mode == "rfc4733"
+    assert carrier(dtmf_mode="info").dtmf_mode == "info"

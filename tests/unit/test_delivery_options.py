@@ -130,3 +130,19 @@ def test_the_options_are_kept_with_the_queued_call(settings: Settings) -> None:
     old = json.loads(encode_request(request))
     del old["delivery"]
     assert decode_request(json.dumps(old)).delivery == PLAIN
+
+
+def test_another_key_brings_the_stock_prompt_for_it() -> None:
+    settings = config(delivery={"gate": {"enabled": False, "keys": "5",
+                                         "prompt": [{"type": "tts", "play": "Press five."}]}})
+    kept = parse_request(body(gate=True), settings).delivery.gate
+    assert kept.prompt is not None and kept.keys == "5"
+    changed = parse_request(body(gate={"keys": "1"}), settings).delivery.gate
+    assert changed.prompt is None  # "Press five." would name the wrong key
+    (said,) = changed.spoken_prompt
+    assert isinstance(said, Speech) and "press 1" in said.text
+
+
+def test_a_plain_text_code_is_no_message(settings: Settings) -> None:
+    assert refused(body(voicemail=[{"type": "tts", "play": "It was 4821"}]), settings) == \
+        "delivery.voicemail[0]"

@@ -172,3 +172,18 @@ def test_a_call_that_did_not_complete_delivered_nothing(state: State) -> None:
     heard = Delivered(readings_started=1, readings_completed=1)
     assert heard.verdict(state) is Verdict.NOT_DELIVERED
     assert heard.verdict(State.COMPLETED) is Verdict.PLAYED
+
+
+def test_a_code_said_by_the_dialplan_is_still_offered_again() -> None:
+    options = replace(PLAIN, repeat=Repeat(enabled=True, key="2", times=1, timeout=5))
+    s = script((CODE, BYE), options)
+    s.opening_started()
+    offer = s.start(None)
+    assert offer == Play(1, ("e2a", "e2b")) and s.step is Step.OFFER  # before the rest
+    assert s.delivered().readings_completed == 1
+
+
+def test_digits_in_plain_text_hold_a_code() -> None:
+    plain = Speech("Your code is 4829", "en-US", "female", None)
+    assert Layout.of((INTRO, plain)) == Layout(2, 1, 1)
+    assert Layout.of((Speech("Press 1 or 2", "en-US", "female", None), CODE)) == Layout(2, 1, 1)
