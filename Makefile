@@ -35,7 +35,7 @@ e2e: deps venv sounds root
 # Benchmarks print numbers; they are not part of `make test`. `make bench`: speech
 # preparation, then dead air, capacity and API latency side by side with a call file
 # and a direct-ARI script (under 15 minutes), answering-machine detection on a corpus
-# of greetings (about 4 minutes), then the table and chart.
+# of greetings (about 2 minutes), then the table and chart.
 bench: bench-prepare bench-compare bench-amd
 	$(PY) -m bench.report
 
