@@ -23,7 +23,7 @@ from tests.e2e.observe import calls_processed, recording, seed
 
 ACME = {"id": "acme", "name": "Acme (registers)", "host": "127.0.0.1", "port": 5070,
         "username": "acme", "password": "acme-trunk-pass", "register": True,
-        "caller_ids": ["+15550100"], "max_channels": 5}
+        "caller_ids": ["+15550100"], "max_channels": 5, "dtmf_mode": "info"}
 SHORT = [{"type": "tts", "play": "Hello.", "options": {"language": "en-US"}}]
 CALLBACK_SECRET = yaml.safe_load(CONFIG.read_text())["callbacks"]["secret"]
 
@@ -78,8 +78,12 @@ def test_a_carrier_added_through_the_api_registers_and_carries_calls(service: Ap
     code, refused = service.request("PUT", "/carriers/acme", ACME | {"host": "bad host;x"})
     assert code == 422 and refused["field"] == "host", refused
     assert (VAR / "carriers.yaml").read_text() == carriers_yaml
-    again = service.wait_final(service.place(call("acme", playlist=SHORT)))
+    # Its callees' keys come as SIP INFO: a person behind a gate presses 1 (the sandbox's
+    # ...1771) and hears the code.
+    again = service.wait_final(service.place(call(
+        "acme", to="12125551771", delivery={"gate": {"keys": "1", "timeout": 5}})))
     assert again["state"] == "completed", again
+    assert again["delivery"]["verdict"] == "confirmed", again["delivery"]
 
     # Removed: gone from Asterisk, and calls naming it are refused.
     code, _ = service.request("DELETE", "/carriers/acme")
