@@ -37,6 +37,13 @@ PROBE_SECONDS = 2.0
 """How long to wait for Asterisk to answer a REST request over the websocket at connect."""
 
 
+MAX_BACKOFF = 3.0
+"""Seconds between reconnect attempts at most (before jitter, up to 1.5 times this). A
+call whose first entry ends while the service is away is kept by the dialplan, which
+tries Stasis again for 10 s (extensions.conf.j2): once Asterisk can be reached again,
+the service must be back well within that. Asking a local Asterisk every few seconds
+costs nothing."""
+
 class AriClient:
     """Implements `Ari`. Call `run()` in a task to keep the websocket connected."""
 
@@ -51,7 +58,7 @@ class AriClient:
         on_connect: ConnectHandler,
         heartbeat: float = 10.0,
         request_timeout: float = 10.0,
-        max_backoff: float = 10.0,
+        max_backoff: float = MAX_BACKOFF,
         probe_timeout: float = PROBE_SECONDS,
         events: Sequence[str] = (),
         on_raw: Callable[[Mapping[str, Any]], None] | None = None,
