@@ -9,7 +9,7 @@ messages replace the base's whole. Errors name the field (`delivery.gate.timeout
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -29,22 +29,31 @@ from ari_app.playlist import parse_entries
 from ari_app.settings import Settings
 
 _Option = TypeVar("_Option", Gate, MachineDetection, Repeat)
+_Message = Callable[[object, str], tuple[Entry, ...]]
+"""Entries checked into a delivery message (no code in them), named by where they are."""
 _FIELDS = ("gate", "machine_detection", "repeat", "withheld", "voicemail")
 
 
 def parse_delivery(raw: object, *, base: DeliveryOptions, settings: Settings,
+                   media_base: str | None = None,
                    where: str = "delivery") -> DeliveryOptions:
+    """`media_base`: the carrier's media_base_url, for relative URLs in the messages (as
+    in the playlist); the config's defaults have none."""
     if raw is None:
         return base
+
+    def message(value: object, at: str) -> tuple[Entry, ...]:
+        return _no_code(parse_entries(value, at, settings, media_base), at)
+
     data = _mapping(raw, where, _FIELDS)
     options = replace(
         base,
-        gate=_gate(data, base.gate, settings, f"{where}.gate"),
+        gate=_gate(data, base.gate, message, f"{where}.gate"),
         machine_detection=_detection(data, base.machine_detection,
                                      f"{where}.machine_detection"),
-        repeat=_repeat(data, base.repeat, settings, f"{where}.repeat"),
-        withheld=_message(data, "withheld", base.withheld, settings, where),
-        voicemail=_message(data, "voicemail", base.voicemail, settings, where),
+        repeat=_repeat(data, base.repeat, message, f"{where}.repeat"),
+        withheld=_message(data, "withheld", base.withheld, message, where),
+        voicemail=_message(data, "voicemail", base.voicemail, message, where),
     )
     if options.repeat.enabled and options.gate.enabled \
             and options.repeat.key == options.gate.keys:
@@ -54,7 +63,7 @@ def parse_delivery(raw: object, *, base: DeliveryOptions, settings: Settings,
     return options
 
 
-def _gate(data: Mapping[str, Any], base: Gate, settings: Settings, where: str) -> Gate:
+def _gate(data: Mapping[str, Any], base: Gate, message: _Message, where: str) -> Gate:
     value = _switch(data.get("gate", base), base, where)
     if not isinstance(value, Mapping):
         return value
@@ -69,7 +78,7 @@ def _gate(data: Mapping[str, Any], base: Gate, settings: Settings, where: str) -
         keys=keys,
         timeout=_integer(fields_, "timeout", base.timeout, 1, 30, where),
         tries=_integer(fields_, "tries", base.tries, 1, 5, where),
-        prompt=_prompt(fields_, prompt, settings, where),
+        prompt=_prompt(fields_, prompt, message, where),
     )
 
 
@@ -91,7 +100,7 @@ def _detection(data: Mapping[str, Any], base: MachineDetection,
     )
 
 
-def _repeat(data: Mapping[str, Any], base: Repeat, settings: Settings, where: str) -> Repeat:
+def _repeat(data: Mapping[str, Any], base: Repeat, message: _Message, where: str) -> Repeat:
     value = _switch(data.get("repeat", base), base, where)
     if not isinstance(value, Mapping):
         return value
@@ -104,7 +113,7 @@ def _repeat(data: Mapping[str, Any], base: Repeat, settings: Settings, where: st
         enabled=_enabled(fields_, where), key=key,
         times=_integer(fields_, "times", base.times, 1, 5, where),
         timeout=_integer(fields_, "timeout", base.timeout, 1, 30, where),
-        prompt=_prompt(fields_, prompt, settings, where),
+        prompt=_prompt(fields_, prompt, message, where),
     )
 
 
@@ -128,19 +137,19 @@ def _enabled(data: Mapping[str, Any], where: str) -> bool:
     return value
 
 
-def _prompt(data: Mapping[str, Any], base: tuple[Entry, ...] | None, settings: Settings,
+def _prompt(data: Mapping[str, Any], base: tuple[Entry, ...] | None, message: _Message,
             where: str) -> tuple[Entry, ...] | None:
     value = data.get("prompt", base)
     if value is None or isinstance(value, tuple):
         return value
-    return _no_code(parse_entries(value, f"{where}.prompt", settings), f"{where}.prompt")
+    return message(value, f"{where}.prompt")
 
 
-def _message(data: Mapping[str, Any], name: str, base: tuple[Entry, ...], settings: Settings,
+def _message(data: Mapping[str, Any], name: str, base: tuple[Entry, ...], message: _Message,
              where: str) -> tuple[Entry, ...]:
     if name not in data:
         return base
-    return _no_code(parse_entries(data[name], f"{where}.{name}", settings), f"{where}.{name}")
+    return message(data[name], f"{where}.{name}")
 
 
 def _no_code(entries: tuple[Entry, ...], where: str) -> tuple[Entry, ...]:

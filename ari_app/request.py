@@ -54,7 +54,8 @@ def parse_request(body: object, settings: Settings) -> CallRequest:
     caller_id = _caller_id(body.get("from"), settings, carrier_id)
     base = settings.carriers[carrier_id].media_base_url
     entries = parse_entries(body.get("playlist"), "playlist", settings, base)
-    delivery = parse_delivery(body.get("delivery"), base=settings.delivery, settings=settings)
+    delivery = parse_delivery(body.get("delivery"), base=settings.delivery, settings=settings,
+                              media_base=base)
     return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries,
                        callback_url=_callback_url(body.get("callback_url"), settings),
                        delivery=delivery)

@@ -184,6 +184,13 @@ def test_relative_paths_use_the_carriers_media_base_url() -> None:
     for escape in ("../secret.wav", "/etc/x.wav", "%2e%2e/x.wav"):
         body["playlist"][1]["play"] = escape
         assert field_of(body, settings) == "playlist[1].play", escape
+    # The delivery's messages too.
+    body["playlist"][1]["play"] = "1.wav"
+    body["delivery"] = {"machine_detection": True, "voicemail": [{"play": "goodbye.wav"}]}
+    assert parse_request(body, settings).delivery.voicemail == (
+        AudioUrl("https://cdn.example/voices/en/goodbye.wav"),)
+    body["delivery"]["voicemail"][0]["play"] = "../x.wav"
+    assert field_of(body, settings) == "delivery.voicemail[0].play"
 
 
 def test_say_as_number_is_english_only(settings: Settings) -> None:
