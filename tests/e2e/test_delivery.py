@@ -21,7 +21,7 @@ from tests.e2e.transcribe import codes_heard, heard_among, in_order, transcribe
 
 CODE = "459813"
 """No 2 (the repeat's key, which its offer names) and no 6: pocketsphinx hears "two six" in
-8 kHz audio as other digits (482596 was heard right in 0 of 3 calls, this one in 3 of 3)."""
+8 kHz audio as other digits (482596 was heard exactly in 0 of 3 calls, this one in 3 of 3)."""
 CARRIER = "74445609"
 SAID = {"your", "code", "is",
         # the gate's prompt, the repeat's offer, the withheld and voicemail message
