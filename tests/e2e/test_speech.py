@@ -72,8 +72,11 @@ def test_a_code_in_four_languages(service: ApiProcess) -> None:
         # preview: the same clips, in the same order), with the 250 ms pause between.
         heard, prepared = sounds(wav), sounds(service.preview(requests[language]))
         assert len(heard) == len(prepared) == 1 + 6, (language, heard, prepared)
-        for (start, end), (p_start, p_end) in zip(heard, prepared, strict=True):
-            assert abs((end - start) - (p_end - p_start)) <= 0.02, (language, heard, prepared)
+        for n, ((start, end), (p_start, p_end)) in enumerate(zip(heard, prepared, strict=True)):
+            # The carrier's recording may begin one 20 ms packet into the first word (its
+            # MixMonitor starts as the PBX starts speaking); 1e-9: float rounding.
+            slack = 0.02 + (0.02 if n == 0 else 0.0) + 1e-9
+            assert abs((end - start) - (p_end - p_start)) <= slack, (language, heard, prepared)
         assert all(0.2 <= g <= 0.3 for g in gaps(heard)[1:]), (language, gaps(heard))
 
 
