@@ -190,10 +190,7 @@ class Instance:
                 shutil.copy(default, self.base / "etc" / name)
         template = (HERE / "asterisk.conf.in").read_text()
         (self.base / "etc/asterisk.conf").write_text(
-            template.format(base=f"{MOUNT}/asterisk/{self.name}", name=self.name,
-                            # A phone keeps sending audio while its user listens; without
-                            # it, AMD() on the PBX hears no silence, only a lack of frames.
-                            transmit_silence="yes" if self.name == "carrier" else "no")
+            template.format(base=f"{MOUNT}/asterisk/{self.name}", name=self.name)
         )
         shutil.copy(HERE / "modules.conf", self.base / "etc/modules.conf")
         shutil.copy(HERE / "logger.conf", self.base / "etc/logger.conf")

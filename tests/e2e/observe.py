@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ari_app.config import load
-from sandbox.lab import CONFIG, VAR, Lab
+from sandbox.lab import VAR, Lab
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -45,13 +44,3 @@ def recording(request_id: str, timeout: float = 10) -> Path:
 def wav_seconds(path: Path) -> float:
     out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
     return float(out.stdout)
-
-
-def heard_seconds(path: Path) -> float:
-    """What a recording holds of the call's audio: the carrier records on through the
-    moment of silence before our hangup (calls.hangup_delay_ms; its phone keeps sending
-    audio, so the recording keeps time), which is not part of what the call played."""
-    return wav_seconds(path) - HANGUP_DELAY_MS / 1000
-
-
-HANGUP_DELAY_MS = load(CONFIG).calls.hangup_delay_ms

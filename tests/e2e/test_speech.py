@@ -15,7 +15,7 @@ import yaml
 
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, in_root
-from tests.e2e.observe import heard_seconds, recording, wav_seconds
+from tests.e2e.observe import recording, wav_seconds
 
 CARRIER = "74445609"
 
@@ -67,7 +67,7 @@ def test_a_code_in_four_languages(service: ApiProcess) -> None:
         assert status["speech_engines"] == [expected_engine], (language, status)
         wav = recording(request_id)
         # What the carrier heard is what was prepared, to the frame.
-        assert abs(heard_seconds(wav) - status["audio_seconds"]) < 0.15, (language, status)
+        assert abs(wav_seconds(wav) - status["audio_seconds"]) < 0.15, (language, status)
         # The words, then one clip per digit of the code, each as long as prepared (the
         # preview: the same clips, in the same order), with the 250 ms pause between.
         heard, prepared = sounds(wav), sounds(service.preview(requests[language]))
@@ -93,7 +93,7 @@ def test_pause_repeat_and_an_asterisk_sound(service: ApiProcess, lab: Lab) -> No
     assert status["state"] == "completed", status
     assert [e["played"] for e in status["entries"]] == [True, True, True]
     wav = recording(request_id)
-    assert abs(heard_seconds(wav) - (status["audio_seconds"] + beep)) < 0.15
+    assert abs(wav_seconds(wav) - (status["audio_seconds"] + beep)) < 0.15
     # The pause entry, plus the short pause that ends the digits before it.
     (pause,) = [g for g in gaps(sounds(wav)) if g >= 1.0]
     assert 1.5 <= pause <= 2.1, pause
@@ -139,7 +139,7 @@ def test_asterisk_prompts_read_the_digits(service: ApiProcess, tmp_path: Path) -
     assert status["state"] == "completed", status
     # Words are beyond Asterisk's prompts: flite says them, Asterisk's Allison the digits.
     assert status["speech_engines"] == ["asterisk", "flite"], status
-    heard = heard_seconds(recording(status["request_id"]))
+    heard = wav_seconds(recording(status["request_id"]))
     assert abs(heard - status["audio_seconds"]) < 0.15, (heard, status)
 
 
