@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from ari_app.ari import Ari
 from ari_app.ari.asterisk import Originate
+from ari_app.call.detection import Detection
 from ari_app.call.progress import Progress, move
 from ari_app.call.recorder import Recorder
 from ari_app.call.router import Inbox, Router
@@ -96,9 +96,8 @@ class Attempt:
         """Monotonic time our hangup was first sent."""
         self._script = Script(options=request.delivery, layout=Layout.of(request.playlist),
                               media=media)
-        self._detecting_since: float | None = None
-        """Monotonic time AMD() began listening, until it decided."""
-        self._decision_ms: int | None = None
+        self._detection = Detection(enabled=request.delivery.machine_detection.enabled,
+                                    ari=ari, channel_id=self.channel_id)
         self._failed: tuple[int, float] | None = None
         """The part that failed and when (monotonic), until the call is failed for it."""
         self._first_audio_ms: float | None = None
@@ -233,17 +232,17 @@ class Attempt:
                 if self._answered_at is None:
                     await self._answered()
             case DetectionStarted():
-                self._detecting_since = time.monotonic()
+                self._detection.started()
             case DialplanMoved():
-                self._detection_over()
+                self._detection.moved_on()
             case AudioStarted():
-                self._detection_over()
+                self._detection.moved_on()
                 self._script.opening_started()
                 if self._answered_at is not None and self._first_audio_ms is None:
                     self._first_audio_ms = (time.monotonic() - self._answered_at) * 1000
                     self._recorder.audio_started(self._first_audio_ms)
             case FirstEntryPlayed(ok=ok, machine=machine):
-                self._detection_over()
+                self._detection.moved_on()
                 await self._first_entry_played(ok, machine)
             case KeyPressed(key=key):
                 await self._key_pressed(key)
@@ -288,8 +287,7 @@ class Attempt:
         if not ok:
             await self._fail(FIRST_ENTRY_FAILED)
             return
-        if machine is not None:
-            machine = replace(machine, decision_ms=self._decision_ms)
+        machine = self._detection.timed(machine)
         self._progress = move(self._progress, Progress.PLAYING)
         await self._do(self._script.start(machine))
 
@@ -300,18 +298,6 @@ class Attempt:
         action = self._script.key(key, at_ms)
         if self._progress is Progress.PLAYING:
             await self._do(action)
-
-    async def _detected(self) -> MachineCheck | None:
-        """What AMD() said, read from the channel."""
-        if not self._request.delivery.machine_detection.enabled:
-            return None
-        status = await self._ari.channel_variable(self.channel_id, "AMDSTATUS")
-        cause = await self._ari.channel_variable(self.channel_id, "AMDCAUSE")
-        return MachineCheck(status, cause, None) if status else None
-
-    def _detection_over(self) -> None:
-        if self._detecting_since is not None and self._decision_ms is None:
-            self._decision_ms = round((time.monotonic() - self._detecting_since) * 1000)
 
     async def _do(self, action: Action) -> None:
         """What the script asks: play a part (stopping the one playing first), or end."""
@@ -392,7 +378,7 @@ class Attempt:
             if self._progress is Progress.ANSWERED:
                 # StasisStart was missed: what it would have said is in the channel's
                 # variables (a machine must not be taken for a person).
-                await self._first_entry_played(ok=True, machine=await self._detected())
+                await self._first_entry_played(ok=True, machine=await self._detection.read())
                 return
             playing = self._script.playing
             if playing is not None \
