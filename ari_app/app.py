@@ -19,6 +19,7 @@ from ari_app.api.app import application
 from ari_app.api.auth import Authenticator
 from ari_app.api.calls import CallHandlers
 from ari_app.api.carriers import CarrierHandlers
+from ari_app.api.verify import VerifyHandlers
 from ari_app.ari import Ari, ConnectHandler, EventHandler
 from ari_app.ari.client import AriClient
 from ari_app.ari.events import EVENT_TYPES
@@ -37,6 +38,7 @@ from ari_app.settings import Current, Settings
 from ari_app.speech import Engine, Speaker, build_engines
 from ari_app.store import SqliteStore
 from ari_app.supervisor import Supervisor
+from ari_app.verify.service import VerifyService
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Service:
     calls: CallService
     notifier: Notifier
     admission: Admission
+    verify: VerifyService
     http: web.Application
 
 
@@ -104,7 +107,7 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
     current = Current(settings)
     metrics = Metrics()
     router = Router()
-    store = SqliteStore(settings.storage_path)
+    store = SqliteStore(settings.storage_path, settings.key_file)
     media_preparer, fetcher = media or build_media(current)
     calls: CallService | None = None
 
@@ -127,15 +130,21 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
                     live=carrier_admin.live_all)
     intake = Intake(current=current, admission=admission, calls=calls,
                     idempotency=IdempotencyGuard(store=store.idempotency))
+    verify = VerifyService(current=current, store=store.verifications, sealer=store.sealer,
+                           intake=intake, metrics=metrics, wake_callbacks=notifier.wake,
+                           clock=clock)
+    calls.on_ended = verify.call_ended
     http = application(
         auth=Authenticator(keys=store.keys, metrics=metrics),
         calls=CallHandlers(current=current, intake=intake, calls=calls, store=store.calls,
                            media=media_preparer),
         carriers=CarrierHandlers(current=current, admin=carrier_admin, calls=calls),
         admin=AdminHandlers(admission=admission, health=health, metrics=metrics),
+        verify=VerifyHandlers(service=verify),
     )
     return Service(current=current, store=store, ari=ari, fetcher=fetcher, media=media_preparer,
-                   calls=calls, notifier=notifier, admission=admission, http=http)
+                   calls=calls, notifier=notifier, admission=admission, verify=verify,
+                   http=http)
 
 
 async def serve(settings: Settings) -> None:
@@ -156,6 +165,8 @@ async def serve(settings: Settings) -> None:
             tasks.start("callbacks", service.notifier.run())
             await service.admission.load()
             await service.calls.resume()
+            await service.verify.load()
+            tasks.start("verifications", service.verify.run())
             await site.start()
             log.info(f"API listening on http://{settings.listen}")
             await stop.wait()
@@ -163,6 +174,7 @@ async def serve(settings: Settings) -> None:
     finally:
         await runner.cleanup()
         await service.calls.shutdown()
+        await service.verify.shutdown()
         await service.notifier.close()
         await service.ari.close()
         await service.fetcher.close()

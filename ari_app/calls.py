@@ -71,6 +71,8 @@ class CallService:
         self._dispatcher = Dispatcher(limits=self._limits,
                                  cap=lambda: current.settings.calls.max_channels,
                                  is_open=lambda: ari.connected and may_dial())
+        self.on_ended: Callable[[str], None] = lambda _: None
+        """Told each call's id once its final state is stored (verifications listen)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: dict[str, Session] = {}
         metrics.watch(live=lambda: len(self._sessions),
@@ -123,7 +125,8 @@ class CallService:
         return Recorder(call_id=call_id, carrier_id=carrier_id or request.carrier_id,
                         callback=request.callback_url is not None, store=self._store,
                         metrics=self._metrics, wake_callbacks=self._wake_callbacks,
-                        clock=self._clock, state=state)
+                        clock=self._clock, state=state,
+                        on_ended=lambda call_id: self.on_ended(call_id))
 
     def _start(self, call_id: str, request: CallRequest, created_at: float,
                recorder: Recorder) -> None:

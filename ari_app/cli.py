@@ -61,7 +61,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from ari_app.keys import new_key
     from ari_app.store import SqliteStore
 
-    store = SqliteStore(settings.storage_path)
+    store = SqliteStore(settings.storage_path, settings.key_file)
     try:
         if args.keys_command == "create":
             countries = None

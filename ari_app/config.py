@@ -40,6 +40,7 @@ from ari_app.settings import (
     Window,
 )
 from ari_app.speech import ENGINES
+from ari_app.verify.config import read_verify
 
 ENV_VAR = "ARI_APP_CONFIG"
 DEFAULT_ENGINES = ("flite", "espeak-ng")
@@ -87,7 +88,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     ami = _ami(top.section("ami"))
     asterisk, config_dir = _asterisk(top.section("asterisk"), base)
     listen = _listen(top.section("http"))
-    storage_path = _storage(top.section("storage"), base)
+    storage_path, key_file = _storage(top.section("storage"), base)
     media = _media(top.section("media"), base)
     tts = _tts(top.section("tts"), base)
     calls = _calls(top.section("calls"))
@@ -97,6 +98,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     breaker = _breaker(top.section("breaker"))
     carriers, carriers_file, managed_ids = _carriers(top, base, managed)
     delivery = top.raw("delivery", None)
+    verify = top.raw("verify", None)
     top.finish()
     if problems:
         raise ConfigError(problems)
@@ -109,9 +111,10 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
         media=media, tts=tts, calls=calls, callbacks=callbacks,
         destinations=destinations, limits=limits, breaker=breaker,
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
-        managed=frozenset(managed_ids), config_dir=config_dir,
+        managed=frozenset(managed_ids), config_dir=config_dir, key_file=key_file,
     )
-    return dataclasses.replace(settings, delivery=_delivery(delivery, settings))
+    return read_verify(verify, dataclasses.replace(settings, delivery=_delivery(delivery,
+                                                                                settings)))
 
 
 def _delivery(raw: object, settings: Settings) -> DeliveryOptions:
@@ -166,10 +169,12 @@ def _listen(reader: Reader) -> Address:
     return listen
 
 
-def _storage(reader: Reader, base: Path) -> Path:
+def _storage(reader: Reader, base: Path) -> tuple[Path, Path]:
+    """The database, and the key that seals codes in it (beside it unless set)."""
     path = base / reader.text("path", "var/ari-app.sqlite3", conf=False)
+    key_file = reader.text("key_file", None, conf=False)
     reader.finish()
-    return path
+    return path, base / key_file if key_file else path.parent / "ari-app.key"
 
 
 def _media(reader: Reader, base: Path) -> MediaSettings:

@@ -13,6 +13,7 @@
     │   │   └── DestinationForbidden 403: the number may not be called
     │   ├── NotFound                404
     │   ├── Conflict                409: the call already ended, or the change cannot be made
+    │   │   └── VerificationEnded   409: the verification is no longer pending
     │   ├── PayloadTooLarge         413
     │   ├── InvalidField            422: a field failed validation
     │   │   └── IdempotencyMismatch 422: a key reused with another body
@@ -117,6 +118,22 @@ class Conflict(ApiError):
     status = 409
     error_id = "call-ended"
     code = 1006
+
+
+class VerificationEnded(Conflict):
+    """A check, resend or cancel of a verification that has ended: says its status (a
+    second check of a right code must not read as approved)."""
+
+    error_id = "verification-ended"
+    code = 1014
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the verification is {status}: it accepts no code and places no "
+                         "call any more; start a new one", field="id")
+        self.verification_status = status
+
+    def body(self) -> dict[str, object]:
+        return super().body() | {"verification_status": self.verification_status}
 
 
 class IdempotencyMismatch(InvalidField):

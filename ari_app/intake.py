@@ -7,12 +7,13 @@ stores and starts it. A refusal at any step stores and dials nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from ari_app.admission import Admission
 from ari_app.calls import CallService
 from ari_app.idempotency import IdempotencyGuard, idempotency_of
 from ari_app.keys import ApiKey
-from ari_app.request import parse_request
+from ari_app.request import CallRequest, parse_request
 from ari_app.settings import Current
 from ari_app.store import Idempotency
 
@@ -42,8 +43,15 @@ class Intake:
         """Validate, admit and store one call. Admissions go one at a time (each counts
         the calls admitted before it); stores are committed together (group commit)."""
         request = parse_request(body, self._current.settings)
+        return await self.place(request, key, client, idempotency=idempotency)
+
+    async def place(self, request: CallRequest, key: ApiKey | None, client: str | None, *,
+                    idempotency: Idempotency | None = None,
+                    verification_id: str | None = None) -> str:
+        """Admit and store one validated call (a verification's send comes in here)."""
         async with self._admit_lock:  # in memory, quick; the store's commit is outside
             origin = await self._admission.admit(request, key, client)
+        origin = dataclasses.replace(origin, verification_id=verification_id)
         try:
             return await self._calls.submit(request, idempotency=idempotency, origin=origin)
         except Exception:

@@ -12,7 +12,7 @@ import time
 
 import orjson
 
-_FIELDS = ("request_id", "carrier", "cause", "app")
+_FIELDS = ("request_id", "verification_id", "carrier", "cause", "app")
 
 
 class JsonFormatter(logging.Formatter):

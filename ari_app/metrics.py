@@ -1,4 +1,5 @@
-"""Prometheus metrics, served at /metrics. Labels carry carriers and states, never numbers."""
+"""Prometheus metrics, served at /metrics. Labels carry carriers and states, never numbers
+(a destination prefix, the first digits of numbers, only once it has volume)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,22 @@ class Metrics:
         self.refused = Counter("ari_app_refused_requests",
                                "Requests refused before storing, by reason", ["reason"],
                                registry=self.registry)
+        self.verifications = Counter("ari_app_verifications",
+                                     "Verifications by the status they reached (pending: "
+                                     "started)", ["status"], registry=self.registry)
+        self.verify_conversion = Gauge(
+            "ari_app_verify_conversion",
+            "Verifications approved / started in the fraud window, by carrier", ["carrier"],
+            registry=self.registry)
+        self.verify_prefix_conversion = Gauge(
+            "ari_app_verify_prefix_conversion",
+            "Verifications approved / started in the fraud window, by destination prefix "
+            "(prefixes with verify.fraud.min_volume or more)", ["prefix"],
+            registry=self.registry)
+        self.verify_prefix_alerts = Counter(
+            "ari_app_verify_prefix_alerts",
+            "Low-conversion alerts by destination prefix (the pattern of traffic pumping)",
+            ["prefix"], registry=self.registry)
         self.ari_connected = Gauge("ari_app_ari_connected",
                                    "1 while the ARI events websocket is up", registry=self.registry)
 

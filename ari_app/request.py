@@ -36,12 +36,33 @@ class CallRequest:
     delivery: DeliveryOptions = PLAIN
 
 
+@dataclass(frozen=True)
+class CallFields:
+    """Who is called, from which number, over which carrier, and who is told: the fields a
+    call and a verification share."""
+
+    to: str
+    caller_id: str
+    carrier_id: str
+    callback_url: str | None
+
+
 def parse_request(body: object, settings: Settings) -> CallRequest:
     if not isinstance(body, Mapping):
         raise InvalidField("the body must be a JSON object", field="body")
     for name in body:
         if name not in _TOP_FIELDS:
             raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
+    fields = parse_call_fields(body, settings)
+    base = settings.carriers[fields.carrier_id].media_base_url
+    entries = parse_entries(body.get("playlist"), "playlist", settings, base)
+    delivery = parse_delivery(body.get("delivery"), base=settings.delivery, settings=settings,
+                              media_base=base)
+    return CallRequest(to=fields.to, caller_id=fields.caller_id, carrier_id=fields.carrier_id,
+                       playlist=entries, callback_url=fields.callback_url, delivery=delivery)
+
+
+def parse_call_fields(body: Mapping[str, object], settings: Settings) -> CallFields:
     to = body.get("to")
     if not isinstance(to, str) or not _TO.match(to):
         raise InvalidField("'to' must be 3 to 20 digits with an optional leading '+'", field="to")
@@ -51,14 +72,9 @@ def parse_request(body: object, settings: Settings) -> CallRequest:
         carrier_id = str(carrier_id)
     if not isinstance(carrier_id, str) or carrier_id not in settings.carriers:
         raise InvalidField("unknown carrier_id", field="carrier_id")
-    caller_id = _caller_id(body.get("from"), settings, carrier_id)
-    base = settings.carriers[carrier_id].media_base_url
-    entries = parse_entries(body.get("playlist"), "playlist", settings, base)
-    delivery = parse_delivery(body.get("delivery"), base=settings.delivery, settings=settings,
-                              media_base=base)
-    return CallRequest(to=to, caller_id=caller_id, carrier_id=carrier_id, playlist=entries,
-                       callback_url=_callback_url(body.get("callback_url"), settings),
-                       delivery=delivery)
+    return CallFields(to=to, caller_id=_caller_id(body.get("from"), settings, carrier_id),
+                      carrier_id=carrier_id,
+                      callback_url=_callback_url(body.get("callback_url"), settings))
 
 
 def _callback_url(value: object, settings: Settings) -> str | None:

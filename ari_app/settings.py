@@ -1,7 +1,8 @@
 """The service's settings: frozen, typed values, parsed once from one YAML file (config.py).
 
 Sections as in the file: `ari`, `ami`, `asterisk`, `http`, `storage`, `media`, `tts`,
-`calls`, `callbacks`, `destinations`, `limits`, `breaker` and `carriers` (carriers.py).
+`calls`, `callbacks`, `destinations`, `limits`, `breaker`, `verify` and `carriers`
+(carriers.py).
 `Current` holds the settings in force.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -123,6 +124,34 @@ class DestinationSettings:
 
 
 @dataclass(frozen=True)
+class FraudSettings:
+    """When a destination prefix converts too little (verifications approved / started):
+    the pattern that traffic pumping (IRSF) leaves behind."""
+
+    prefix_digits: int = 5
+    """A number's prefix: its first digits, country code included."""
+    window: int = 3600
+    grace: int = 300
+    """Verifications younger than this are not counted yet: their callee may still check."""
+    min_volume: int = 20
+    min_rate: float = 0.2
+    block_seconds: int = 0
+    """Refuse new verifications to such a prefix this long; 0: alert only."""
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    carrier: str | None = None
+    """The carrier of a verification that names none."""
+    default_locale: str = "en-US"
+    locales: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Country calling code -> locale, over the built-in table (verify/locales.py)."""
+    delivery: DeliveryOptions = PLAIN
+    resend_interval: int = 30
+    fraud: FraudSettings = FraudSettings()
+
+
+@dataclass(frozen=True)
 class Settings:
     ari: AriSettings
     ami: AmiSettings
@@ -147,6 +176,9 @@ class Settings:
     """The delivery options of a request that gives none (and the base of one that does)."""
     source: Path | None = None
     """The main config file these settings were loaded from."""
+    key_file: Path | None = None
+    """The sealing key (sealing.py); None: `ari-app.key` beside the database."""
+    verify: VerifySettings = VerifySettings()
 
 
 class Current:

@@ -12,10 +12,11 @@ from ari_app.api.auth import Authenticator
 from ari_app.api.calls import CallHandlers
 from ari_app.api.carriers import CarrierHandlers
 from ari_app.api.http import MAX_BODY, errors
+from ari_app.api.verify import VerifyHandlers
 
 
 def application(*, auth: Authenticator, calls: CallHandlers, carriers: CarrierHandlers,
-                admin: AdminHandlers) -> web.Application:
+                admin: AdminHandlers, verify: VerifyHandlers) -> web.Application:
     app = web.Application(middlewares=[errors, auth.middleware], client_max_size=MAX_BODY)
-    app.add_routes([*calls.routes(), *carriers.routes(), *admin.routes()])
+    app.add_routes([*calls.routes(), *carriers.routes(), *admin.routes(), *verify.routes()])
     return app

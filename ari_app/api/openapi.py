@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ari_app import __version__
+from ari_app.api.openapi_verify import verify_paths
 from ari_app.delivery import AMD_LIMITS
 from ari_app.outcome import State
 from ari_app.playlist import MAX_ENTRIES, MAX_REPEAT, MAX_TEXT
@@ -336,6 +337,7 @@ def document() -> dict[str, Any]:
                 },
             }},
             **_carrier_paths(),
+            **verify_paths(_DELIVERY, _errors),
             "/admin/breaker": {
                 "get": {"summary": "The circuit breaker: tripped (no dialling) or not, since "
                                    "when and why",

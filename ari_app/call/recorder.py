@@ -42,7 +42,8 @@ def event_body(call_id: str, carrier_id: str, state: State, at: float,
 class Recorder:
     def __init__(self, *, call_id: str, carrier_id: str, callback: bool, store: CallStore,
                  metrics: Metrics, wake_callbacks: Callable[[], None],
-                 clock: Callable[[], float], state: State = State.QUEUED) -> None:
+                 clock: Callable[[], float], state: State = State.QUEUED,
+                 on_ended: Callable[[str], None] = lambda _: None) -> None:
         self.call_id = call_id
         self.carrier_id = carrier_id
         """The carrier of the call's latest attempt."""
@@ -53,6 +54,8 @@ class Recorder:
         self._metrics = metrics
         self._wake = wake_callbacks
         self._clock = clock
+        self._on_ended = on_ended
+        """Told the call's id once its final state is stored (a verification's send)."""
 
     @property
     def log_extra(self) -> dict[str, str]:
@@ -111,6 +114,7 @@ class Recorder:
             event=self._event(ending.state, now, **details),
             attempt_end=None if attempt is None else self._attempt_end(attempt, ending))
         self._told()
+        self._on_ended(self.call_id)
 
     async def interrupted(self, error: CallError, attempts: list[AttemptRecord]) -> None:
         """A call that was live when the service stopped: its open attempts and the call

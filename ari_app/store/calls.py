@@ -3,23 +3,22 @@
 A call is written before the API answers 202, and every state change after, each
 with its callback event (outbox.py) in the same transaction. The request (which may
 hold a code) is kept only while the call is unfinished, so a restarted service can
-still place it, and is erased once the call ends.
+still place it, and is erased once the call ends. It is sealed under the deployment's
+key (sealing.py) before it is written: no code stands readable in the database, its
+write-ahead log or the pages SQLite frees, at any moment.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
 
-from ari_app.delivery import PLAIN, AmdParameters, DeliveryOptions, Gate, MachineDetection, Repeat
-from ari_app.entries import KINDS, Entry
 from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
+from ari_app.sealing import SEALED, Sealer
 from ari_app.store.database import Database
+from ari_app.store.encoding import decode_request, encode_request, entry_types
 from ari_app.store.outbox import DELIVERIES_OF, add_event
 from ari_app.store.records import (
     ATTEMPT_COLUMNS,
@@ -38,68 +37,10 @@ from ari_app.store.records import (
 _SELECT_CALL = f"SELECT {','.join(CALL_COLUMNS)} FROM calls"  # noqa: S608
 _ATTEMPTS_OF = (f"SELECT {','.join(ATTEMPT_COLUMNS)} FROM attempts "  # noqa: S608
                 "WHERE call_id=? ORDER BY n")
-_BY_KIND: dict[str, type[Entry]] = {kind: cls for cls, kind in KINDS.items()}
-
-
-def encode_request(request: CallRequest) -> str:
-    return json.dumps({
-        "to": request.to, "caller_id": request.caller_id, "carrier_id": request.carrier_id,
-        "playlist": _encode_entries(request.playlist),
-        "callback_url": request.callback_url,
-        "delivery": _encode_options(request.delivery),
-    })
-
-
-def decode_request(text: str) -> CallRequest:
-    data = json.loads(text)
-    options = data.get("delivery")  # absent in requests stored before delivery options
-    return CallRequest(to=data["to"], caller_id=data["caller_id"], carrier_id=data["carrier_id"],
-                       playlist=_decode_entries(data["playlist"]),
-                       callback_url=data.get("callback_url"),
-                       delivery=PLAIN if options is None else _decode_options(options))
-
-
-def _encode_entries(entries: Sequence[Entry] | None) -> list[dict[str, Any]] | None:
-    if entries is None:
-        return None
-    return [{"kind": KINDS[type(e)], **asdict(e)} for e in entries]
-
-
-def _decode_entries(entries: list[dict[str, Any]]) -> tuple[Entry, ...]:
-    return tuple(_BY_KIND[e.pop("kind")](**e) for e in entries)
-
-
-def _encode_options(options: DeliveryOptions) -> dict[str, Any]:
-    gate, repeat, detection = options.gate, options.repeat, options.machine_detection
-    return {
-        "gate": {**asdict(gate), "prompt": _encode_entries(gate.prompt)},
-        "repeat": {**asdict(repeat), "prompt": _encode_entries(repeat.prompt)},
-        "machine_detection": asdict(detection),
-        "withheld": _encode_entries(options.withheld),
-        "voicemail": _encode_entries(options.voicemail),
-    }
-
-
-def _decode_options(data: dict[str, Any]) -> DeliveryOptions:
-    gate, repeat, detection = data["gate"], data["repeat"], data["machine_detection"]
-    return DeliveryOptions(
-        gate=Gate(**{**gate, "prompt": gate["prompt"] and _decode_entries(gate["prompt"])}),
-        repeat=Repeat(**{**repeat,
-                         "prompt": repeat["prompt"] and _decode_entries(repeat["prompt"])}),
-        machine_detection=MachineDetection(**{**detection,
-                                              "amd": AmdParameters(**detection["amd"])}),
-        withheld=_decode_entries(data["withheld"]),
-        voicemail=_decode_entries(data["voicemail"]),
-    )
-
-
-def entry_types(playlist: Sequence[Entry]) -> str:
-    return ",".join(KINDS[type(e)] for e in playlist)
-
-
 class SqliteCalls:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
+        self._sealer = sealer
 
     async def insert(self, call_id: str, request: CallRequest, *,
                      idempotency: Idempotency | None = None, origin: Origin | None = None,
@@ -112,9 +53,11 @@ class SqliteCalls:
             to_number=request.to, caller_id=request.caller_id,
             entry_types=entry_types(request.playlist), created_at=now, updated_at=now,
         )
-        values = {**asdict(record), "request": encode_request(request),
+        values = {**asdict(record),
+                  "request": self._sealer.seal(encode_request(request), call_id),
                   "callback_url": request.callback_url, "api_key": origin.api_key,
-                  "client": origin.client, "est_cost": origin.est_cost}
+                  "client": origin.client, "est_cost": origin.est_cost,
+                  "verification_id": origin.verification_id}
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
         db = self._db.writer
@@ -188,7 +131,13 @@ class SqliteCalls:
         rows = await self._db.fetchall(
             f"SELECT {','.join(CALL_COLUMNS)}, request FROM calls "  # noqa: S608
             "WHERE request IS NOT NULL ORDER BY created_at")
-        return [(CallRecord(*row[:-1]), decode_request(row[-1])) for row in rows]
+        return [(CallRecord(*row[:-1]), self._request(row[0], row[-1])) for row in rows]
+
+    def _request(self, call_id: str, stored: str) -> CallRequest:
+        """A stored request; one stored before sealing existed is plain JSON."""
+        if stored.startswith(SEALED):
+            stored = self._sealer.open(stored, call_id)
+        return decode_request(stored)
 
     async def recent(self, since: float) -> list[RecentCall]:
         """Calls created after `since`: for the velocity limits after a restart."""

@@ -125,11 +125,49 @@ def _delivery_report(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE calls ADD COLUMN delivery TEXT")
 
 
+_VERIFICATIONS = """
+CREATE TABLE verifications (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    to_number TEXT NOT NULL,
+    carrier_id TEXT NOT NULL,
+    api_key TEXT,
+    locale TEXT NOT NULL,
+    code_length INTEGER NOT NULL,
+    code_hash TEXT,
+    code_sealed TEXT,
+    request TEXT NOT NULL,
+    callback_url TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sends INTEGER NOT NULL DEFAULT 0,
+    last_send_at REAL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ended_at REAL
+);
+CREATE INDEX verifications_pending ON verifications (to_number, api_key)
+    WHERE status = 'pending';
+CREATE INDEX verifications_expiry ON verifications (expires_at) WHERE status = 'pending';
+CREATE INDEX verifications_created ON verifications (created_at);
+ALTER TABLE calls ADD COLUMN verification_id TEXT;
+CREATE INDEX calls_verification ON calls (verification_id) WHERE verification_id IS NOT NULL;
+"""
+
+
+def _verifications(db: sqlite3.Connection) -> None:
+    for statement in _VERIFICATIONS.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, attempts, idempotency keys, callback deliveries, API keys, breaker",
               _baseline),
     Migration(2, "each call's delivery report (verdict, keys, machine detection)",
               _delivery_report),
+    Migration(3, "verifications (the code sealed and hashed while pending); each call's "
+              "verification", _verifications),
 )
 
 

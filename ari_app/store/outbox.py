@@ -27,6 +27,16 @@ def add_event(db: sqlite3.Connection, call_id: str, event: CallbackEvent, now: f
         (event_id, body, now, now, call_id))
 
 
+def add_event_for(db: sqlite3.Connection, owner_id: str, url: str, event: CallbackEvent,
+                  now: float) -> None:
+    """Queue `event` for `url`, on behalf of something that is not a call (a verification).
+    Inside a write."""
+    event_id = str(uuid.uuid4())
+    body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))
+    db.execute("INSERT INTO deliveries (id, call_id, url, state, body, created_at, next_at) "
+               "VALUES (?, ?, ?, 'pending', ?, ?, ?)", (event_id, owner_id, url, body, now, now))
+
+
 class SqliteOutbox:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -152,6 +152,8 @@ class Origin:
     client: str | None = None
     est_cost: float = 0.0
     admitted_at: float = 0.0
+    verification_id: str | None = None
+    """The verification the call is a send of."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ class FakeMedia:
         self.fail: Exception | None = None
         self.staged: list[Prepared] = []
         self.unstaged: list[Prepared] = []
+        self.playlists: list[tuple[Entry, ...]] = []
+        """What each call asked to prepare: its playlist and its delivery's messages."""
 
     def stage(self, prepared: Prepared) -> Prepared:
         self.staged.append(prepared)
@@ -51,6 +53,7 @@ class FakeMedia:
     async def prepare(self, playlist: Sequence[Entry]) -> Prepared:
         if self.fail is not None:
             raise self.fail
+        self.playlists.append(tuple(playlist))
         return Prepared(sounds=tuple(f"/media/{i}-{j}" for i in range(len(playlist))
                                      for j in range(2)),
                         items_per_entry=(2,) * len(playlist), seconds=1.0, engines=("flite",))
@@ -64,6 +67,8 @@ class Rig:
     media: Any
     """FakeMedia, or the real MediaPreparer."""
     _clients: list[TestClient]
+    token: str = ""
+    """The key of the last client made."""
     _closed: bool = False
 
     @property
@@ -110,6 +115,7 @@ class Rig:
             made, key_hash, token = new_key("tests", **limits)
             await self.store.keys.add(made, key_hash)
             headers["Authorization"] = f"Bearer {token}"
+            self.token = token
         client = TestClient(TestServer(self.service.http), headers=headers)
         await client.start_server()
         self._clients.append(client)

@@ -17,7 +17,7 @@ from ari_app.entries import AudioUrl, Speech
 from ari_app.errors import ConfigError, InvalidField
 from ari_app.request import parse_request
 from ari_app.settings import Settings
-from ari_app.store.calls import decode_request, encode_request
+from ari_app.store.encoding import decode_request, encode_request
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "sandbox/ari-app.yaml"

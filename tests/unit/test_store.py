@@ -39,7 +39,8 @@ async def test_an_empty_database_gets_every_migration(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         assert version(db) == LATEST
     assert set(tables(tmp_path / "db.sqlite3")) == {
-        "calls", "attempts", "idempotency", "deliveries", "api_keys", "breaker"}
+        "calls", "attempts", "idempotency", "deliveries", "api_keys", "breaker",
+        "verifications"}
 
 
 async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Path) -> None:
@@ -72,8 +73,8 @@ async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Pa
         assert version(db) == LATEST
     # Nothing was missing; what later migrations add is there too.
     after = tables(path)
-    assert after["calls"] == before["calls"] | {"delivery"}
-    assert {k: v for k, v in after.items() if k != "calls"} == \
+    assert after["calls"] == before["calls"] | {"delivery", "verification_id"}
+    assert {k: v for k, v in after.items() if k not in ("calls", "verifications")} == \
         {k: v for k, v in before.items() if k != "calls"}
 
 

@@ -1,0 +1,313 @@
+"""The verify service: makes the code, places its calls, checks it, and ends each verification
+once, with its callback event, metric and log line.
+
+    start       POST /verify: a new verification and its first call; a pending one of the
+                same key to the same number is sent again instead (same id, same code)
+    resend      another call with the same code (rules.send_refusal)
+    check       the code against its keyed hash, in constant time (rules.py)
+    cancel      DELETE /verify/{id}
+    call_ended  a send's call ended: if none reached a person, the verification is
+                undeliverable
+    run         expires what is due, and watches conversion (fraud.py)
+
+Changes to one verification go one at a time (a lock per verification), and each
+stored change is conditional on the verification still being pending (store).
+The code exists in plain text only in this process's memory, while a call is made
+from it; the store keeps it sealed and hashed, and erases both when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ari_app.errors import DestinationForbidden, InvalidField, NotFound, TooManyRequests
+from ari_app.errors import VerificationEnded as Ended
+from ari_app.intake import Intake
+from ari_app.keys import ApiKey
+from ari_app.metrics import Metrics
+from ari_app.request import CallRequest
+from ari_app.sealing import Sealer
+from ari_app.settings import Current
+from ari_app.store.records import CallbackEvent
+from ari_app.verify.fraud import ConversionWatch
+from ari_app.verify.message import code_playlist
+from ari_app.verify.request import VerifyRequest, parse_verify
+from ari_app.verify.rules import (
+    Status,
+    Verification,
+    after_wrong_code,
+    new_code,
+    send_refusal,
+    undeliverable,
+)
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+EVALUATE_SECONDS = 10.0
+_CODE = re.compile(r"^[0-9]{4,10}$")
+
+
+class VerificationStore(Protocol):
+    async def insert(self, verification: Verification, request: VerifyRequest, *,
+                     code_hash: str, code_sealed: str) -> None: ...
+    async def discard(self, verification_id: str) -> None: ...
+    async def get(self, verification_id: str) -> Verification | None: ...
+    async def pending_for(self, to_number: str, api_key: str | None) -> Verification | None: ...
+    async def secret(self, verification_id: str) -> tuple[str, str, VerifyRequest] | None: ...
+    async def sent(self, verification_id: str, at: float, *,
+                   event: CallbackEvent | None) -> None: ...
+    async def wrong_code(self, verification_id: str, attempts: int) -> bool: ...
+    async def finish(self, verification_id: str, status: Status, *, now: float,
+                     wrong_code: bool = False, event: CallbackEvent | None = None) -> bool: ...
+    async def sends(self, verification_id: str) -> list[tuple[str, str, str | None, float,
+                                                              float | None]]: ...
+    async def of_call(self, call_id: str) -> str | None: ...
+    async def due(self, now: float) -> list[str]: ...
+    async def since(self, since: float) -> list[Verification]: ...
+
+
+def event_body(verification: Verification, status: Status, at: float) -> dict[str, Any]:
+    """A `verification.<status>` callback: ids and counts, never the code or the number."""
+    return {"type": f"verification.{status.value}", "verification_id": verification.id,
+            "status": status.value, "carrier_id": verification.carrier_id,
+            "sends": verification.sends, "attempts_left": verification.attempts_left,
+            "timestamp": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")}
+
+
+class VerifyService:
+    def __init__(self, *, current: Current, store: VerificationStore, sealer: Sealer,
+                 intake: Intake, metrics: Metrics, wake_callbacks: Callable[[], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._current = current
+        self._store = store
+        self._sealer = sealer
+        self._intake = intake
+        self._metrics = metrics
+        self._wake = wake_callbacks
+        self._clock = clock
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        """Per verification: its lock and how many hold or wait for it."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.watch = ConversionWatch(settings=lambda: current.settings.verify.fraud,
+                                     metrics=metrics, clock=clock)
+
+    async def load(self) -> None:
+        """At start: the conversion window's verifications, and any pending one whose calls
+        all ended while the service was down."""
+        fraud = self._current.settings.verify.fraud
+        for verification in await self._store.since(self._clock() - max(fraud.window, 1800)):
+            self.watch.started(verification.id, verification.to_number, verification.carrier_id,
+                               verification.created_at,
+                               approved=verification.status == Status.APPROVED)
+            if verification.status == Status.PENDING:
+                await self._settle(verification.id)
+
+    async def start(self, body: object, key: ApiKey | None,
+                    client: str | None) -> tuple[Verification, bool]:
+        """The verification this request makes, and whether it is new (else a pending one
+        of the same key to the same number was sent again)."""
+        request = parse_verify(body, self._current.settings)
+        key_id = key.id if key else None
+        now = self._clock()
+        existing = await self._store.pending_for(request.to, key_id)
+        if existing is not None and existing.status_at(now) is Status.PENDING:
+            return await self.resend(existing.id, key, client), False
+        blocked = self.watch.blocked_for(request.to)
+        if blocked is not None:
+            self._metrics.refused.labels(reason="low-conversion").inc()
+            raise DestinationForbidden(f"verifications to this number's range are refused for "
+                                       f"{blocked} s more: too few were approved", field="to")
+        code = new_code(request.code_length)
+        verification = Verification(
+            id=str(uuid.uuid4()), status=Status.PENDING, to_number=request.to,
+            carrier_id=request.carrier_id, api_key=key_id, locale=request.locale,
+            code_length=request.code_length, callback_url=request.callback_url, attempts=0,
+            sends=0, last_send_at=None, created_at=now, expires_at=now + request.expires_in,
+            updated_at=now)
+        await self._store.insert(verification, request,
+                                 code_hash=self._sealer.digest(code, verification.id),
+                                 code_sealed=self._sealer.seal(code, verification.id))
+        try:
+            await self._send(verification, request, code, key, client)
+        except BaseException:
+            await self._store.discard(verification.id)
+            raise
+        self._metrics.verifications.labels(status=Status.PENDING.value).inc()
+        self.watch.started(verification.id, request.to, request.carrier_id, now)
+        log.info("verification started", extra={"verification_id": verification.id,
+                                                "carrier": request.carrier_id})
+        return await self._get(verification.id), True
+
+    async def resend(self, verification_id: str, key: ApiKey | None,
+                     client: str | None) -> Verification:
+        async with self._lock(verification_id):
+            verification = await self._pending(verification_id, key)
+            now = self._clock()
+            refusal = send_refusal(verification, now, self._current.settings.verify.resend_interval)
+            if refusal is not None:
+                self._metrics.refused.labels(reason="rate-limited").inc()
+                retry = refusal.retry_after or math.ceil(verification.expires_at - now)
+                raise TooManyRequests(refusal.reason, field="id", retry_after=max(1, retry))
+            secret = await self._store.secret(verification_id)
+            if secret is None:
+                raise Ended((await self._get(verification_id)).status)
+            _, sealed, request = secret
+            await self._send(verification, request, self._sealer.open(sealed, verification_id),
+                             key, client)
+            log.info("verification sent again", extra={"verification_id": verification_id})
+            return await self._get(verification_id)
+
+    async def check(self, verification_id: str, code: object,
+                    key: ApiKey | None) -> Verification:
+        if not isinstance(code, str) or not _CODE.match(code):
+            raise InvalidField("code: 4 to 10 digits, as a string", field="code")
+        async with self._lock(verification_id):
+            verification = await self._pending(verification_id, key)
+            secret = await self._store.secret(verification_id)
+            if secret is None:
+                raise Ended((await self._get(verification_id)).status)
+            right = Sealer.same(self._sealer.digest(code, verification_id), secret[0])
+            if right:
+                await self._end(verification, Status.APPROVED)
+            elif after_wrong_code(verification) is Status.MAX_ATTEMPTS_REACHED:
+                await self._end(verification, Status.MAX_ATTEMPTS_REACHED, wrong_code=True)
+            else:
+                await self._store.wrong_code(verification_id, verification.attempts)
+                log.info("verification: wrong code", extra={"verification_id": verification_id})
+            return await self._get(verification_id)
+
+    async def cancel(self, verification_id: str, key: ApiKey | None) -> Verification:
+        async with self._lock(verification_id):
+            verification = await self._pending(verification_id, key)
+            await self._end(verification, Status.CANCELED)
+            return await self._get(verification_id)
+
+    async def details(self, verification_id: str, key: ApiKey | None) -> tuple[
+            Verification, list[dict[str, Any]]]:
+        """The verification (expired if its time is up) and each of its sends."""
+        async with self._lock(verification_id):
+            verification = await self._expire_if_due(await self._own(verification_id, key))
+        sends = [{"call_id": call_id, "state": state,
+                  "verdict": json.loads(delivery)["verdict"] if delivery else None,
+                  "created_at": created_at, "ended_at": ended_at}
+                 for call_id, state, delivery, created_at, ended_at
+                 in await self._store.sends(verification_id)]
+        return verification, sends
+
+    def call_ended(self, call_id: str) -> None:
+        """A call ended (the recorder tells every call): settle its verification, if any."""
+        task = asyncio.get_running_loop().create_task(self._call_ended(call_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        """Expire what is due, every second; evaluate conversion every ten."""
+        evaluated = 0.0
+        while True:
+            for verification_id in await self._store.due(self._clock()):
+                async with self._lock(verification_id):
+                    found = await self._store.get(verification_id)
+                    if found is not None:
+                        await self._expire_if_due(found)
+            if self._clock() - evaluated >= EVALUATE_SECONDS:
+                self.watch.evaluate()
+                evaluated = self._clock()
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _call_ended(self, call_id: str) -> None:
+        verification_id = await self._store.of_call(call_id)
+        if verification_id is not None:
+            await self._settle(verification_id)
+
+    async def _settle(self, verification_id: str) -> None:
+        async with self._lock(verification_id):
+            verification = await self._store.get(verification_id)
+            if verification is None or verification.status != Status.PENDING:
+                return
+            calls = [(state, json.loads(delivery)["verdict"] if delivery else None)
+                     for _, state, delivery, _, _ in await self._store.sends(verification_id)]
+            if undeliverable(verification.sends, calls):
+                await self._end(verification, Status.UNDELIVERABLE)
+
+    async def _send(self, verification: Verification, request: VerifyRequest, code: str,
+                    key: ApiKey | None, client: str | None) -> None:
+        call = CallRequest(to=request.to, caller_id=request.caller_id,
+                           carrier_id=request.carrier_id,
+                           playlist=code_playlist(code, language=request.language,
+                                                  brand=request.brand, readings=request.repeat),
+                           callback_url=None, delivery=request.delivery)
+        await self._intake.place(call, key, client, verification_id=verification.id)
+        first = verification.sends == 0
+        now = self._clock()
+        await self._store.sent(verification.id, now, event=event_body(
+            verification, Status.PENDING, now) if first else None)
+        if first and verification.callback_url:
+            self._wake()
+
+    async def _own(self, verification_id: str, key: ApiKey | None) -> Verification:
+        """The verification, if this key made it (or may manage everything)."""
+        found = await self._store.get(verification_id)
+        if found is None or (key is not None and found.api_key != key.id
+                             and not key.unrestricted):
+            raise NotFound("no verification with this id", field="id")
+        return found
+
+    async def _pending(self, verification_id: str, key: ApiKey | None) -> Verification:
+        verification = await self._expire_if_due(await self._own(verification_id, key))
+        if verification.status != Status.PENDING:
+            raise Ended(verification.status)
+        return verification
+
+    async def _expire_if_due(self, verification: Verification) -> Verification:
+        if verification.status == Status.PENDING \
+                and verification.status_at(self._clock()) is Status.EXPIRED:
+            await self._end(verification, Status.EXPIRED)
+            return await self._get(verification.id)
+        return verification
+
+    async def _end(self, verification: Verification, status: Status, *,
+                   wrong_code: bool = False) -> None:
+        now = self._clock()
+        shown = verification if not wrong_code else Verification(
+            **{**verification.__dict__, "attempts": verification.attempts + 1})
+        if not await self._store.finish(verification.id, status, now=now, wrong_code=wrong_code,
+                                        event=event_body(shown, status, now)):
+            return
+        self._metrics.verifications.labels(status=status.value).inc()
+        if status is Status.APPROVED:
+            self.watch.approved(verification.id)
+        log.info("verification %s", status.value, extra={"verification_id": verification.id})
+        if verification.callback_url:
+            self._wake()
+
+    async def _get(self, verification_id: str) -> Verification:
+        found = await self._store.get(verification_id)
+        if found is None:
+            raise NotFound("no verification with this id", field="id")
+        return found
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, verification_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(verification_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[verification_id]
