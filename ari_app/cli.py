@@ -1,4 +1,4 @@
-"""The `ari-app` command: serve, render, check-config, call, keys, preview, engines."""
+"""The `ari-app` command: serve, render, check-config, call, verify, keys, preview, engines."""
 
 from __future__ import annotations
 
@@ -33,9 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("engines", help="try every configured speech engine and say how it went")
     call = sub.add_parser("call", help="place one call and print each state until the outcome")
     call.add_argument("request", type=Path, help="JSON body of POST /voice/call/play")
-    call.add_argument("--api", default=None, help="API base URL (default: from settings)")
-    call.add_argument("--key-file", type=Path, default=None,
-                      help=f"file holding the API key (default: ${KEY_ENV})")
+    verify = sub.add_parser("verify", help="start a verification to a number, then ask for the "
+                                           "code heard and check it (to test a trunk)")
+    verify.add_argument("to", help="the number to call, e.g. +12125551212")
+    verify.add_argument("--carrier", default=None, help="carrier id (default: verify.carrier)")
+    verify.add_argument("--locale", default=None, help="BCP 47, e.g. fr-FR (default: from "
+                                                       "the number's country code)")
+    verify.add_argument("--brand", default=None, help='said as "Your <brand> code is"')
+    for command in (call, verify):
+        command.add_argument("--api", default=None,
+                             help="API base URL (default: from settings)")
+        command.add_argument("--key-file", type=Path, default=None,
+                             help=f"file holding the API key (default: ${KEY_ENV})")
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="make a key; it is shown once")
@@ -132,10 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             from ari_app.app import serve
 
             asyncio.run(serve(settings))
-        elif args.command == "call":
-            from ari_app.api_client import place_call
+        elif args.command in ("call", "verify"):
+            from ari_app.api_client import place_call, verify_number
 
-            body = json.loads(args.request.read_text(encoding="utf-8"))
             api = args.api or f"http://{settings.listen}"
             key = (args.key_file.read_text(encoding="utf-8").strip() if args.key_file
                    else os.environ.get(KEY_ENV, ""))
@@ -143,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ari-app: an API key is needed: --key-file FILE or ${KEY_ENV}",
                       file=sys.stderr)
                 return 2
+            if args.command == "verify":
+                fields = {"carrier_id": args.carrier, "locale": args.locale,
+                          "brand": args.brand}
+                body = {"to": args.to, **{k: v for k, v in fields.items() if v is not None}}
+                return asyncio.run(verify_number(api, body, key=key))
+            body = json.loads(args.request.read_text(encoding="utf-8"))
             return asyncio.run(place_call(api, body, key=key))
         elif args.command == "keys":
             return asyncio.run(_keys(settings, args))

@@ -1,11 +1,12 @@
 """What a verification call says, in the callee's language: "Your <brand> code is", the gate's
 "press any key", and where a number's language is guessed from its country code.
 
-One short table, reviewed per language; a language is offered only when it has a row
-here and a configured engine speaks it (the digits are spoken by the same voice, one
-clip per digit, so they come in the language too). A locale asked for by name is
-spoken as asked or refused (422); English stands in only for a locale the service
-guessed from the number's country code.
+One short table, reviewed per language (formal register where the language has one;
+each prompt read back through espeak-ng with a brand and a key filled in). A language
+is offered only when it has a row here and a configured engine speaks it (the digits
+are spoken by the same voice, one clip per digit, so they come in the language too).
+A locale asked for by name is spoken as asked or refused (422); English stands in only
+for a locale the service guessed from the number's country code.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Phrases:
     """With `{brand}` where the brand goes."""
     press_any: str
     press_key: str
-    """With `{key}` where the key goes."""
+    """With `{key}` where the key goes: a digit. (A speech engine reads `*` and `#` in some
+    languages as nothing, or in the wrong case: those keys keep the English prompt.)"""
 
 
 PHRASES: Mapping[str, Phrases] = MappingProxyType({
@@ -34,13 +36,13 @@ PHRASES: Mapping[str, Phrases] = MappingProxyType({
                   "Pulse {key} para escuchar su código."),
     "fr": Phrases("Votre code est", "Votre code {brand} est",
                   "Appuyez sur une touche pour entendre votre code.",
-                  "Appuyez sur {key} pour entendre votre code."),
-    "de": Phrases("Ihr Code lautet", "Ihr {brand} Code lautet",
+                  "Appuyez sur la touche {key} pour entendre votre code."),
+    "de": Phrases("Ihr Code lautet", "Ihr Code für {brand} lautet",
                   "Drücken Sie eine beliebige Taste, um Ihren Code zu hören.",
-                  "Drücken Sie die {key}, um Ihren Code zu hören."),
+                  "Drücken Sie die Taste {key}, um Ihren Code zu hören."),
     "it": Phrases("Il suo codice è", "Il suo codice {brand} è",
                   "Prema un tasto qualsiasi per ascoltare il suo codice.",
-                  "Prema {key} per ascoltare il suo codice."),
+                  "Prema il tasto {key} per ascoltare il suo codice."),
     "pt": Phrases("O seu código é", "O seu código {brand} é",
                   "Pressione qualquer tecla para ouvir o seu código.",
                   "Pressione {key} para ouvir o seu código."),
@@ -56,21 +58,21 @@ PHRASES: Mapping[str, Phrases] = MappingProxyType({
     "nb": Phrases("Koden din er", "Koden din for {brand} er",
                   "Trykk på en hvilken som helst tast for å høre koden din.",
                   "Trykk {key} for å høre koden din."),
-    "pl": Phrases("Twój kod to", "Twój kod {brand} to",
-                  "Naciśnij dowolny klawisz, aby usłyszeć swój kod.",
-                  "Naciśnij {key}, aby usłyszeć swój kod."),
+    "pl": Phrases("Państwa kod to", "Państwa kod {brand} to",
+                  "Proszę nacisnąć dowolny klawisz, aby usłyszeć kod.",
+                  "Proszę nacisnąć klawisz {key}, aby usłyszeć kod."),
     "cs": Phrases("Váš kód je", "Váš kód pro {brand} je",
                   "Stiskněte libovolnou klávesu a uslyšíte svůj kód.",
-                  "Stiskněte {key} a uslyšíte svůj kód."),
-    "ro": Phrases("Codul dumneavoastră este", "Codul dumneavoastră {brand} este",
+                  "Stiskněte klávesu {key} a uslyšíte svůj kód."),
+    "ro": Phrases("Codul dumneavoastră este", "Codul dumneavoastră pentru {brand} este",
                   "Apăsați orice tastă pentru a auzi codul.",
-                  "Apăsați {key} pentru a auzi codul."),
+                  "Apăsați tasta {key} pentru a auzi codul."),
     "tr": Phrases("Kodunuz", "{brand} kodunuz",
                   "Kodunuzu duymak için herhangi bir tuşa basın.",
                   "Kodunuzu duymak için {key} tuşuna basın."),
     "ru": Phrases("Ваш код", "Ваш код {brand}",
                   "Нажмите любую клавишу, чтобы услышать код.",
-                  "Нажмите {key}, чтобы услышать код."),
+                  "Нажмите клавишу {key}, чтобы услышать код."),
 })
 """Language (BCP 47 primary subtag; `no` is spoken as `nb`) -> phrases."""
 

@@ -50,7 +50,7 @@ def localized(options: DeliveryOptions, language: str) -> DeliveryOptions:
     """The gate's stock prompt said in `language`; a prompt the deployment wrote stays."""
     gate = options.gate
     said = phrases(language)
-    if not gate.enabled or gate.prompt is not None or said is None:
+    if not gate.enabled or gate.prompt is not None or said is None or gate.keys in ("*", "#"):
         return options
     text = said.press_any if gate.keys == ANY_KEY else said.press_key.format(key=gate.keys)
     prompt = (Speech(text=text, language=language, gender=GENDER, say_as=None),)
