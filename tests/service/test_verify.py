@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from ari_app.api_client import verify_number
 from ari_app.entries import Speech
 from tests.service.rig import Rig, build_rig
 from tests.support.waiting import until, until_async
@@ -146,7 +148,7 @@ async def test_resends_say_the_same_code_thirty_seconds_apart_five_at_most(
     assert response.status == 429 and "at most 5" in (await response.json())["message"]
     await until(lambda: len(spoken_codes(rig)) == 5 * 3)
     assert len(set(spoken_codes(rig))) == 1
-    assert len(rig.ari.originated) == 5
+    await until(lambda: len(rig.ari.originated) == 5)
 
 
 async def test_every_call_unanswered_makes_it_undeliverable_and_erases_the_code(
@@ -258,3 +260,22 @@ async def test_a_restart_keeps_it_checkable_and_the_database_holds_no_code(
         await second.close()
     for path in tmp_path.glob("db.sqlite3*"):
         assert code.encode() not in path.read_bytes(), path.name
+
+
+async def test_the_cli_asks_for_the_code_heard_and_checks_it(
+        rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    client = await rig.client()
+    api = str(client.server.make_url("")).rstrip("/")
+    answers: list[str] = []
+
+    async def ask(prompt: str) -> str:
+        code = await first_code(rig)
+        answers.append(wrong(code) if not answers else code)
+        return answers[-1]
+
+    status = await verify_number(api, {"to": "+12125551212", "delivery": NO_GATE},
+                                 key=rig.token, ask=ask, poll=0.01)
+    out = capsys.readouterr().out
+    assert status == 0 and len(answers) == 2
+    assert "call ended; verdict: played" in out and "4 attempt(s) left" in out
+    assert out.rstrip().endswith("approved")
