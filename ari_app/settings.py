@@ -148,6 +148,8 @@ class VerifySettings:
     """Country calling code -> locale, over the built-in table (verify/locales.py)."""
     delivery: DeliveryOptions = PLAIN
     resend_interval: int = 30
+    voice: str = "female"
+    """The voice verifications speak in (`female` or `male`)."""
     fraud: FraudSettings = FraudSettings()
 
 

@@ -15,6 +15,7 @@ from ari_app.verify.locales import COUNTRY_LOCALES
 from ari_app.verify.message import speech_language
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_VOICE = re.compile(r"^(female|male)$")
 
 
 def read_verify(raw: object, settings: Settings) -> Settings:
@@ -24,8 +25,9 @@ def read_verify(raw: object, settings: Settings) -> Settings:
     carrier = reader.text("carrier", None, conf=False) or None
     if carrier is not None and carrier not in settings.carriers:
         reader.problem("verify.carrier", "is not a configured carrier")
+    voice = reader.text("voice", "female", pattern=_VOICE)
     default_locale = reader.text("default_locale", "en-US", pattern=_LOCALE)
-    if not problems and speech_language(default_locale, settings) is None:
+    if not problems and speech_language(default_locale, settings, voice) is None:
         reader.problem("verify.default_locale", "no phrases or no engine for this locale")
     locales = dict(COUNTRY_LOCALES)
     table = reader.section("locales")
@@ -33,7 +35,7 @@ def read_verify(raw: object, settings: Settings) -> Settings:
         locale = table.text(code, pattern=_LOCALE)
         if not str(code).isdigit() or not 1 <= len(str(code)) <= 3:
             reader.problem(table.key(str(code)), "keys are country calling codes (1 to 3 digits)")
-        elif locale and speech_language(locale, settings) is None:
+        elif locale and speech_language(locale, settings, voice) is None:
             reader.problem(table.key(str(code)), "no phrases or no engine for this locale")
         locales[str(code)] = locale
     delivery = settings.delivery
@@ -49,7 +51,7 @@ def read_verify(raw: object, settings: Settings) -> Settings:
         raise ConfigError(problems)
     return dataclasses.replace(settings, verify=VerifySettings(
         carrier=carrier, default_locale=default_locale, locales=MappingProxyType(locales),
-        delivery=delivery, resend_interval=interval, fraud=fraud))
+        delivery=delivery, resend_interval=interval, voice=voice, fraud=fraud))
 
 
 def _fraud(reader: Reader) -> FraudSettings:

@@ -12,46 +12,48 @@ from ari_app.settings import Settings
 from ari_app.speech import order_for, supported
 from ari_app.verify.locales import phrases
 
-GENDER = "female"
-"""flite's female voice reads digits the most clearly over the phone (speech.py)."""
 BETWEEN_READINGS_MS = 1200
 DIGIT_PAUSE_MS = 400
 """Between digits: slower than a playlist's default, so the code can be written down."""
 
 
-def speech_language(locale: str, settings: Settings) -> str | None:
+def speech_language(locale: str, settings: Settings, gender: str) -> str | None:
     """The language tag to speak `locale` in (itself, else its primary subtag), if it has
-    phrases and a configured engine has a voice for it; else None."""
+    phrases and a configured engine has a voice of `gender` for it; else None."""
     if phrases(locale) is None:
         return None
     for tag in (locale, locale.split("-")[0]):
         order = order_for(tag, settings.tts.engines, settings.tts.by_language)
-        if supported(tag, GENDER, order, settings.tts.asterisk_sounds):
+        if supported(tag, gender, order, settings.tts.asterisk_sounds):
             return tag
     return None
 
 
-def code_playlist(code: str, *, language: str, brand: str | None,
+def code_playlist(code: str, *, language: str, gender: str, brand: str | None,
                   readings: int) -> tuple[Entry, ...]:
-    """"Your <brand> code is 4 5 9 8 1 3 … 4 5 9 8 1 3 …": the code is marked secret."""
+    """"Your <brand> code is 4 5 9 8 1 3 … 4 5 9 8 1 3 …". The words and the first reading
+    are one entry, so a gate comes before the words (a gate comes before the first entry
+    holding a code); every entry is marked secret."""
     said = phrases(language)
     assert said is not None  # the language was checked when the verification was made
     intro = said.brand_code_is.format(brand=brand) if brand else said.code_is
-    reading = Speech(text=code, language=language, gender=GENDER, say_as="digits",
-                     pause_ms=DIGIT_PAUSE_MS, secret=True)
-    entries: list[Entry] = [Speech(text=intro, language=language, gender=GENDER, say_as=None),
-                            reading]
+
+    def speech(text: str) -> Speech:
+        return Speech(text=text, language=language, gender=gender, say_as="digits",
+                      pause_ms=DIGIT_PAUSE_MS, secret=True)
+
+    entries: list[Entry] = [speech(f"{intro} {code}")]
     for _ in range(readings - 1):
-        entries += [Pause(BETWEEN_READINGS_MS), reading]
+        entries += [Pause(BETWEEN_READINGS_MS), speech(code)]
     return tuple(entries)
 
 
-def localized(options: DeliveryOptions, language: str) -> DeliveryOptions:
+def localized(options: DeliveryOptions, language: str, gender: str) -> DeliveryOptions:
     """The gate's stock prompt said in `language`; a prompt the deployment wrote stays."""
     gate = options.gate
     said = phrases(language)
     if not gate.enabled or gate.prompt is not None or said is None or gate.keys in ("*", "#"):
         return options
     text = said.press_any if gate.keys == ANY_KEY else said.press_key.format(key=gate.keys)
-    prompt = (Speech(text=text, language=language, gender=GENDER, say_as=None),)
+    prompt = (Speech(text=text, language=language, gender=gender, say_as=None),)
     return dataclasses.replace(options, gate=dataclasses.replace(gate, prompt=prompt))

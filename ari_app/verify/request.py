@@ -32,6 +32,8 @@ class VerifyRequest:
     locale: str
     language: str
     """The tag the engines speak the locale in."""
+    gender: str = "female"
+    """The voice: the deployment's verify.voice."""
     code_length: int = 6
     expires_in: int = 600
     brand: str | None = None
@@ -63,8 +65,10 @@ def parse_verify(body: object, settings: Settings) -> VerifyRequest:
         to=fields.to, caller_id=fields.caller_id, carrier_id=fields.carrier_id, locale=locale,
         language=language, code_length=_integer(body, "code_length", 6, CODE_LENGTHS),
         expires_in=_integer(body, "expires_in", 600, EXPIRY_SECONDS),
-        brand=brand.strip() if brand else None, repeat=_integer(body, "repeat", 3, READINGS),
-        delivery=localized(delivery, language), callback_url=fields.callback_url)
+        gender=settings.verify.voice, brand=brand.strip() if brand else None,
+        repeat=_integer(body, "repeat", 3, READINGS),
+        delivery=localized(delivery, language, settings.verify.voice),
+        callback_url=fields.callback_url)
 
 
 def _integer(body: Mapping[str, object], name: str, default: int,
@@ -79,8 +83,9 @@ def _integer(body: Mapping[str, object], name: str, default: int,
 def _locale(value: object, to: str, settings: Settings) -> tuple[str, str]:
     """(locale, language to speak it in): the request's, else the number's country's, else
     the default. A locale asked for by name is never replaced by another."""
+    voice = settings.verify.voice
     if value is not None:
-        language = speech_language(value, settings) if isinstance(value, str) \
+        language = speech_language(value, settings, voice) if isinstance(value, str) \
             and _LOCALE.match(value) else None
         if language is None:
             raise InvalidField(f"locale: not one this service can speak; supported: "
@@ -88,13 +93,14 @@ def _locale(value: object, to: str, settings: Settings) -> tuple[str, str]:
         return str(value), language
     guessed = country_locale(to, settings.verify.locales)
     if guessed is not None:
-        language = speech_language(guessed, settings)
+        language = speech_language(guessed, settings, voice)
         if language is not None:
             return guessed, language
     default = settings.verify.default_locale
-    return default, speech_language(default, settings) or "en-US"
+    return default, speech_language(default, settings, voice) or "en-US"
 
 
 def supported_locales(settings: Settings) -> list[str]:
     """The languages a verification can be said in, with these engines."""
-    return [tag for tag in sorted(PHRASES) if speech_language(tag, settings) is not None]
+    return [tag for tag in sorted(PHRASES)
+            if speech_language(tag, settings, settings.verify.voice) is not None]

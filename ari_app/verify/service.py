@@ -248,7 +248,8 @@ class VerifyService:
         call = CallRequest(to=request.to, caller_id=request.caller_id,
                            carrier_id=request.carrier_id,
                            playlist=code_playlist(code, language=request.language,
-                                                  brand=request.brand, readings=request.repeat),
+                                                  gender=request.gender, brand=request.brand,
+                                                  readings=request.repeat),
                            callback_url=None, delivery=request.delivery)
         await self._intake.place(call, key, client, verification_id=verification.id)
         first = verification.sends == 0

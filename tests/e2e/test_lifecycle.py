@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, ClassVar
@@ -20,6 +20,7 @@ from ari_app.callbacks import verify
 from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
 from tests.e2e.observe import calls_processed, recording, seed
+from tests.support.waiting import eventually
 
 ACME = {"id": "acme", "name": "Acme (registers)", "host": "127.0.0.1", "port": 5070,
         "username": "acme", "password": "acme-trunk-pass", "register": True,
@@ -35,15 +36,6 @@ def call(carrier: str, to: str = "12125551212", playlist: Any = None,
     if playlist is not None:
         body["playlist"] = playlist
     return body
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(every)
 
 
 def carrier_cli(lab: Lab, command: str) -> str:

@@ -39,7 +39,7 @@ def start_body(to: str = "+12125551212", **extra: Any) -> dict[str, Any]:
 
 def spoken_codes(rig: Rig) -> list[str]:
     """The code of each verification call placed so far, as handed to the media layer."""
-    return [entry.text for playlist in rig.media.playlists for entry in playlist
+    return [entry.text.split()[-1] for playlist in rig.media.playlists for entry in playlist
             if isinstance(entry, Speech) and entry.secret]
 
 
@@ -73,8 +73,8 @@ async def test_a_verification_says_its_code_three_times_and_accepts_it_once(rig:
     assert started["status"] == "pending" and started["sends"] == 1
     assert started["to"] == "+12125551212" and len(code) == 6 and code.isdigit()
     (playlist,) = rig.media.playlists[:1]
-    assert isinstance(playlist[0], Speech) and playlist[0].text == "Your Acme code is"
-    assert [e.text for e in playlist if isinstance(e, Speech) and e.secret] == [code] * 3
+    assert [e.text for e in playlist if isinstance(e, Speech) and e.secret] == \
+        [f"Your Acme code is {code}", code, code]
 
     status, body = await check(client, started["id"], wrong(code))
     assert status == 200 and body == {"id": started["id"], "status": "pending",
@@ -212,7 +212,7 @@ async def test_the_locale_chooses_the_words(rig: Rig) -> None:
     await until(lambda: len(rig.media.playlists) >= 1)
     intro = rig.media.playlists[0][0]
     assert isinstance(intro, Speech)
-    assert intro.text == "Votre code Acme est" and intro.language.startswith("fr")
+    assert intro.text.startswith("Votre code Acme est ") and intro.language.startswith("fr")
 
 
 async def test_another_key_cannot_see_or_check_it(rig: Rig) -> None:

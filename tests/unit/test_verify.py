@@ -144,11 +144,12 @@ def test_an_unspeakable_locale_lists_the_supported_ones(settings: Settings) -> N
 
 
 def test_the_code_is_read_as_asked(settings: Settings) -> None:
-    playlist = code_playlist("4598", language="de-DE", brand=None, readings=2)
-    assert [type(e).__name__ for e in playlist] == ["Speech", "Speech", "Pause", "Speech"]
-    assert playlist[0].text == "Ihr Code lautet"  # type: ignore[union-attr]
-    branded = code_playlist("4598", language="de", brand="Acme", readings=1)
-    assert branded[0].text == "Ihr Code für Acme lautet"  # type: ignore[union-attr]
+    playlist = code_playlist("4598", language="de-DE", gender="female", brand=None, readings=2)
+    assert [type(e).__name__ for e in playlist] == ["Speech", "Pause", "Speech"]
+    assert playlist[0].text == "Ihr Code lautet 4598"  # type: ignore[union-attr]
+    assert playlist[2].text == "4598"  # type: ignore[union-attr]
+    branded = code_playlist("4598", language="de", gender="male", brand="Acme", readings=1)
+    assert branded[0].text == "Ihr Code für Acme lautet 4598"  # type: ignore[union-attr]
 
 
 class Clock:
