@@ -12,7 +12,8 @@ UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl
 DEBS := $(UNIT_DEBS) mmdebstrap sip-tester tshark
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit e2e bench bench-prepare bench-compare bench-amd bench-dead-air \
+.PHONY: run test lint unit e2e bench bench-prepare bench-compare bench-amd bench-verify \
+	bench-dead-air \
 	bench-venv deps \
 	unit-deps venv sounds root render clean
 
@@ -35,8 +36,9 @@ e2e: deps venv sounds root
 # Benchmarks print numbers; they are not part of `make test`. `make bench`: speech
 # preparation, then dead air, capacity and API latency side by side with a call file
 # and a direct-ARI script (under 15 minutes), answering-machine detection on a corpus
-# of greetings (about 2 minutes), then the table and chart.
-bench: bench-prepare bench-compare bench-amd
+# of greetings (about 2 minutes), the verify API at 200 requests a second (about 1
+# minute), then the table and chart.
+bench: bench-prepare bench-compare bench-amd bench-verify
 	$(PY) -m bench.report
 
 bench-prepare: deps venv
@@ -47,6 +49,9 @@ bench-compare: deps bench-venv sounds root
 
 bench-amd: deps venv sounds root
 	$(PY) -m bench.amd
+
+bench-verify: deps venv sounds root
+	$(PY) -m bench.verify_api
 
 bench-dead-air: deps venv sounds root
 	$(PY) -m bench.dead_air --calls 50

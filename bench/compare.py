@@ -42,6 +42,7 @@ import aiohttp
 import yaml
 
 from bench.dead_air import capture, dead_air
+from bench.load import open_loop
 from sandbox.api import FINAL, ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, asterisk_ids, running
 from sandbox.run import ARI_PASSWORD
@@ -395,32 +396,10 @@ def polling(api: ViaApi, offset: int, calls: int = 100) -> dict[str, Any]:
 # -- 3. API latency -----------------------------------------------------------------------
 
 async def latency(url: str, key: str, rate: int, seconds: int) -> dict[str, Any]:
-    """Open loop: requests start on schedule whatever the answers do."""
-    results: list[float] = []
-    errors = 0
-    headers = {"Authorization": f"Bearer {key}"}
-    connector = aiohttp.TCPConnector(limit=500)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
-        async def one(n: int) -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            async with http.post(f"{url}/voice/call/play", json=api_body(True, n)) as response:
-                await response.read()
-                if response.status != 202:
-                    errors += 1
-            results.append((time.perf_counter() - started) * 1000)
-
-        tasks = []
-        begin = time.perf_counter()
-        for n in range(rate * seconds):
-            delay = begin + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(n)))
-        await asyncio.gather(*tasks)
-    quantiles = statistics.quantiles(results, n=100)
-    return {"rate": rate, "seconds": seconds, "requests": len(results), "errors": errors,
-            "p50_ms": round(statistics.median(results), 2), "p99_ms": round(quantiles[98], 2)}
+    result, _ = await open_loop(url, key, rate, seconds,
+                                lambda n: ("POST", "/voice/call/play", api_body(True, n)),
+                                ok=frozenset({202}))
+    return result
 
 
 def settle(lab: Lab, seconds: float = 15) -> None:

@@ -89,6 +89,19 @@ def amd_table(amd: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verify_table(verify: dict[str, Any]) -> str:
+    """The verify API at its rate (bench/verify_api.py)."""
+    lines = ["", f"Verify API, {verify['date']}:", "",
+             "| request | rate | p50 | p99 | errors | service CPU each |",
+             "|---|---|---|---|---|---|"]
+    for name, run in (("POST /verify", verify["start"]),
+                      ("POST /verify/{id}/check", verify["check"])):
+        lines.append(f"| {name} | {run['rate']}/s for {run['seconds']} s | "
+                     f"{run['p50_ms']:.2f} ms | {run['p99_ms']:.2f} ms | "
+                     f"{run['errors']} of {run['requests']} | {run['cpu_ms_per_request']} ms |")
+    return "\n".join(lines) + "\n"
+
+
 def chart(compare: dict[str, Any]) -> None:
     import matplotlib
 
@@ -129,6 +142,9 @@ def main() -> None:
     amd_path = RESULTS / "amd.json"
     if amd_path.exists():
         text += amd_table(json.loads(amd_path.read_text()))
+    verify_path = RESULTS / "verify.json"
+    if verify_path.exists():
+        text += verify_table(json.loads(verify_path.read_text()))
     (RESULTS / "summary.md").write_text(text)
     chart(compare)
     print(text)
