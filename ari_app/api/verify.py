@@ -27,7 +27,7 @@ def verification_body(verification: Verification, status: str | None = None,
         "created_at": iso(verification.created_at), "expires_at": iso(verification.expires_at),
         "ended_at": iso(verification.ended_at), "sends": verification.sends,
         "last_send_at": iso(verification.last_send_at),
-        "attempts_left": verification.attempts_left,
+        "attempts": verification.attempts, "attempts_left": verification.attempts_left,
     }
     if calls is not None:
         body["calls"] = [{**c, "created_at": iso(c["created_at"]),

@@ -18,7 +18,6 @@ from ari_app.verify.message import localized, speech_language
 _FIELDS = frozenset({"to", "from", "carrier_id", "locale", "code_length", "expires_in", "brand",
                      "repeat", "delivery", "callback_url"})
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_BRAND = re.compile(r"^[A-Za-z0-9 ]{1,30}$")
 CODE_LENGTHS = (4, 10)
 EXPIRY_SECONDS = (60, 1800)
 READINGS = (1, 5)
@@ -55,7 +54,7 @@ def parse_verify(body: object, settings: Settings) -> VerifyRequest:
     fields = parse_call_fields({**body, "carrier_id": carrier_id}, settings)
     locale, language = _locale(body.get("locale"), fields.to, settings)
     brand = body.get("brand")
-    if brand is not None and (not isinstance(brand, str) or not _BRAND.match(brand)):
+    if brand is not None and not _brand_ok(brand):
         raise InvalidField("brand: letters, digits and spaces, 1 to 30 characters",
                            field="brand")
     base = settings.carriers[fields.carrier_id].media_base_url
@@ -69,6 +68,12 @@ def parse_verify(body: object, settings: Settings) -> VerifyRequest:
         repeat=_integer(body, "repeat", 3, READINGS),
         delivery=localized(delivery, language, settings.verify.voice),
         callback_url=fields.callback_url)
+
+
+def _brand_ok(brand: object) -> bool:
+    """Letters of any script (a brand may be "Société Générale"), ASCII digits, spaces."""
+    return (isinstance(brand, str) and 1 <= len(brand) <= 30 and bool(brand.strip())
+            and all(ch.isalpha() or ch in "0123456789 " for ch in brand))
 
 
 def _integer(body: Mapping[str, object], name: str, default: int,

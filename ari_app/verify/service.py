@@ -135,14 +135,17 @@ class VerifyService:
             code_length=request.code_length, callback_url=request.callback_url, attempts=0,
             sends=0, last_send_at=None, created_at=now, expires_at=now + request.expires_in,
             updated_at=now)
-        await self._store.insert(verification, request,
-                                 code_hash=self._sealer.digest(code, verification.id),
-                                 code_sealed=self._sealer.seal(code, verification.id))
-        try:
-            await self._send(verification, request, code, key, client)
-        except BaseException:
-            await self._store.discard(verification.id)
-            raise
+        # Held until the send is counted: a call that ends at once must find it counted
+        # (call_ended waits here), or the verification would never become undeliverable.
+        async with self._lock(verification.id):
+            await self._store.insert(verification, request,
+                                     code_hash=self._sealer.digest(code, verification.id),
+                                     code_sealed=self._sealer.seal(code, verification.id))
+            try:
+                await self._send(verification, request, code, key, client)
+            except BaseException:
+                await self._store.discard(verification.id)
+                raise
         self._metrics.verifications.labels(status=Status.PENDING.value).inc()
         self.watch.started(verification.id, request.to, request.carrier_id, now)
         log.info("verification started", extra={"verification_id": verification.id,

@@ -91,7 +91,7 @@ async def test_a_verification_says_its_code_three_times_and_accepts_it_once(rig:
 
     await until_async(send_ended)
     got = await (await client.get(f"/verify/{started['id']}")).json()
-    assert got["status"] == "approved" and got["attempts_left"] == 4
+    assert got["status"] == "approved" and got["attempts_left"] == 4 and got["attempts"] == 1
     (send,) = got["calls"]
     assert send["state"] == "completed" and send["verdict"] == "played"
     metrics = (await (await client.get("/metrics")).read()).decode()
@@ -182,6 +182,7 @@ async def test_bad_bodies_name_the_field_and_call_no_one(rig: Rig) -> None:
                         (start_body(code_length=3), "code_length"),
                         (start_body(expires_in=1801), "expires_in"),
                         (start_body(brand="Acme<script>"), "brand"),
+                        (start_body(brand="   "), "brand"), (start_body(brand="x" * 31), "brand"),
                         (start_body(repeat=6), "repeat"), (start_body(extra=1), "extra"),
                         (start_body(carrier_id="nope"), "carrier_id")]:
         response = await client.post("/verify", json=body)

@@ -196,3 +196,12 @@ def test_low_volume_is_not_judged() -> None:
         watch.started(f"v{n}", f"+88213{n:06d}", "c", NOW)
     clock.now += 301
     assert watch.evaluate() == []
+
+
+def test_a_brand_may_be_written_in_any_script_but_holds_nothing_else(settings: Settings) -> None:
+    body = {"to": "12125551212", "brand": "Société Générale 2"}
+    assert parse_verify(body, settings).brand == "Société Générale 2"
+    for bad in ("Acme!", "Acme\nx", "", "${SHELL}", "x" * 31):
+        with pytest.raises(InvalidField) as raised:
+            parse_verify({**body, "brand": bad}, settings)
+        assert raised.value.field == "brand"
