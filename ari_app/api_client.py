@@ -47,8 +47,8 @@ async def _ask(prompt: str) -> str:
 async def verify_number(api: str, body: Any, *, key: str,
                         ask: Callable[[str], Awaitable[str]] = _ask, poll: float = 0.5) -> int:
     """Start a verification, print its call as it goes, then ask for the code heard until
-    it is approved or ends. An empty answer asks for another call. Exit status 0 only
-    when approved."""
+    it is approved or ends. An empty answer asks for another call (a new verification if
+    this one ended, e.g. undeliverable). Exit status 0 only when approved."""
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
         async with http.post(f"{api}/verify", json=body) as response:
             answer = await response.json()
@@ -64,7 +64,13 @@ async def verify_number(api: str, body: Any, *, key: str,
             if not code:
                 async with http.post(f"{api}/verify/{verification_id}/resend") as response:
                     resent = await response.json()
-                if response.status != 200:
+                if response.status == 409:  # it ended (undeliverable...): a new one
+                    async with http.post(f"{api}/verify", json=body) as response:
+                        resent = await response.json()
+                    if response.status in (200, 201):
+                        verification_id = resent["id"]
+                        print(f"verification {verification_id}: a new code, calling again")
+                if response.status not in (200, 201):
                     print(resent.get("message", resent))
                     continue
                 await _follow_call(http, f"{api}/verify/{verification_id}", poll)

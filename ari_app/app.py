@@ -132,7 +132,7 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
                     idempotency=IdempotencyGuard(store=store.idempotency))
     verify = VerifyService(current=current, store=store.verifications, sealer=store.sealer,
                            intake=intake, metrics=metrics, wake_callbacks=notifier.wake,
-                           clock=clock)
+                           cancel_call=calls.cancel, clock=clock)
     calls.on_ended = verify.call_ended
     http = application(
         auth=Authenticator(keys=store.keys, metrics=metrics),

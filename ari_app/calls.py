@@ -30,7 +30,7 @@ from ari_app.errors import AriError
 from ari_app.failover import Failover
 from ari_app.media import MediaPreparer
 from ari_app.metrics import Metrics
-from ari_app.outcome import CallError, State
+from ari_app.outcome import CallError, Ending, State
 from ari_app.request import CallRequest
 from ari_app.settings import Current
 from ari_app.store import CallStore, Idempotency, Origin
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_RESTARTED = CallError("service-restarted",
                               "the service restarted while the call was in progress")
+UNREADABLE = CallError("request-unreadable",
+                       "the call's stored request does not open with storage.key_file")
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,16 @@ class CallService:
                      origin: Origin | None = None) -> str:
         """Store the call, then start it. Returns once the call is durable."""
         call_id = str(uuid.uuid4())
-        recorder = self._recorder(call_id, request)
+        recorder = self._recorder(call_id, request.carrier_id,
+                                  callback=request.callback_url is not None)
         record = await recorder.accepted(request, idempotency=idempotency, origin=origin)
         self._start(call_id, request, record.created_at, recorder)
         return call_id
 
-    def _recorder(self, call_id: str, request: CallRequest, state: State = State.QUEUED,
-                  carrier_id: str | None = None) -> Recorder:
-        return Recorder(call_id=call_id, carrier_id=carrier_id or request.carrier_id,
-                        callback=request.callback_url is not None, store=self._store,
+    def _recorder(self, call_id: str, carrier_id: str, *, callback: bool,
+                  state: State = State.QUEUED) -> Recorder:
+        return Recorder(call_id=call_id, carrier_id=carrier_id, callback=callback,
+                        store=self._store,
                         metrics=self._metrics, wake_callbacks=self._wake_callbacks,
                         clock=self._clock, state=state,
                         on_ended=lambda call_id: self.on_ended(call_id))
@@ -147,15 +150,24 @@ class CallService:
     async def resume(self) -> None:
         """After a restart: queued calls take their places again; calls that were live end."""
         for record, request in await self._store.unfinished():
-            if record.state == State.QUEUED:
+            # Events are queued only for a call stored with a callback URL (outbox.py).
+            callback = request is None or request.callback_url is not None
+            if request is None:
+                log.error("call's request does not open with the sealing key: it ends failed",
+                          extra={"request_id": record.id})
+                recorder = self._recorder(record.id, record.carrier_id, callback=callback,
+                                          state=State(record.state))
+                self._keep(asyncio.create_task(recorder.ended(Ending(State.FAILED,
+                                                                     error=UNREADABLE))))
+            elif record.state == State.QUEUED:
                 log.info("resuming queued call", extra={"request_id": record.id})
                 self._start(record.id, request, record.created_at,
-                            self._recorder(record.id, request))
+                            self._recorder(record.id, request.carrier_id, callback=callback))
             else:
                 log.warning("call was live when the service stopped",
                             extra={"request_id": record.id})
-                recorder = self._recorder(record.id, request, State(record.state),
-                                          carrier_id=record.carrier_id)
+                recorder = self._recorder(record.id, record.carrier_id, callback=callback,
+                                          state=State(record.state))
                 self._keep(asyncio.create_task(self._end_interrupted(recorder)))
 
     async def _end_interrupted(self, recorder: Recorder) -> None:

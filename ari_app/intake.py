@@ -15,7 +15,7 @@ from ari_app.idempotency import IdempotencyGuard, idempotency_of
 from ari_app.keys import ApiKey
 from ari_app.request import CallRequest, parse_request
 from ari_app.settings import Current
-from ari_app.store import Idempotency
+from ari_app.store import Idempotency, Origin
 
 
 class Intake:
@@ -46,14 +46,28 @@ class Intake:
         return await self.place(request, key, client, idempotency=idempotency)
 
     async def place(self, request: CallRequest, key: ApiKey | None, client: str | None, *,
-                    idempotency: Idempotency | None = None,
-                    verification_id: str | None = None) -> str:
-        """Admit and store one validated call (a verification's send comes in here)."""
+                    idempotency: Idempotency | None = None) -> str:
+        """Admit and store one validated call."""
+        return await self.submit(request, await self.admit(request, key, client),
+                                 idempotency=idempotency)
+
+    async def admit(self, request: CallRequest, key: ApiKey | None,
+                    client: str | None) -> Origin:
+        """Count the call against every limit, or refuse it; nothing is stored yet. A call
+        admitted but never submitted must be `forget`-ten."""
         async with self._admit_lock:  # in memory, quick; the store's commit is outside
-            origin = await self._admission.admit(request, key, client)
+            return await self._admission.admit(request, key, client)
+
+    def forget(self, origin: Origin, request: CallRequest) -> None:
+        self._admission.forget(origin, request.to)
+
+    async def submit(self, request: CallRequest, origin: Origin, *,
+                     idempotency: Idempotency | None = None,
+                     verification_id: str | None = None) -> str:
+        """Store an admitted call and start it (a verification's send comes in here)."""
         origin = dataclasses.replace(origin, verification_id=verification_id)
         try:
             return await self._calls.submit(request, idempotency=idempotency, origin=origin)
         except Exception:
-            self._admission.forget(origin, request.to)
+            self.forget(origin, request)
             raise

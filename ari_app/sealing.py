@@ -13,6 +13,7 @@ sealed code moved to another row does not open.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -31,15 +32,22 @@ _NONCE = 12
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The key in `path`, made (mode 0600, never replaced) if there is none yet."""
+    """The key in `path`, made (mode 0600, never replaced) if there is none yet. It is
+    written whole to a file of its own, then linked into place: a crash never leaves an
+    empty key, and of two processes starting at once, both use the first one's."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(secrets.token_hex(KEY_BYTES) + "\n")
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as file:
+                file.write(secrets.token_hex(KEY_BYTES) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            draft.unlink()
     if path.stat().st_mode & 0o077:
         raise StoreError(f"{path}: the sealing key must be readable by its owner only "
                          "(chmod 600)")
@@ -71,12 +79,18 @@ class Sealer:
         """The text sealed for `context`; StoreError if it was not (or the key changed)."""
         if not value.startswith(SEALED):
             raise StoreError("not a sealed value")
-        raw = base64.b64decode(value[len(SEALED):])
         try:
+            raw = base64.b64decode(value[len(SEALED):], validate=True)
             return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], context.encode()).decode()
-        except InvalidTag as exc:
+        except (InvalidTag, ValueError) as exc:  # binascii.Error is a ValueError
             raise StoreError("a sealed value does not open with this key (was "
                              "storage.key_file replaced?)") from exc
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the key without revealing it: the database keeps it, so a key file that
+        was replaced or lost is told at start, not found out code by code."""
+        return self.digest("fingerprint", "ari-app key")[:16]
 
     def digest(self, text: str, context: str) -> str:
         """A keyed hash of `text` for `context`: compared, never reversed (a 6-digit code's

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from dataclasses import asdict
 
+from ari_app.errors import StoreError
 from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
 from ari_app.sealing import SEALED, Sealer
@@ -126,17 +127,21 @@ class SqliteCalls:
     async def attempts(self, call_id: str) -> list[AttemptRecord]:
         return [AttemptRecord(*row) for row in self._db.reader.execute(_ATTEMPTS_OF, (call_id,))]
 
-    async def unfinished(self) -> list[tuple[CallRecord, CallRequest]]:
+    async def unfinished(self) -> list[tuple[CallRecord, CallRequest | None]]:
         """Calls not ended, oldest first, with their requests: for a restart."""
         rows = await self._db.fetchall(
             f"SELECT {','.join(CALL_COLUMNS)}, request FROM calls "  # noqa: S608
             "WHERE request IS NOT NULL ORDER BY created_at")
         return [(CallRecord(*row[:-1]), self._request(row[0], row[-1])) for row in rows]
 
-    def _request(self, call_id: str, stored: str) -> CallRequest:
-        """A stored request; one stored before sealing existed is plain JSON."""
+    def _request(self, call_id: str, stored: str) -> CallRequest | None:
+        """A stored request (one stored before sealing existed is plain JSON); None if it
+        does not open with this key."""
         if stored.startswith(SEALED):
-            stored = self._sealer.open(stored, call_id)
+            try:
+                stored = self._sealer.open(stored, call_id)
+            except StoreError:
+                return None
         return decode_request(stored)
 
     async def recent(self, since: float) -> list[RecentCall]:

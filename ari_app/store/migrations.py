@@ -150,6 +150,10 @@ CREATE INDEX verifications_pending ON verifications (to_number, api_key)
     WHERE status = 'pending';
 CREATE INDEX verifications_expiry ON verifications (expires_at) WHERE status = 'pending';
 CREATE INDEX verifications_created ON verifications (created_at);
+CREATE TABLE sealing (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint TEXT NOT NULL
+);
 ALTER TABLE calls ADD COLUMN verification_id TEXT;
 CREATE INDEX calls_verification ON calls (verification_id) WHERE verification_id IS NOT NULL;
 """
@@ -167,7 +171,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "each call's delivery report (verdict, keys, machine detection)",
               _delivery_report),
     Migration(3, "verifications (the code sealed and hashed while pending); each call's "
-              "verification", _verifications),
+              "verification; the sealing key's fingerprint", _verifications),
 )
 
 

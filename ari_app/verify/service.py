@@ -35,6 +35,7 @@ from ari_app.errors import VerificationEnded as Ended
 from ari_app.intake import Intake
 from ari_app.keys import ApiKey
 from ari_app.metrics import Metrics
+from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
 from ari_app.sealing import Sealer
 from ari_app.settings import Current
@@ -77,6 +78,16 @@ class VerificationStore(Protocol):
     async def since(self, since: float) -> list[Verification]: ...
 
 
+def _call(request: VerifyRequest, code: str) -> CallRequest:
+    """The call that says `code` for this verification."""
+    return CallRequest(to=request.to, caller_id=request.caller_id,
+                       carrier_id=request.carrier_id,
+                       playlist=code_playlist(code, language=request.language,
+                                              gender=request.gender, brand=request.brand,
+                                              readings=request.repeat),
+                       callback_url=None, delivery=request.delivery)
+
+
 def event_body(verification: Verification, status: Status, at: float) -> dict[str, Any]:
     """A `verification.<status>` callback: ids and counts, never the code or the number."""
     return {"type": f"verification.{status.value}", "verification_id": verification.id,
@@ -88,6 +99,7 @@ def event_body(verification: Verification, status: Status, at: float) -> dict[st
 class VerifyService:
     def __init__(self, *, current: Current, store: VerificationStore, sealer: Sealer,
                  intake: Intake, metrics: Metrics, wake_callbacks: Callable[[], None],
+                 cancel_call: Callable[[str], bool] = lambda _: False,
                  clock: Callable[[], float] = time.time) -> None:
         self._current = current
         self._store = store
@@ -95,6 +107,7 @@ class VerifyService:
         self._intake = intake
         self._metrics = metrics
         self._wake = wake_callbacks
+        self._cancel_call = cancel_call
         self._clock = clock
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         """Per verification: its lock and how many hold or wait for it."""
@@ -110,7 +123,11 @@ class VerifyService:
             self.watch.started(verification.id, verification.to_number, verification.carrier_id,
                                verification.created_at,
                                approved=verification.status == Status.APPROVED)
-            if verification.status == Status.PENDING:
+            if verification.status == Status.PENDING and verification.sends == 0:
+                # Stored, then the service stopped before its first call: never answered
+                # to the client, never announced.
+                await self._store.discard(verification.id)
+            elif verification.status == Status.PENDING:
                 await self._settle(verification.id)
 
     async def start(self, body: object, key: ApiKey | None,
@@ -119,38 +136,52 @@ class VerifyService:
         of the same key to the same number was sent again)."""
         request = parse_verify(body, self._current.settings)
         key_id = key.id if key else None
-        now = self._clock()
-        existing = await self._store.pending_for(request.to, key_id)
-        if existing is not None and existing.status_at(now) is Status.PENDING:
-            return await self.resend(existing.id, key, client), False
+        # One start at a time per number and key: two at once make one verification and
+        # a resend of it, never two with codes of their own.
+        async with self._lock(f"start {request.to} {key_id}"):
+            existing = await self._store.pending_for(request.to, key_id)
+            if existing is not None and existing.status_at(self._clock()) is Status.PENDING:
+                return await self.resend(existing.id, key, client), False
+            return await self._new(request, key, client), True
+
+    async def _new(self, request: VerifyRequest, key: ApiKey | None,
+                   client: str | None) -> Verification:
         blocked = self.watch.blocked_for(request.to)
         if blocked is not None:
             self._metrics.refused.labels(reason="low-conversion").inc()
             raise DestinationForbidden(f"verifications to this number's range are refused for "
                                        f"{blocked} s more: too few were approved", field="to")
+        now = self._clock()
         code = new_code(request.code_length)
         verification = Verification(
             id=str(uuid.uuid4()), status=Status.PENDING, to_number=request.to,
-            carrier_id=request.carrier_id, api_key=key_id, locale=request.locale,
-            code_length=request.code_length, callback_url=request.callback_url, attempts=0,
-            sends=0, last_send_at=None, created_at=now, expires_at=now + request.expires_in,
-            updated_at=now)
+            carrier_id=request.carrier_id, api_key=key.id if key else None,
+            locale=request.locale, code_length=request.code_length,
+            callback_url=request.callback_url, attempts=0, sends=0, last_send_at=None,
+            created_at=now, expires_at=now + request.expires_in, updated_at=now)
+        call = _call(request, code)
+        origin = await self._intake.admit(call, key, client)  # a refusal stores nothing
         # Held until the send is counted: a call that ends at once must find it counted
         # (call_ended waits here), or the verification would never become undeliverable.
         async with self._lock(verification.id):
-            await self._store.insert(verification, request,
-                                     code_hash=self._sealer.digest(code, verification.id),
-                                     code_sealed=self._sealer.seal(code, verification.id))
             try:
-                await self._send(verification, request, code, key, client)
+                await self._store.insert(verification, request,
+                                         code_hash=self._sealer.digest(code, verification.id),
+                                         code_sealed=self._sealer.seal(code, verification.id))
+            except BaseException:
+                self._intake.forget(origin, call)
+                raise
+            try:
+                await self._intake.submit(call, origin, verification_id=verification.id)
             except BaseException:
                 await self._store.discard(verification.id)
                 raise
+            await self._sent(verification)
         self._metrics.verifications.labels(status=Status.PENDING.value).inc()
         self.watch.started(verification.id, request.to, request.carrier_id, now)
         log.info("verification started", extra={"verification_id": verification.id,
                                                 "carrier": request.carrier_id})
-        return await self._get(verification.id), True
+        return await self._get(verification.id)
 
     async def resend(self, verification_id: str, key: ApiKey | None,
                      client: str | None) -> Verification:
@@ -166,8 +197,10 @@ class VerifyService:
             if secret is None:
                 raise Ended((await self._get(verification_id)).status)
             _, sealed, request = secret
-            await self._send(verification, request, self._sealer.open(sealed, verification_id),
-                             key, client)
+            call = _call(request, self._sealer.open(sealed, verification_id))
+            origin = await self._intake.admit(call, key, client)
+            await self._intake.submit(call, origin, verification_id=verification_id)
+            await self._sent(verification)
             log.info("verification sent again", extra={"verification_id": verification_id})
             return await self._get(verification_id)
 
@@ -218,14 +251,17 @@ class VerifyService:
         """Expire what is due, every second; evaluate conversion every ten."""
         evaluated = 0.0
         while True:
-            for verification_id in await self._store.due(self._clock()):
-                async with self._lock(verification_id):
-                    found = await self._store.get(verification_id)
-                    if found is not None:
-                        await self._expire_if_due(found)
-            if self._clock() - evaluated >= EVALUATE_SECONDS:
-                self.watch.evaluate()
-                evaluated = self._clock()
+            try:
+                for verification_id in await self._store.due(self._clock()):
+                    async with self._lock(verification_id):
+                        found = await self._store.get(verification_id)
+                        if found is not None:
+                            await self._expire_if_due(found)
+                if self._clock() - evaluated >= EVALUATE_SECONDS:
+                    self.watch.evaluate()
+                    evaluated = self._clock()
+            except Exception as exc:  # the next sweep tries again; the service goes on
+                log.error("verification sweep failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(SWEEP_SECONDS)
 
     async def shutdown(self) -> None:
@@ -246,15 +282,8 @@ class VerifyService:
             if undeliverable(verification.sends, calls):
                 await self._end(verification, Status.UNDELIVERABLE)
 
-    async def _send(self, verification: Verification, request: VerifyRequest, code: str,
-                    key: ApiKey | None, client: str | None) -> None:
-        call = CallRequest(to=request.to, caller_id=request.caller_id,
-                           carrier_id=request.carrier_id,
-                           playlist=code_playlist(code, language=request.language,
-                                                  gender=request.gender, brand=request.brand,
-                                                  readings=request.repeat),
-                           callback_url=None, delivery=request.delivery)
-        await self._intake.place(call, key, client, verification_id=verification.id)
+    async def _sent(self, verification: Verification) -> None:
+        """Count a send; the first one announces the verification (`verification.pending`)."""
         first = verification.sends == 0
         now = self._clock()
         await self._store.sent(verification.id, now, event=event_body(
@@ -294,6 +323,11 @@ class VerifyService:
         self._metrics.verifications.labels(status=status.value).inc()
         if status is Status.APPROVED:
             self.watch.approved(verification.id)
+        # No call may say a code that is no longer valid: the ones still queued are
+        # canceled; live ones too, but for an approved code (its callee is listening).
+        for call_id, state, *_ in await self._store.sends(verification.id):
+            if state == "queued" or (state not in FINAL and status is not Status.APPROVED):
+                self._cancel_call(call_id)
         log.info("verification %s", status.value, extra={"verification_id": verification.id})
         if verification.callback_url:
             self._wake()

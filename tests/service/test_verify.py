@@ -4,6 +4,7 @@ cancel, undeliverable, callbacks, metrics, a restart, and the database holding n
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -96,7 +97,7 @@ async def test_a_verification_says_its_code_three_times_and_accepts_it_once(rig:
     assert send["state"] == "completed" and send["verdict"] == "played"
     metrics = (await (await client.get("/metrics")).read()).decode()
     assert 'ari_app_verifications_total{status="approved"} 1.0' in metrics
-    assert code not in metrics
+    assert f'"{code}"' not in metrics  # as a label value
 
 
 async def test_five_wrong_codes_end_it_and_the_right_one_is_then_refused(rig: Rig) -> None:
@@ -280,3 +281,52 @@ async def test_the_cli_asks_for_the_code_heard_and_checks_it(
     assert status == 0 and len(answers) == 2
     assert "call ended; verdict: played" in out and "4 attempt(s) left" in out
     assert out.rstrip().endswith("approved")
+
+
+async def test_two_starts_at_once_make_one_verification(rig: Rig) -> None:
+    client = await rig.client()
+    first, second = await asyncio.gather(client.post("/verify", json=start_body()),
+                                         client.post("/verify", json=start_body()))
+    # One is new; the other is its resend, 30 s too soon.
+    assert sorted([first.status, second.status]) == [201, 429]
+    await until(lambda: len(rig.ari.originated) == 1)
+    assert len(set(spoken_codes(rig))) == 1
+
+
+async def test_a_refused_start_stores_nothing(rig: Rig, tmp_path: Path) -> None:
+    client = await rig.client()
+    response = await client.post("/verify", json=start_body(to="+447700900123"))
+    assert response.status == 403  # the sandbox calls North America only
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM verifications").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM calls").fetchone() == (0,)
+    assert rig.ari.originated == []
+
+
+async def test_canceling_it_hangs_up_the_call_still_reading_the_code(rig: Rig) -> None:
+    rig.ari.hold_playback = True
+    client = await rig.client()
+    started = await start(client)
+    await until(lambda: len(rig.ari.played) >= 1)
+    assert (await client.delete(f"/verify/{started['id']}")).status == 200
+
+    async def canceled() -> bool:
+        got = await (await client.get(f"/verify/{started['id']}")).json()
+        return got["calls"][0]["state"] == "canceled"  # type: ignore[no-any-return]
+
+    await until_async(canceled)
+
+
+async def test_one_stored_but_never_sent_is_dropped_at_start(rig: Rig) -> None:
+    from ari_app.verify.request import parse_verify
+    from ari_app.verify.rules import Verification
+
+    now = time.time()
+    made = Verification(id="v-crashed", status="pending", to_number="+12125551212",
+                        carrier_id="74445609", api_key=None, locale="en-US", code_length=6,
+                        callback_url=None, attempts=0, sends=0, last_send_at=None,
+                        created_at=now, expires_at=now + 600, updated_at=now)
+    await rig.store.verifications.insert(made, parse_verify(start_body(), rig.settings),
+                                         code_hash="x", code_sealed="y")
+    await rig.service.verify.load()
+    assert await rig.store.verifications.get("v-crashed") is None

@@ -40,7 +40,7 @@ async def test_an_empty_database_gets_every_migration(tmp_path: Path) -> None:
         assert version(db) == LATEST
     assert set(tables(tmp_path / "db.sqlite3")) == {
         "calls", "attempts", "idempotency", "deliveries", "api_keys", "breaker",
-        "verifications"}
+        "verifications", "sealing"}
 
 
 async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Pa
     # Nothing was missing; what later migrations add is there too.
     after = tables(path)
     assert after["calls"] == before["calls"] | {"delivery", "verification_id"}
-    assert {k: v for k, v in after.items() if k not in ("calls", "verifications")} == \
+    assert {k: v for k, v in after.items() if k not in ("calls", "verifications", "sealing")} == \
         {k: v for k, v in before.items() if k != "calls"}
 
 
