@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 
+from ari_app.callbacks import verify as verify_signature
 from sandbox.api import ApiProcess
-from sandbox.lab import VAR
+from sandbox.lab import CONFIG, VAR
 from tests.e2e.observe import recording
 from tests.e2e.transcribe import in_order, majority, spoken_digits
 from tests.support.waiting import eventually
@@ -38,13 +40,21 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
     bodies: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
-        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        if signed(self.headers["X-Ari-App-Timestamp"], body,
+                  self.headers["X-Ari-App-Signature"]):
+            self.bodies.append(body)  # a body not signed right is not counted
         self.send_response(204)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def signed(timestamp: str, body: str, signature: str) -> bool:
+    secret = yaml.safe_load(CONFIG.read_text())["callbacks"]["secret"]
+    return verify_signature(secret, timestamp, body, signature)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +198,8 @@ def test_no_file_under_var_and_no_callback_holds_a_code(
     codes = [PLAY_CODE, *started["approved"].values()]
     assert len(codes) == 3, started["approved"]  # the approvals above ran
     _, bodies = hooks
-    assert eventually(lambda: len(bodies) >= 8, timeout=30), bodies  # 4 pending, 4 ends
+    # Signed as call events are: 4 pending, 4 ends.
+    assert eventually(lambda: len(bodies) >= 8, timeout=30), bodies
     for body in bodies:
         assert not any(code in body for code in codes), body
     assert {b.split('"type":"')[1].split('"')[0] for b in bodies} >= {

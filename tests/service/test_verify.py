@@ -5,6 +5,7 @@ cancel, undeliverable, callbacks, metrics, a restart, and the database holding n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import time
@@ -17,7 +18,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ari_app.api_client import verify_number
 from ari_app.entries import Speech
+from ari_app.settings import FraudSettings
 from tests.service.rig import Rig, build_rig
+from tests.support.config import sandbox_settings
 from tests.support.waiting import until, until_async
 
 NO_GATE = {"gate": False}
@@ -330,3 +333,21 @@ async def test_one_stored_but_never_sent_is_dropped_at_start(rig: Rig) -> None:
                                          code_hash="x", code_sealed="y")
     await rig.service.verify.load()
     assert await rig.store.verifications.get("v-crashed") is None
+
+
+async def test_a_prefix_that_never_converts_is_refused_for_a_while(
+        make_rig: Callable[..., Rig], tmp_path: Path) -> None:
+    settings = sandbox_settings(tmp_path)
+    fraud = FraudSettings(min_volume=2, grace=0, block_seconds=600)
+    rig = make_rig(dataclasses.replace(
+        settings, verify=dataclasses.replace(settings.verify, fraud=fraud)))
+    client = await rig.client()
+    for to in ("+12125551001", "+12125551002"):
+        await start(client, to=to)
+    assert rig.service.verify.watch.evaluate() == ["12125"]  # none approved
+    response = await client.post("/verify", json=start_body(to="+12125551003"))
+    got = await response.json()
+    assert response.status == 403 and got["field"] == "to" and "refused" in got["message"]
+    await until(lambda: len(rig.ari.originated) == 2)  # the refused one never dials
+    other = await client.post("/verify", json=start_body(to="+13125551003"))
+    assert other.status == 201  # another prefix
