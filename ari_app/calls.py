@@ -72,7 +72,10 @@ class CallService:
                                   holdback_seconds=calls.holdback_seconds)
         self._dispatcher = Dispatcher(limits=self._limits,
                                  cap=lambda: current.settings.calls.max_channels,
-                                 is_open=lambda: ari.connected and may_dial())
+                                 is_open=lambda: ari.connected and may_dial()
+                                 and not self.draining)
+        self.draining = False
+        """Set by `drain`: nothing more is dialled; live calls go on to their end."""
         self.on_ended: Callable[[str], None] = lambda _: None
         """Told each call's id once its final state is stored (verifications listen)."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -202,6 +205,20 @@ class CallService:
                 self._router.send(channel_id, Resync(live[channel_id]))
             else:
                 self._router.send(channel_id, ChannelLost())
+
+    async def drain(self, seconds: float, hurry: asyncio.Event | None = None) -> int:
+        """Stop dialling and wait for the calls on a channel to end, at most `seconds` (or
+        until `hurry` is set); the number still live then. Queued calls stay queued in
+        the store: the next start places them."""
+        self.draining = True
+        hurry = hurry or asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                # Polled: the channel count has no event of its own, and this runs once,
+                # at the end of the service's life.
+                while self._dispatcher.live and not hurry.is_set():  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+        return self._dispatcher.live
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):

@@ -268,6 +268,7 @@ def _calls(reader: Reader) -> CallSettings:
         queue_timeout=reader.integer("queue_timeout", 900, 10, 86_400),
         holdback_after=reader.integer("holdback_after", 3, 1, 100),
         holdback_seconds=reader.integer("holdback_seconds", 60, 1, 3600),
+        drain_seconds=reader.integer("drain_seconds", 60, 0, 3600),
     )
     reader.finish()
     return calls

@@ -20,7 +20,8 @@
     │   ├── MediaUnavailable        422: a preview's media could not be prepared
     │   ├── TooManyRequests         429: a velocity limit (retry_after)
     │   ├── CarrierRejected         502: Asterisk did not take a carrier change
-    │   └── BreakerOpen             503: the circuit breaker stops all calls
+    │   ├── BreakerOpen             503: the circuit breaker stops all calls
+    │   └── ServiceStopping         503: the service is draining before it stops
     ├── MediaError                  a playlist entry could not be prepared; nothing is dialled
     │   ├── SpeechError             the speech engine failed
     │   └── FetchError              a media URL could not be fetched or converted
@@ -207,6 +208,14 @@ class TooManyRequests(ApiError):
                  retry_after: int = 60) -> None:
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class ServiceStopping(ApiError):
+    """SIGTERM: live calls are finishing; new ones go to another instance, or wait."""
+
+    status = 503
+    error_id = "service-stopping"
+    code = 1015
 
 
 class BreakerOpen(ApiError):

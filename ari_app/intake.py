@@ -11,6 +11,7 @@ import dataclasses
 
 from ari_app.admission import Admission
 from ari_app.calls import CallService
+from ari_app.errors import ServiceStopping
 from ari_app.idempotency import IdempotencyGuard, idempotency_of
 from ari_app.keys import ApiKey
 from ari_app.request import CallRequest, parse_request
@@ -55,6 +56,9 @@ class Intake:
                     client: str | None) -> Origin:
         """Count the call against every limit, or refuse it; nothing is stored yet. A call
         admitted but never submitted must be `forget`-ten."""
+        if self._calls.draining:
+            raise ServiceStopping("the service is stopping: send the request to another "
+                                  "instance, or again in a minute", field=None)
         async with self._admit_lock:  # in memory, quick; the store's commit is outside
             return await self._admission.admit(request, key, client)
 

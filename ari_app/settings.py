@@ -80,6 +80,9 @@ class CallSettings:
     holdback_after: int
     """Consecutive failed attempts (503, 5xx, no SIP answer) before a carrier is held back."""
     holdback_seconds: int
+    drain_seconds: int = 60
+    """On SIGTERM, how long live calls may go on to their end before the service stops
+    (queued ones stay queued for the next start)."""
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,27 @@ def test_restart_keeps_every_call_and_its_outcome(service: ApiProcess, lab: Lab)
         assert dialled == 1  # caught queued: placed once, after the restart
 
 
+def test_sigterm_lets_a_live_call_finish_then_the_service_exits(service: ApiProcess,
+                                                                lab: Lab) -> None:
+    """A rolling restart cuts no code in half: SIGTERM stops the dialling, the live call
+    plays to its end, then the service exits by itself (not killed)."""
+    before = calls_processed(lab, "carrier")
+    body = copy.deepcopy(seed("tts"))
+    body["playlist"].append({"type": "pause", "play": 4000})  # still playing at SIGTERM
+    live = service.place(body)
+    deadline = time.monotonic() + 30
+    while service.status(live)["state"] != "answered" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.process is not None
+    service.stop()  # SIGTERM, then waits for the exit
+    assert service.process.returncode == 0  # it stopped by itself, within the drain
+    service.start()
+    status = service.status(live)
+    assert status["state"] == "completed", status
+    assert status["delivery"]["verdict"] == "played"
+    assert calls_processed(lab, "carrier") == before + 1
+
+
 def test_asterisk_logs_no_errors_from_our_config(lab: Lab) -> None:
     log = (CHECKOUT / "var/asterisk/pbx/log/messages.log").read_text()
     problems = [line for line in log.splitlines()

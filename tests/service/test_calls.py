@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ari_app.ari.asterisk import CALL_HEADER
@@ -13,7 +14,7 @@ from ari_app.entries import Entry
 from ari_app.errors import AriError, FetchError
 from ari_app.outcome import State
 from ari_app.store import AttemptRecord, CallUpdate
-from tests.service.rig import Rig
+from tests.service.rig import MAIN, Rig
 from tests.support.config import sandbox_settings
 from tests.support.waiting import until
 
@@ -241,3 +242,33 @@ async def test_reconnect_during_the_first_entry_waits_for_it(rig: Rig) -> None:
     record = await rig.final(call_id)
 
     assert record.state == "completed" and record.played == 1
+
+
+async def test_a_drain_lets_the_live_call_end_and_keeps_the_queued_one(
+        make_rig: Callable[..., Rig], tmp_path: Path) -> None:
+    settings = sandbox_settings(tmp_path)
+    one = dataclasses.replace(settings.carriers[MAIN], max_channels=1)
+    rig = make_rig(dataclasses.replace(settings, carriers={**settings.carriers, MAIN: one}))
+    rig.ari.hold_playback = True
+    client = await rig.client()
+    live = await rig.calls.submit(rig.request())
+    queued = await rig.calls.submit(rig.request("12125551213"))
+    await until(lambda: len(rig.ari.played) >= 1)
+    draining = asyncio.create_task(rig.calls.drain(5))
+    await until(lambda: rig.calls.draining)
+    refused = await client.post("/voice/call/play", json={
+        "to": "12125551214", "from": "me", "carrier_id": MAIN,
+        "playlist": [{"type": "tts", "play": "Hello."}]})
+    assert refused.status == 503 and (await refused.json())["error_id"] == "service-stopping"
+    rig.ari.hold_playback = False
+    assert await draining == 0  # the live call reached its end
+    assert (await rig.final(live)).state == "completed"
+    assert (await rig.store.calls.get(queued)).state == "queued"  # for the next start
+    assert len(rig.ari.originated) == 1
+
+
+async def test_a_drain_gives_up_after_its_time(rig: Rig) -> None:
+    rig.ari.hold_playback = True
+    await rig.calls.submit(rig.request())
+    await until(lambda: len(rig.ari.played) >= 1)
+    assert await rig.calls.drain(0.3) == 1  # still live: the next start ends it
