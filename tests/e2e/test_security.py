@@ -74,11 +74,14 @@ def test_schemathesis_finds_no_server_error_and_nothing_is_dialled(guard: ApiPro
                                                                   lab: Lab) -> None:
     schema = VAR / "openapi.json"
     schema.write_text(json.dumps(document()))
+    # One worker: hypothesis describes its strategies with ast.parse, and two threads doing
+    # that at once on Python 3.11.7 can raise a spurious "AST constructor recursion depth
+    # mismatch" SystemError (CPython gh-106905), failing the run with no finding at all.
     before = calls_processed(lab, "carrier")
     result = subprocess.run(
         [str(CHECKOUT / ".venv/bin/schemathesis"), "run", str(schema), "--url", guard.url,
          "-H", f"Authorization: Bearer {guard.ensure_key()}", "--checks",
-         "not_a_server_error", "--max-examples", "15", "--seed", "1", "--workers", "2",
+         "not_a_server_error", "--max-examples", "15", "--seed", "1", "--workers", "1",
          "--phases", "examples,coverage,fuzzing", "--request-timeout", "20",
          "--no-shrink", "--warnings", "off"],
         capture_output=True, text=True, cwd=VAR, timeout=400, check=False,
