@@ -47,12 +47,19 @@ class CallFields:
     callback_url: str | None
 
 
-def parse_request(body: object, settings: Settings) -> CallRequest:
+def json_object(body: object, known: frozenset[str]) -> Mapping[str, object]:
+    """A request body that is a JSON object of `known` fields only (each refusal names the
+    field)."""
     if not isinstance(body, Mapping):
         raise InvalidField("the body must be a JSON object", field="body")
     for name in body:
-        if name not in _TOP_FIELDS:
+        if name not in known:
             raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
+    return body
+
+
+def parse_request(body: object, settings: Settings) -> CallRequest:
+    body = json_object(body, _TOP_FIELDS)
     fields = parse_call_fields(body, settings)
     base = settings.carriers[fields.carrier_id].media_base_url
     entries = parse_entries(body.get("playlist"), "playlist", settings, base)
@@ -91,11 +98,7 @@ def _callback_url(value: object, settings: Settings) -> str | None:
 
 def parse_playlist(body: object, settings: Settings) -> tuple[Entry, ...]:
     """Only the playlist of a body (for previews); `to`, `from` and `carrier_id` are ignored."""
-    if not isinstance(body, Mapping):
-        raise InvalidField("the body must be a JSON object", field="body")
-    for name in body:
-        if name not in _TOP_FIELDS:
-            raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
+    body = json_object(body, _TOP_FIELDS)
     carrier = settings.carriers.get(str(body.get("carrier_id", "")))
     return parse_entries(body.get("playlist"), "playlist", settings,
                          carrier.media_base_url if carrier else None)

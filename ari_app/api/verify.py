@@ -11,17 +11,19 @@ from aiohttp import web
 from ari_app.api.auth import API_KEY
 from ari_app.api.bodies import iso
 from ari_app.api.http import json_response, read_json
-from ari_app.errors import InvalidField, NotFound
+from ari_app.errors import NotFound
+from ari_app.request import json_object
 from ari_app.verify.rules import Verification
 from ari_app.verify.service import VerifyService
 
+_CHECK_FIELDS = frozenset({"code"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def verification_body(verification: Verification, status: str | None = None,
+def verification_body(verification: Verification,
                       calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": verification.id, "status": status or verification.status,
+        "id": verification.id, "status": verification.status,
         "to": verification.to_number, "carrier_id": verification.carrier_id,
         "locale": verification.locale, "code_length": verification.code_length,
         "created_at": iso(verification.created_at), "expires_at": iso(verification.expires_at),
@@ -66,12 +68,7 @@ class VerifyHandlers:
 
     async def check(self, request: web.Request) -> web.Response:
         verification_id = _id(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise InvalidField("the body must be a JSON object with `code`", field="body")
-        unknown = set(body) - {"code"}
-        if unknown:
-            raise InvalidField(f"unknown field '{sorted(unknown)[0]}'", field="body")
+        body = json_object(await read_json(request), _CHECK_FIELDS)
         verification = await self._service.check(verification_id, body.get("code"),
                                                   request[API_KEY])
         return json_response({"id": verification.id, "status": verification.status,

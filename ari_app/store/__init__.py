@@ -6,6 +6,8 @@ state are kept: SQLite by default.
     calls.py       calls and their attempts        outbox.py       callback events
     keys.py        API keys                        breaker.py      the circuit breaker
     idempotency.py idempotency keys                protocols.py    what consumers need
+    verifications.py verifications and their sealed codes
+    encoding.py    requests as the store keeps them
 """
 
 from ari_app.store.protocols import (
@@ -16,6 +18,7 @@ from ari_app.store.protocols import (
     Outbox,
     Pingable,
     RecentCalls,
+    VerificationStore,
 )
 from ari_app.store.records import (
     AttemptEnd,
@@ -35,4 +38,5 @@ __all__ = [
     "AttemptEnd", "AttemptRecord", "BreakerStore", "BreakerTrip", "CallRecord", "CallStore",
     "CallUpdate", "Delivery", "DeliveryResult", "Idempotency", "IdempotencyStore", "KeyStore",
     "Origin", "Outbox", "Pingable", "RecentCall", "RecentCalls", "SqliteStore",
+    "VerificationStore",
 ]

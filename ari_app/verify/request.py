@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.delivery_options import parse_delivery
 from ari_app.errors import InvalidField
-from ari_app.request import parse_call_fields
+from ari_app.request import json_object, parse_call_fields
 from ari_app.settings import Settings
 from ari_app.verify.locales import PHRASES, country_locale
 from ari_app.verify.message import localized, speech_language
@@ -42,21 +42,14 @@ class VerifyRequest:
 
 
 def parse_verify(body: object, settings: Settings) -> VerifyRequest:
-    if not isinstance(body, Mapping):
-        raise InvalidField("the body must be a JSON object", field="body")
-    for name in body:
-        if name not in _FIELDS:
-            raise InvalidField(f"unknown field '{name}'", field=str(name)[:50])
+    body = json_object(body, _FIELDS)
     carrier_id = body.get("carrier_id", settings.verify.carrier)
     if carrier_id is None:
         raise InvalidField("carrier_id is required (no verify.carrier is configured)",
                            field="carrier_id")
     fields = parse_call_fields({**body, "carrier_id": carrier_id}, settings)
     locale, language = _locale(body.get("locale"), fields.to, settings)
-    brand = body.get("brand")
-    if brand is not None and not _brand_ok(brand):
-        raise InvalidField("brand: letters, digits and spaces, 1 to 30 characters",
-                           field="brand")
+    brand = _brand(body.get("brand"))
     base = settings.carriers[fields.carrier_id].media_base_url
     delivery = parse_delivery(body.get("delivery"), base=settings.verify.delivery,
                               settings=settings, media_base=base)
@@ -64,16 +57,21 @@ def parse_verify(body: object, settings: Settings) -> VerifyRequest:
         to=fields.to, caller_id=fields.caller_id, carrier_id=fields.carrier_id, locale=locale,
         language=language, code_length=_integer(body, "code_length", 6, CODE_LENGTHS),
         expires_in=_integer(body, "expires_in", 600, EXPIRY_SECONDS),
-        gender=settings.verify.voice, brand=brand.strip() if brand else None,
+        gender=settings.verify.voice, brand=brand,
         repeat=_integer(body, "repeat", 3, READINGS),
         delivery=localized(delivery, language, settings.verify.voice),
         callback_url=fields.callback_url)
 
 
-def _brand_ok(brand: object) -> bool:
+def _brand(value: object) -> str | None:
     """Letters of any script (a brand may be "Société Générale"), ASCII digits, spaces."""
-    return (isinstance(brand, str) and 1 <= len(brand) <= 30 and bool(brand.strip())
-            and all(ch.isalpha() or ch in "0123456789 " for ch in brand))
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 30 or not value.strip() \
+            or not all(ch.isalpha() or ch in "0123456789 " for ch in value):
+        raise InvalidField("brand: letters, digits and spaces, 1 to 30 characters",
+                           field="brand")
+    return value.strip()
 
 
 def _integer(body: Mapping[str, object], name: str, default: int,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ari_app.errors import DestinationForbidden, InvalidField, NotFound, TooManyRequests
 from ari_app.errors import VerificationEnded as Ended
@@ -39,7 +40,7 @@ from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
 from ari_app.sealing import Sealer
 from ari_app.settings import Current
-from ari_app.store.records import CallbackEvent
+from ari_app.store import VerificationStore
 from ari_app.verify.fraud import ConversionWatch
 from ari_app.verify.message import code_playlist
 from ari_app.verify.request import VerifyRequest, parse_verify
@@ -57,25 +58,6 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 EVALUATE_SECONDS = 10.0
 _CODE = re.compile(r"^[0-9]{4,10}$")
-
-
-class VerificationStore(Protocol):
-    async def insert(self, verification: Verification, request: VerifyRequest, *,
-                     code_hash: str, code_sealed: str) -> None: ...
-    async def discard(self, verification_id: str) -> None: ...
-    async def get(self, verification_id: str) -> Verification | None: ...
-    async def pending_for(self, to_number: str, api_key: str | None) -> Verification | None: ...
-    async def secret(self, verification_id: str) -> tuple[str, str, VerifyRequest] | None: ...
-    async def sent(self, verification_id: str, at: float, *,
-                   event: CallbackEvent | None) -> None: ...
-    async def wrong_code(self, verification_id: str, attempts: int) -> bool: ...
-    async def finish(self, verification_id: str, status: Status, *, now: float,
-                     wrong_code: bool = False, event: CallbackEvent | None = None) -> bool: ...
-    async def sends(self, verification_id: str) -> list[tuple[str, str, str | None, float,
-                                                              float | None]]: ...
-    async def of_call(self, call_id: str) -> str | None: ...
-    async def due(self, now: float) -> list[str]: ...
-    async def since(self, since: float) -> list[Verification]: ...
 
 
 def _call(request: VerifyRequest, code: str) -> CallRequest:
@@ -315,8 +297,8 @@ class VerifyService:
     async def _end(self, verification: Verification, status: Status, *,
                    wrong_code: bool = False) -> None:
         now = self._clock()
-        shown = verification if not wrong_code else Verification(
-            **{**verification.__dict__, "attempts": verification.attempts + 1})
+        shown = dataclasses.replace(verification, attempts=verification.attempts
+                                    + (1 if wrong_code else 0))
         if not await self._store.finish(verification.id, status, now=now, wrong_code=wrong_code,
                                         event=event_body(shown, status, now)):
             return

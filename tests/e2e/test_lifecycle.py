@@ -20,6 +20,7 @@ from ari_app.callbacks import verify
 from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
 from tests.e2e.observe import calls_processed, recording, seed
+from tests.support.http_sink import serving
 from tests.support.waiting import eventually
 
 ACME = {"id": "acme", "name": "Acme (registers)", "host": "127.0.0.1", "port": 5070,
@@ -176,12 +177,8 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], str]]]]:
     _Receiver.received = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/calls", _Receiver.received
-    server.shutdown()
-    thread.join()
+    with serving(_Receiver, "/hooks/calls") as url:
+        yield url, _Receiver.received
 
 
 def test_callbacks_arrive_signed_are_retried_and_verify(

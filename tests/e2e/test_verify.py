@@ -13,7 +13,6 @@ the codes, as a new user would look.
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,6 +27,7 @@ from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR
 from tests.e2e.observe import recording
 from tests.e2e.transcribe import in_order, majority, spoken_digits
+from tests.support.http_sink import serving
 from tests.support.waiting import eventually
 
 LONG = 10
@@ -62,12 +62,8 @@ def signed(timestamp: str, body: str, signature: str) -> bool:
 @pytest.fixture(scope="module")
 def hooks() -> Iterator[tuple[str, list[str]]]:
     _Receiver.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/verify", _Receiver.bodies
-    server.shutdown()
-    thread.join()
+    with serving(_Receiver, "/hooks/verify") as url:
+        yield url, _Receiver.bodies
 
 
 def verify(service: ApiProcess, method: str, path: str = "", body: Any = None
