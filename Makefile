@@ -7,8 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # What the unit and service tests need (speech engines, sox, openssl for the ARI password
-# hash), and what the sandbox adds (the Asterisk root, a SIP peer, captures).
-UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl
+# hash, PostgreSQL's server programs: every store and service test runs on SQLite and on
+# a PostgreSQL server of the test session's own), and what the sandbox adds (the Asterisk
+# root, a SIP peer, captures).
+UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl postgresql
 DEBS := $(UNIT_DEBS) mmdebstrap sip-tester tshark
 PYTEST_ARGS ?=
 
@@ -67,8 +69,14 @@ define install_debs
 	  | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "[setup] installing Debian packages:$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then \
+	    echo "[setup] no system PostgreSQL cluster: the tests start their own"; \
+	    mkdir -p /etc/postgresql-common; \
+	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
+	  fi; \
+	  export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends \
+	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $$missing; \
 	fi
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
 	  echo "[setup] installing python3-venv"; apt-get install -y -q python3-venv; }

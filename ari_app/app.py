@@ -36,7 +36,7 @@ from ari_app.metrics import Metrics
 from ari_app.request import parse_playlist
 from ari_app.settings import Current, Settings
 from ari_app.speech import Engine, Speaker, build_engines
-from ari_app.store import SqliteStore
+from ari_app.store import Store, open_store
 from ari_app.supervisor import Supervisor
 from ari_app.verify.service import VerifyService
 
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Service:
     current: Current
-    store: SqliteStore
+    store: Store
     ari: Ari
     fetcher: Fetcher
     media: MediaPreparer
@@ -107,7 +107,7 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
     current = Current(settings)
     metrics = Metrics()
     router = Router()
-    store = SqliteStore(settings.storage_path, settings.key_file)
+    store = open_store(settings)
     media_preparer, fetcher = media or build_media(current)
     calls: CallService | None = None
 

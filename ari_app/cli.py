@@ -68,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from ari_app.destinations import prefix_digits
     from ari_app.keys import new_key
-    from ari_app.store import SqliteStore
+    from ari_app.store import open_store
 
-    store = SqliteStore(settings.storage_path, settings.key_file)
+    store = open_store(settings, sole_instance=False)
     try:
         if args.keys_command == "create":
             countries = None

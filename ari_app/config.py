@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ari_app.carriers import COUNTRY, Carrier, read_carriers
-from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader
+from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader, Secret
 from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.delivery_options import parse_delivery
 from ari_app.destinations import Policy, prefix_digits
@@ -88,7 +88,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     ami = _ami(top.section("ami"))
     asterisk, config_dir = _asterisk(top.section("asterisk"), base)
     listen = _listen(top.section("http"))
-    storage_path, key_file = _storage(top.section("storage"), base)
+    storage_path, storage_url, key_file = _storage(top.section("storage"), base)
     media = _media(top.section("media"), base)
     tts = _tts(top.section("tts"), base)
     calls = _calls(top.section("calls"))
@@ -108,7 +108,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     media = dataclasses.replace(media, allowed_hosts=media.allowed_hosts | (bases - {""}))
     settings = Settings(
         ari=ari, ami=ami, asterisk=asterisk, listen=listen, storage_path=storage_path,
-        media=media, tts=tts, calls=calls, callbacks=callbacks,
+        storage_url=storage_url, media=media, tts=tts, calls=calls, callbacks=callbacks,
         destinations=destinations, limits=limits, breaker=breaker,
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
         managed=frozenset(managed_ids), config_dir=config_dir, key_file=key_file,
@@ -169,12 +169,22 @@ def _listen(reader: Reader) -> Address:
     return listen
 
 
-def _storage(reader: Reader, base: Path) -> tuple[Path, Path]:
-    """The database, and the key that seals codes in it (beside it unless set)."""
+def _storage(reader: Reader, base: Path) -> tuple[Path, Secret | None, Path]:
+    """The database (a SQLite file, or a PostgreSQL server's URL), and the key that seals
+    codes in it (beside the SQLite file, or in var/, unless set)."""
+    url: Secret | None = None
+    if reader.raw("url", None) is not None:
+        url = reader.secret("url")
+        if not url.reveal().startswith(("postgresql://", "postgres://")):
+            reader.problem(reader.key("url"), "must be a PostgreSQL URL, "
+                           "postgresql://user@host:5432/dbname (or leave it out for SQLite)")
+        if reader.raw("path", None) is not None:
+            reader.problem(reader.key("path"), "and storage.url both name a database: "
+                           "give one (url for PostgreSQL, path for SQLite)")
     path = base / reader.text("path", "var/ari-app.sqlite3", conf=False)
     key_file = reader.text("key_file", None, conf=False)
     reader.finish()
-    return path, base / key_file if key_file else path.parent / "ari-app.key"
+    return path, url, base / key_file if key_file else path.parent / "ari-app.key"
 
 
 def _media(reader: Reader, base: Path) -> MediaSettings:

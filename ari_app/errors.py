@@ -21,7 +21,8 @@
     │   ├── TooManyRequests         429: a velocity limit (retry_after)
     │   ├── CarrierRejected         502: Asterisk did not take a carrier change
     │   ├── BreakerOpen             503: the circuit breaker stops all calls
-    │   └── ServiceStopping         503: the service is draining before it stops
+    │   ├── ServiceStopping         503: the service is draining before it stops
+    │   └── StoreUnavailable        503: the database server does not answer; nothing stored
     ├── MediaError                  a playlist entry could not be prepared; nothing is dialled
     │   ├── SpeechError             the speech engine failed
     │   └── FetchError              a media URL could not be fetched or converted
@@ -216,6 +217,15 @@ class ServiceStopping(ApiError):
     status = 503
     error_id = "service-stopping"
     code = 1015
+
+
+class StoreUnavailable(ApiError):
+    """The database server is down or unreachable: the request was not stored, so it was not
+    accepted; the client tries again (the connection is made again on the next use)."""
+
+    status = 503
+    error_id = "store-unavailable"
+    code = 1016
 
 
 class BreakerOpen(ApiError):

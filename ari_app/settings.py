@@ -163,6 +163,7 @@ class Settings:
     asterisk: AsteriskSettings
     listen: Address
     storage_path: Path
+    """The SQLite database, unless `storage_url` names a PostgreSQL one."""
     media: MediaSettings
     tts: TtsSettings
     calls: CallSettings
@@ -184,6 +185,8 @@ class Settings:
     key_file: Path | None = None
     """The sealing key (sealing.py); None: `ari-app.key` beside the database."""
     verify: VerifySettings = VerifySettings()
+    storage_url: Secret | None = None
+    """`postgresql://…`: the database on a PostgreSQL server (it may hold a password)."""
 
 
 class Current:

@@ -1,8 +1,10 @@
 """Where calls, their attempts and callbacks, API keys, idempotency keys and the breaker's
-state are kept: SQLite by default.
+state are kept: SQLite by default, PostgreSQL with `storage.url`.
 
-    database.py    the engine: connections, migrations at start, group commit
-    migrations.py  the schema, as numbered migrations
+    store.py       the store: its engine and every repository over it (`open_store`)
+    database.py    what every engine shares: the writer's thread, group commit, reads
+    sqlite.py      SQLite                          postgres.py     PostgreSQL
+    migrations.py  the schema, as numbered migrations, the same on both
     calls.py       calls and their attempts        outbox.py       callback events
     keys.py        API keys                        breaker.py      the circuit breaker
     idempotency.py idempotency keys                protocols.py    what consumers need
@@ -32,11 +34,11 @@ from ari_app.store.records import (
     Origin,
     RecentCall,
 )
-from ari_app.store.sqlite import SqliteStore
+from ari_app.store.store import Store, open_store
 
 __all__ = [
     "AttemptEnd", "AttemptRecord", "BreakerStore", "BreakerTrip", "CallRecord", "CallStore",
     "CallUpdate", "Delivery", "DeliveryResult", "Idempotency", "IdempotencyStore", "KeyStore",
-    "Origin", "Outbox", "Pingable", "RecentCall", "RecentCalls", "SqliteStore",
-    "VerificationStore",
+    "Origin", "Outbox", "Pingable", "RecentCall", "RecentCalls", "Store",
+    "VerificationStore", "open_store",
 ]

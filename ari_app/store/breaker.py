@@ -9,7 +9,7 @@ from ari_app.store.database import Database
 from ari_app.store.records import BreakerTrip
 
 
-class SqliteBreaker:
+class SqlBreaker:
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -20,7 +20,8 @@ class SqliteBreaker:
     async def trip(self, reason: str) -> None:
         """Trip it, unless it is tripped already (the first reason stays)."""
         await self._db.execute(
-            "INSERT OR IGNORE INTO breaker (id, tripped_at, reason) VALUES (1, ?, ?)",
+            "INSERT INTO breaker (id, tripped_at, reason) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
             (time.time(), reason))
 
     async def reset(self) -> None:

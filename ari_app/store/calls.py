@@ -10,15 +10,15 @@ write-ahead log or the pages SQLite frees, at any moment.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import asdict
+from typing import Any
 
 from ari_app.errors import StoreError
 from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
 from ari_app.sealing import SEALED, Sealer
-from ari_app.store.database import Database
+from ari_app.store.database import Connection, Database
 from ari_app.store.encoding import decode_request, encode_request, entry_types
 from ari_app.store.outbox import DELIVERIES_OF, add_event
 from ari_app.store.records import (
@@ -38,7 +38,7 @@ from ari_app.store.records import (
 _SELECT_CALL = f"SELECT {','.join(CALL_COLUMNS)} FROM calls"  # noqa: S608
 _ATTEMPTS_OF = (f"SELECT {','.join(ATTEMPT_COLUMNS)} FROM attempts "  # noqa: S608
                 "WHERE call_id=? ORDER BY n")
-class SqliteCalls:
+class SqlCalls:
     def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
         self._sealer = sealer
@@ -61,9 +61,8 @@ class SqliteCalls:
                   "verification_id": origin.verification_id}
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
-        db = self._db.writer
 
-        def write() -> None:
+        def write(db: Connection) -> None:
             if idempotency is not None:
                 db.execute("INSERT INTO idempotency (key, body_hash, request_id, created_at) "
                            "VALUES (?, ?, ?, ?)",
@@ -87,9 +86,8 @@ class SqliteCalls:
         if update.state in FINAL:
             columns["request"] = None  # the code it may hold is no longer needed
         assignments = ",".join(f"{name}=?" for name in columns)
-        db = self._db.writer
 
-        def write() -> None:
+        def write(db: Connection) -> None:
             if attempt is not None:
                 _insert_attempt(db, call_id, attempt)
             if attempt_end is not None:
@@ -102,30 +100,37 @@ class SqliteCalls:
         await self._db.write(write)
 
     async def end_attempt(self, call_id: str, end: AttemptEnd) -> None:
-        await self._db.write(lambda: _end_attempt(self._db.writer, call_id, end))
+        await self._db.write(lambda db: _end_attempt(db, call_id, end))
 
     async def get(self, call_id: str) -> CallRecord | None:
-        row = self._db.reader.execute(f"{_SELECT_CALL} WHERE id=?", (call_id,)).fetchone()
+        row = await self._db.read_one(f"{_SELECT_CALL} WHERE id=?", (call_id,))
         return None if row is None else CallRecord(*row)
 
     async def details(self, call_id: str) -> tuple[CallRecord, list[AttemptRecord],
                                                      list[Delivery]] | None:
         """A call with its attempts and callback deliveries, in one read."""
-        db = self._db.reader
-        db.execute("BEGIN")  # one snapshot for the three
-        try:
-            row = db.execute(f"{_SELECT_CALL} WHERE id=?", (call_id,)).fetchone()
-            if row is None:
-                return None
-            attempts = db.execute(_ATTEMPTS_OF, (call_id,)).fetchall()
-            deliveries = db.execute(DELIVERIES_OF, (call_id,)).fetchall()
-        finally:
-            db.execute("COMMIT")
+        snapshot = self._db.engine.snapshot
+
+        def read(db: Connection) -> tuple[Any, list[Any], list[Any]] | None:
+            db.execute(snapshot)  # one state for the three
+            try:
+                row = db.execute(f"{_SELECT_CALL} WHERE id=?", (call_id,)).fetchone()
+                if row is None:
+                    return None
+                return (row, db.execute(_ATTEMPTS_OF, (call_id,)).fetchall(),
+                        db.execute(DELIVERIES_OF, (call_id,)).fetchall())
+            finally:
+                db.execute("COMMIT")
+
+        found = await self._db.read(read)
+        if found is None:
+            return None
+        row, attempts, deliveries = found
         return (CallRecord(*row), [AttemptRecord(*a) for a in attempts],
                 [Delivery(*d) for d in deliveries])
 
     async def attempts(self, call_id: str) -> list[AttemptRecord]:
-        return [AttemptRecord(*row) for row in self._db.reader.execute(_ATTEMPTS_OF, (call_id,))]
+        return [AttemptRecord(*row) for row in await self._db.read_all(_ATTEMPTS_OF, (call_id,))]
 
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest | None]]:
         """Calls not ended, oldest first, with their requests: for a restart."""
@@ -152,17 +157,19 @@ class SqliteCalls:
         return [RecentCall(*row) for row in rows]
 
 
-def _insert_attempt(db: sqlite3.Connection, call_id: str, attempt: AttemptRecord) -> None:
+def _insert_attempt(db: Connection, call_id: str, attempt: AttemptRecord) -> None:
     """Record an attempt before its originate. One left by a stop before the call's
     `dialing` state was stored never dialled, and is replaced."""
     values = asdict(attempt)
     names = ",".join(["call_id", *values])
     marks = ",".join("?" for _ in range(len(values) + 1))
-    db.execute(f"INSERT OR REPLACE INTO attempts ({names}) VALUES ({marks})",  # noqa: S608
+    replace = ",".join(f"{name}=excluded.{name}" for name in values if name != "n")
+    db.execute(f"INSERT INTO attempts ({names}) VALUES ({marks}) "  # noqa: S608
+               f"ON CONFLICT (call_id, n) DO UPDATE SET {replace}",
                (call_id, *values.values()))
 
 
-def _end_attempt(db: sqlite3.Connection, call_id: str, end: AttemptEnd) -> None:
+def _end_attempt(db: Connection, call_id: str, end: AttemptEnd) -> None:
     hangup = end.hangup
     db.execute("UPDATE attempts SET ended_at=?, sip_code=?, cause=?, cause_txt=?, outcome=? "
                "WHERE call_id=? AND n=?",

@@ -1,49 +1,119 @@
-"""The SQLite engine under every repository: its connections, the schema's migrations at
-start, and the group commit.
+"""The engine under every repository, whichever database it is: the writer's thread and
+its group commit, the reads, the ping. The repositories write one SQL over both; what
+differs (connecting, placeholders, the schema's version and its lock) is the engine's
+(sqlite_engine.py, postgres.py).
 
-Writes run on one dedicated thread so the event loop never waits on the disk. Reads
-by key run on the event loop, on a read-only connection of their own: in WAL mode
-they never wait for a commit's fsync, and a thread hand-off costs more than they do.
+Writes run on one dedicated thread so the event loop never waits on the disk or the
+network. Reads by key run where the engine says: SQLite's on the event loop, on a
+read-only connection of their own (in WAL mode they never wait for a commit's fsync,
+and a thread hand-off costs more than they do); PostgreSQL's on a thread of their own,
+since a round trip to a server must never hold up the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ari_app.store.migrations import migrate
+from ari_app.errors import StoreUnavailable
 
 T = TypeVar("T")
 PING_TIMEOUT = 2.0
 
 
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What the repositories use of a connection: DB-API's execute, `?` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor: ...
+    def close(self) -> None: ...
+
+
+class Engine(Protocol):
+    name: str
+    """What the messages call the database (its file, or its server and name)."""
+    begin: str
+    """The statement that opens a write transaction."""
+    errors: tuple[type[Exception], ...]
+    """What a failing statement raises: one write of a group fails alone."""
+    lost: tuple[type[Exception], ...]
+    """What a lost connection raises: the store is unavailable until it reconnects."""
+    reads_inline: bool
+    """Reads on the event loop (a local file) or on a thread (a server)."""
+    snapshot: str
+    """The statement that opens a read of several statements seeing one state."""
+
+    def connect(self, *, read_only: bool) -> Connection: ...
+    def is_alive(self, db: Connection) -> bool: ...
+    def migrate(self, db: Connection) -> int: ...
+    def forget_key_hint(self, statement: str) -> str:
+        """How an admin runs `statement` on this database by hand."""
+
+
 class Database:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self.writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        """Used on the store's thread only (`run`, `write`)."""
-        self.writer.execute("PRAGMA journal_mode=WAL")
-        self.writer.execute("PRAGMA synchronous=FULL")
-        # Erased requests are overwritten, not just unlinked from the b-tree.
-        self.writer.execute("PRAGMA secure_delete=ON")
-        migrate(self.writer)
-        path.chmod(0o600)
-        self.reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        """Used on the event loop, for reads by key."""
-        self.reader.execute("PRAGMA query_only=ON")
-        self._batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._reads = None if engine.reads_inline else ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="store-read")
+        self._writer = engine.connect(read_only=False)
+        engine.migrate(self._writer)
+        self._reader = engine.connect(read_only=True)
+        self._batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         """The task committing batches while writes keep coming."""
+
+    @property
+    def writer(self) -> Connection:
+        """The writer's connection, made again if it was lost. On the store's thread only,
+        or before the event loop runs (at start)."""
+        if not self.engine.is_alive(self._writer):
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = self._connect(read_only=False)
+        return self._writer
+
+    def _reader_connection(self) -> Connection:
+        if not self.engine.is_alive(self._reader):
+            with contextlib.suppress(Exception):
+                self._reader.close()
+            self._reader = self._connect(read_only=True)
+        return self._reader
+
+    def _connect(self, *, read_only: bool) -> Connection:
+        try:
+            return self.engine.connect(read_only=read_only)
+        except self.engine.lost as exc:
+            raise StoreUnavailable(f"{self.engine.name} does not answer") from exc
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the store's thread, outside any batch: for reads of many rows and
         writes that need no group commit."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._unavailable_if_lost(
+            asyncio.get_running_loop().run_in_executor(self._executor, fn, *args))
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(reader)`: a read by key, on the reader's connection."""
+        if self._reads is None:
+            return fn(self._reader)
+        return await self._unavailable_if_lost(asyncio.get_running_loop().run_in_executor(
+            self._reads, lambda: fn(self._reader_connection())))
+
+    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return await self.read(lambda db: db.execute(sql, params).fetchone())
+
+    async def read_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self.read(lambda db: db.execute(sql, params).fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One row (or None) of a read on the store's thread."""
@@ -58,13 +128,13 @@ class Database:
         the number of rows it changed."""
         return await self.run(lambda: self.writer.execute(sql, params).rowcount)
 
-    async def write(self, fn: Callable[[], T]) -> T:
-        """Run `fn` in a transaction, committed (fsync) before this returns; its exception
-        is raised here.
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(writer)` in a transaction, committed (fsync) before this returns; its
+        exception is raised here.
 
-        Group commit: writes that arrive while a commit is on disk wait and go together
+        Group commit: writes that arrive while a commit is under way wait and go together
         in the next transaction, each in a savepoint of its own (one failing does not undo
-        the others), so a burst costs one fsync, not one per write.
+        the others), so a burst costs one commit, not one per write.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -75,15 +145,25 @@ class Database:
 
     async def ping(self, timeout: float = PING_TIMEOUT) -> None:
         """Raises unless the writer's thread and connection answer within `timeout` seconds
-        (behind a commit on disk, if one is under way): a hung disk is reported, not
-        waited for."""
+        (behind a commit under way, if there is one): a hung disk or server is reported,
+        not waited for."""
         async with asyncio.timeout(timeout):
             await self.run(lambda: self.writer.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
-        self.reader.close()
-        await self.run(self.writer.close)
+        if self._reads is not None:
+            await asyncio.get_running_loop().run_in_executor(self._reads, self._reader.close)
+            self._reads.shutdown(wait=True)
+        else:
+            self._reader.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
         self._executor.shutdown(wait=True)
+
+    async def _unavailable_if_lost(self, work: asyncio.Future[T]) -> T:
+        try:
+            return await work
+        except self.engine.lost as exc:
+            raise StoreUnavailable(f"{self.engine.name} does not answer") from exc
 
     async def _flush(self) -> None:
         try:
@@ -103,16 +183,24 @@ class Database:
         finally:
             self._flusher = None
 
-    def _commit(self, writes: list[Callable[[], Any]]) -> list[Any]:
+    def _commit(self, writes: list[Callable[[Connection], Any]]) -> list[Any]:
+        db = self.writer
         results: list[Any] = []
-        with self.writer:  # BEGIN ... COMMIT
-            self.writer.execute("BEGIN IMMEDIATE")
+        db.execute(self.engine.begin)
+        try:
             for write in writes:
-                self.writer.execute("SAVEPOINT one")
+                db.execute("SAVEPOINT one")
                 try:
-                    results.append(write())
-                except sqlite3.Error as exc:
-                    self.writer.execute("ROLLBACK TO one")
+                    results.append(write(db))
+                except self.engine.lost:
+                    raise
+                except self.engine.errors as exc:
+                    db.execute("ROLLBACK TO one")
                     results.append(exc)
-                self.writer.execute("RELEASE one")
+                db.execute("RELEASE one")
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection has nothing to undo
+                db.execute("ROLLBACK")
+            raise
         return results

@@ -7,7 +7,7 @@ from ari_app.store.database import Database
 from ari_app.store.records import Idempotency
 
 
-class SqliteIdempotency:
+class SqlIdempotency:
     def __init__(self, db: Database) -> None:
         self._db = db
 

@@ -24,7 +24,7 @@ def _key(row: Any) -> ApiKey:
                   created_at=created_at, revoked_at=revoked_at)
 
 
-class SqliteKeys:
+class SqlKeys:
     def __init__(self, db: Database) -> None:
         self._db = db
 

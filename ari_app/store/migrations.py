@@ -1,26 +1,50 @@
-"""The database schema as numbered migrations, applied in order at start.
+"""The database schema as numbered migrations, applied in order at start, the same ones on
+SQLite and PostgreSQL.
 
-`PRAGMA user_version` holds the number of the last one applied, in the same
-transaction as its changes. A database made before migrations existed (version 0
-with tables) is brought to version 1 without losing a row: migration 1 creates what
-is missing and adds the columns later releases added. A new change of the schema is
-a new migration at the end of the list; a shipped one is never edited.
+The engine keeps the number of the last one applied, written in the same transaction
+as its changes, and holds a lock for each so that two instances starting together do
+not race (SQLite: an immediate transaction; PostgreSQL: a transaction-level advisory
+lock). A database made before migrations existed (version 0 with tables) is brought
+to version 1 without losing a row: migration 1 creates what is missing and adds the
+columns later releases added. A new change of the schema is a new migration at the
+end of the list; a shipped one is never edited.
+
+The DDL is SQLite's spelling; `REAL` means a 64-bit float (PostgreSQL's schema writes
+DOUBLE PRECISION for it, postgres.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from ari_app.errors import StoreError
+
+
+class Schema(Protocol):
+    """What a migration and `migrate` do to a database, in its engine's words."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """A transaction no other migrating process runs beside."""
+    def version(self) -> int: ...
+    def set_version(self, version: int) -> None: ...
+    def script(self, ddl: str) -> None: ...
+    def columns(self, table: str) -> set[str]: ...
+    def insertion_order(self, table: str) -> None:
+        """Give `table` a `rowid` column numbering its rows in the order they came."""
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    apply: Callable[[sqlite3.Connection], None]
+    apply: Callable[[Schema], None]
+
+
+def statements(ddl: str) -> Iterator[str]:
+    return (statement for statement in ddl.split(";") if statement.strip())
 
 
 _BASELINE = """
@@ -107,22 +131,18 @@ CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
 """
 
 
-def _baseline(db: sqlite3.Connection) -> None:
+def _baseline(schema: Schema) -> None:
     """The schema of every release before numbered migrations: created, or completed."""
-    for statement in _BASELINE.split(";"):
-        if statement.strip():
-            db.execute(statement)
-    have = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
-    for column, kind in _ADDED_COLUMNS.items():
-        if column not in have:
-            db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
-    for statement in _INDEXES.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    schema.script(_BASELINE)
+    schema.insertion_order("deliveries")  # the order a call's events are sent in
+    have = schema.columns("calls")
+    schema.script(";".join(f"ALTER TABLE calls ADD COLUMN {column} {kind}"
+                           for column, kind in _ADDED_COLUMNS.items() if column not in have))
+    schema.script(_INDEXES)
 
 
-def _delivery_report(db: sqlite3.Connection) -> None:
-    db.execute("ALTER TABLE calls ADD COLUMN delivery TEXT")
+def _delivery_report(schema: Schema) -> None:
+    schema.script("ALTER TABLE calls ADD COLUMN delivery TEXT")
 
 
 _VERIFICATIONS = """
@@ -159,10 +179,8 @@ CREATE INDEX calls_verification ON calls (verification_id) WHERE verification_id
 """
 
 
-def _verifications(db: sqlite3.Connection) -> None:
-    for statement in _VERIFICATIONS.split(";"):
-        if statement.strip():
-            db.execute(statement)
+def _verifications(schema: Schema) -> None:
+    schema.script(_VERIFICATIONS)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -175,29 +193,20 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def version(db: sqlite3.Connection) -> int:
-    return int(db.execute("PRAGMA user_version").fetchone()[0])
-
-
-def migrate(db: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
-    """Apply every migration newer than the database, each in a transaction of its own
-    (an immediate one: a second process starting at once waits its turn, then finds the
-    work done). Returns the version reached. `db` must be in autocommit mode."""
+def migrate(schema: Schema, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply every migration newer than the database, each in an exclusive transaction of
+    its own (a second process starting at once waits its turn, then finds the work
+    done). Returns the version reached."""
     known = migrations[-1].version if migrations else 0
     for migration in migrations:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            have = version(db)
+        with schema.exclusive():
+            have = schema.version()
             if have > known:
                 raise StoreError(f"the database's schema is version {have}, newer than this "
                                  f"ari-app knows ({known}): run the newer release, or restore "
                                  "a backup")
             if migration.version > have:
-                migration.apply(db)
-                # PRAGMA takes no parameters; the version is our own integer.
-                db.execute(f"PRAGMA user_version = {int(migration.version)}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    return version(db)
+                migration.apply(schema)
+                schema.set_version(migration.version)
+    with schema.exclusive():
+        return schema.version()

@@ -5,10 +5,9 @@ event is never lost to a restart, nor sent for a change that was not stored."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 
-from ari_app.store.database import Database
+from ari_app.store.database import Connection, Database
 from ari_app.store.records import DELIVERY_COLUMNS, CallbackEvent, Delivery, DeliveryResult
 
 _COLUMNS = ",".join(DELIVERY_COLUMNS)
@@ -16,7 +15,7 @@ DELIVERIES_OF = (f"SELECT {_COLUMNS} FROM deliveries WHERE call_id=? "  # noqa: 
                  "ORDER BY created_at, rowid")
 
 
-def add_event(db: sqlite3.Connection, call_id: str, event: CallbackEvent, now: float) -> None:
+def add_event(db: Connection, call_id: str, event: CallbackEvent, now: float) -> None:
     """Queue `event` for the call's callback URL, if the call has one. Inside a write."""
     event_id = str(uuid.uuid4())
     body = json.dumps({"event_id": event_id, **event}, separators=(",", ":"))
@@ -27,7 +26,7 @@ def add_event(db: sqlite3.Connection, call_id: str, event: CallbackEvent, now: f
         (event_id, body, now, now, call_id))
 
 
-def add_event_for(db: sqlite3.Connection, owner_id: str, url: str, event: CallbackEvent,
+def add_event_for(db: Connection, owner_id: str, url: str, event: CallbackEvent,
                   now: float) -> None:
     """Queue `event` for `url`, on behalf of something that is not a call (a verification).
     Inside a write."""
@@ -37,7 +36,7 @@ def add_event_for(db: sqlite3.Connection, owner_id: str, url: str, event: Callba
                "VALUES (?, ?, ?, 'pending', ?, ?, ?)", (event_id, owner_id, url, body, now, now))
 
 
-class SqliteOutbox:
+class SqlOutbox:
     def __init__(self, db: Database) -> None:
         self._db = db
 

@@ -1,53 +1,86 @@
-"""The SQLite store: one database file, its engine and every repository over it."""
+"""SQLite, the embedded default for one box: a file, in WAL mode, fsync on every commit.
+
+The schema's version is `PRAGMA user_version`; a migration runs in an immediate
+transaction, so a second process starting at once waits its turn, then finds the work
+done.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from ari_app.errors import StoreError
-from ari_app.sealing import Sealer
-from ari_app.store.breaker import SqliteBreaker
-from ari_app.store.calls import SqliteCalls
-from ari_app.store.database import Database
-from ari_app.store.idempotency import SqliteIdempotency
-from ari_app.store.keys import SqliteKeys
-from ari_app.store.outbox import SqliteOutbox
-from ari_app.store.verifications import SqliteVerifications
-
-_FORGET_KEY = "DELETE FROM sealing"
+from ari_app.store.database import Connection
+from ari_app.store.migrations import migrate, statements
 
 
-class SqliteStore:
-    def __init__(self, path: Path, key_file: Path | None = None) -> None:
-        """`key_file`: the sealing key's file (sealing.py); by default beside the database."""
-        self._db = Database(path)
-        key_file = key_file or path.parent / "ari-app.key"
-        self.sealer = Sealer.from_file(key_file)
-        self._check_key(path, key_file)
-        self.calls = SqliteCalls(self._db, self.sealer)
-        self.outbox = SqliteOutbox(self._db)
-        self.keys = SqliteKeys(self._db)
-        self.breaker = SqliteBreaker(self._db)
-        self.idempotency = SqliteIdempotency(self._db)
-        self.verifications = SqliteVerifications(self._db)
+class SqliteSchema:
+    """Migrations' view of one SQLite connection (autocommit mode)."""
 
-    def _check_key(self, path: Path, key_file: Path) -> None:
-        """The database remembers its key's fingerprint: another key cannot open what the
-        first one sealed, nor check a code it hashed, so the service refuses to start."""
-        db = self._db.writer
-        row = db.execute("SELECT fingerprint FROM sealing").fetchone()
-        if row is None:
-            db.execute("INSERT INTO sealing (id, fingerprint) VALUES (1, ?)",
-                       (self.sealer.fingerprint,))
-        elif row[0] != self.sealer.fingerprint:
-            raise StoreError(
-                f"{key_file} is not the key {path.name} was sealed with: put back the key file "
-                f"it had. If that key is lost for good, `sqlite3 {path} '{_FORGET_KEY}'` "
-                "lets the service start with this one: calls queued and verifications pending "
-                "then end failed, their codes unreadable.")
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
 
-    async def ping(self) -> None:
-        await self._db.ping()
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
-    async def close(self) -> None:
-        await self._db.close()
+    def version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_version(self, version: int) -> None:
+        # PRAGMA takes no parameters; the version is our own integer.
+        self._db.execute(f"PRAGMA user_version = {int(version)}")
+
+    def script(self, ddl: str) -> None:
+        for statement in statements(ddl):
+            self._db.execute(statement)
+
+    def columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+
+    def insertion_order(self, table: str) -> None:
+        """Every SQLite table has its `rowid`: the order rows were inserted in."""
+
+
+class SqliteEngine:
+    begin = "BEGIN IMMEDIATE"
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    lost: tuple[type[Exception], ...] = ()
+    reads_inline = True
+    snapshot = "BEGIN"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.name = path.name
+
+    def connect(self, *, read_only: bool) -> Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if read_only:
+            db.execute("PRAGMA query_only=ON")
+            return db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        # Erased requests are overwritten, not just unlinked from the b-tree.
+        db.execute("PRAGMA secure_delete=ON")
+        return db
+
+    def is_alive(self, db: Connection) -> bool:
+        return True
+
+    def migrate(self, db: Connection) -> int:
+        assert isinstance(db, sqlite3.Connection)
+        reached = migrate(SqliteSchema(db))
+        self.path.chmod(0o600)
+        return reached
+
+    def forget_key_hint(self, statement: str) -> str:
+        return f"`sqlite3 {self.path} '{statement}'`"

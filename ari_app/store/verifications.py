@@ -9,11 +9,10 @@ other changes nothing (its rowcount is 0).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
-from ari_app.store.database import Database
+from ari_app.store.database import Connection, Database
 from ari_app.store.encoding import decode_verify, encode_verify
 from ari_app.store.outbox import add_event_for
 from ari_app.store.records import CallbackEvent
@@ -24,7 +23,7 @@ _SELECT = f"SELECT {','.join(VERIFICATION_COLUMNS)} FROM verifications"  # noqa:
 _PENDING = "status = 'pending'"
 
 
-class SqliteVerifications:
+class SqlVerifications:
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -37,39 +36,37 @@ class SqliteVerifications:
         values |= {"request": encode_verify(request), "code_hash": code_hash,
                    "code_sealed": code_sealed}
         names, marks = ",".join(values), ",".join("?" for _ in values)
-        await self._db.write(lambda: self._db.writer.execute(
+        await self._db.write(lambda db: db.execute(
             f"INSERT INTO verifications ({names}) VALUES ({marks})",  # noqa: S608
             tuple(values.values())))
 
     async def discard(self, verification_id: str) -> None:
         """A verification whose first call was refused: as if it had never been made."""
-        await self._db.write(lambda: self._db.writer.execute(
+        await self._db.write(lambda db: db.execute(
             "DELETE FROM verifications WHERE id=?", (verification_id,)))
 
     async def get(self, verification_id: str) -> Verification | None:
-        row = self._db.reader.execute(f"{_SELECT} WHERE id=?", (verification_id,)).fetchone()
+        row = await self._db.read_one(f"{_SELECT} WHERE id=?", (verification_id,))
         return None if row is None else Verification(*row)
 
     async def pending_for(self, to_number: str, api_key: str | None) -> Verification | None:
-        row = self._db.reader.execute(
-            f"{_SELECT} WHERE {_PENDING} AND to_number=? AND api_key IS ? "
-            "ORDER BY created_at DESC LIMIT 1", (to_number, api_key)).fetchone()
+        row = await self._db.read_one(
+            f"{_SELECT} WHERE {_PENDING} AND to_number=? AND api_key IS NOT DISTINCT FROM ? "
+            "ORDER BY created_at DESC LIMIT 1", (to_number, api_key))
         return None if row is None else Verification(*row)
 
     async def secret(self, verification_id: str) -> tuple[str, str, VerifyRequest] | None:
         """(code hash, sealed code, request) of a pending verification."""
-        row = self._db.reader.execute(
+        row = await self._db.read_one(
             f"SELECT code_hash, code_sealed, request FROM verifications "  # noqa: S608
-            f"WHERE id=? AND {_PENDING}", (verification_id,)).fetchone()
+            f"WHERE id=? AND {_PENDING}", (verification_id,))
         if row is None or row[0] is None:
             return None
         return row[0], row[1], decode_verify(row[2])
 
     async def sent(self, verification_id: str, at: float, *,
                    event: CallbackEvent | None = None) -> None:
-        db = self._db.writer
-
-        def write() -> None:
+        def write(db: Connection) -> None:
             db.execute("UPDATE verifications SET sends=sends+1, last_send_at=?, updated_at=? "
                        "WHERE id=?", (at, at, verification_id))
             if event is not None:
@@ -80,7 +77,7 @@ class SqliteVerifications:
     async def wrong_code(self, verification_id: str, attempts: int) -> bool:
         """Count a wrong code (the one after `attempts`); False if another change came first."""
         now = time.time()
-        return await self._db.write(lambda: self._db.writer.execute(
+        return await self._db.write(lambda db: db.execute(
             f"UPDATE verifications SET attempts=attempts+1, updated_at=? "  # noqa: S608
             f"WHERE id=? AND {_PENDING} AND attempts=?",
             (now, verification_id, attempts)).rowcount == 1)
@@ -89,10 +86,9 @@ class SqliteVerifications:
                      wrong_code: bool = False, event: CallbackEvent | None = None) -> bool:
         """End a pending verification and erase its code, with its callback event; False
         if it was no longer pending (another change ended it first)."""
-        db = self._db.writer
         count = ", attempts=attempts+1" if wrong_code else ""
 
-        def write() -> bool:
+        def write(db: Connection) -> bool:
             changed = db.execute(
                 f"UPDATE verifications SET status=?, code_hash=NULL, code_sealed=NULL, "  # noqa: S608
                 f"ended_at=?, updated_at=?{count} WHERE id=? AND {_PENDING}",
@@ -106,13 +102,13 @@ class SqliteVerifications:
     async def sends(self, verification_id: str) -> list[tuple[str, str, str | None, float,
                                                               float | None]]:
         """Each send's call: (id, state, delivery report as JSON, created_at, ended_at)."""
-        return self._db.reader.execute(
+        return await self._db.read_all(
             "SELECT id, state, delivery, created_at, ended_at FROM calls "
-            "WHERE verification_id=? ORDER BY created_at", (verification_id,)).fetchall()
+            "WHERE verification_id=? ORDER BY created_at", (verification_id,))
 
     async def of_call(self, call_id: str) -> str | None:
-        row = self._db.reader.execute("SELECT verification_id FROM calls WHERE id=?",
-                                      (call_id,)).fetchone()
+        row = await self._db.read_one("SELECT verification_id FROM calls WHERE id=?",
+                                      (call_id,))
         return None if row is None else row[0]
 
     async def due(self, now: float) -> list[str]:
@@ -128,7 +124,7 @@ class SqliteVerifications:
         return [Verification(*row) for row in rows]
 
     @staticmethod
-    def _event(db: sqlite3.Connection, verification_id: str, event: CallbackEvent,
+    def _event(db: Connection, verification_id: str, event: CallbackEvent,
                now: float) -> None:
         """Queue `event` for the verification's callback URL, if it has one. Inside a write."""
         (url,) = db.execute("SELECT callback_url FROM verifications WHERE id=?",

@@ -9,15 +9,19 @@ from typing import Any
 import pytest
 
 from tests.service.rig import Rig, build_rig
+from tests.support.stores import RigDatabase
 
 
 @pytest.fixture
-async def make_rig(tmp_path: Path) -> AsyncIterator[Callable[..., Rig]]:
-    """Builds rigs (`build_rig` arguments, tmp_path given); each is closed after the test."""
+async def make_rig(tmp_path: Path,
+                   rig_database: RigDatabase) -> AsyncIterator[Callable[..., Rig]]:
+    """Builds rigs (`build_rig` arguments, tmp_path given) on the test's database: every
+    service test runs once on SQLite and once on PostgreSQL. Each rig is closed after
+    the test."""
     rigs: list[Rig] = []
 
     def make(*args: Any, **kwargs: Any) -> Rig:
-        rigs.append(build_rig(tmp_path, *args, **kwargs))
+        rigs.append(build_rig(tmp_path, *args, database=rig_database, **kwargs))
         return rigs[-1]
 
     yield make

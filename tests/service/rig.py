@@ -25,6 +25,7 @@ from ari_app.store import CallRecord
 from tests.service.fake_ami import FakeAmi
 from tests.service.fake_ari import FakeAri
 from tests.support.config import sandbox_settings
+from tests.support.stores import RigDatabase
 
 MAIN = "74445609"
 """The sandbox's carrier."""
@@ -134,8 +135,11 @@ class Rig:
 
 
 def build_rig(tmp: Path, settings: Settings | None = None, *, real_media: bool = False,
-              clock: Callable[[], float] = time.time) -> Rig:
+              clock: Callable[[], float] = time.time,
+              database: RigDatabase | None = None) -> Rig:
     settings = settings or sandbox_settings(tmp)
+    if database is not None:
+        settings = database.settings(settings)
     made: list[FakeAri] = []
 
     def make_ari(_: Settings, on_event: EventHandler, on_connect: ConnectHandler) -> FakeAri:

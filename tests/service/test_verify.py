@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from ari_app.entries import Speech
 from ari_app.settings import FraudSettings
 from tests.service.rig import Rig, build_rig
 from tests.support.config import sandbox_settings
+from tests.support.stores import RigDatabase
 from tests.support.waiting import until, until_async
 
 NO_GATE = {"gate": False}
@@ -156,7 +156,7 @@ async def test_resends_say_the_same_code_thirty_seconds_apart_five_at_most(
 
 
 async def test_every_call_unanswered_makes_it_undeliverable_and_erases_the_code(
-        rig: Rig, tmp_path: Path) -> None:
+        rig: Rig, rig_database: RigDatabase) -> None:
     client = await rig.client()
     started = await start(client, to="+12125550486")  # busy
 
@@ -165,8 +165,7 @@ async def test_every_call_unanswered_makes_it_undeliverable_and_erases_the_code(
         return bool(got["status"] == "undeliverable")
 
     await until_async(ended)
-    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        row = db.execute("SELECT code_hash, code_sealed, ended_at FROM verifications").fetchone()
+    (row,) = rig_database.rows("SELECT code_hash, code_sealed, ended_at FROM verifications")
     assert row[0] is None and row[1] is None and row[2] is not None
 
 
@@ -229,31 +228,34 @@ async def test_another_key_cannot_see_or_check_it(rig: Rig) -> None:
                              json={"code": "123456"})).status == 404
 
 
-async def test_callbacks_tell_each_status_and_never_the_code(rig: Rig, tmp_path: Path) -> None:
+async def test_callbacks_tell_each_status_and_never_the_code(
+        rig: Rig, rig_database: RigDatabase) -> None:
     client = await rig.client()
     started = await start(client, callback_url="http://127.0.0.1:9/hook")
     code = await first_code(rig)
     await check(client, started["id"], code)
-    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        bodies = [row[0] for row in db.execute(
-            "SELECT body FROM deliveries WHERE call_id=? ORDER BY created_at", (started["id"],))]
+    bodies = [row[0] for row in rig_database.rows(
+        "SELECT body FROM deliveries WHERE call_id=? ORDER BY created_at", (started["id"],))]
     assert [json.loads(b)["type"] for b in bodies] == ["verification.pending",
                                                        "verification.approved"]
     assert all(code not in body for body in bodies)
 
 
 async def test_a_restart_keeps_it_checkable_and_the_database_holds_no_code(
-        make_rig: Callable[..., Rig], tmp_path: Path) -> None:
+        make_rig: Callable[..., Rig], tmp_path: Path, rig_database: RigDatabase) -> None:
     first = make_rig()
     client = await first.client()
     started = await start(client)
     code = await first_code(first)
     await first.close()
-    for path in tmp_path.glob("db.sqlite3*"):
-        assert code.encode() not in path.read_bytes(), path.name
+    files = {path.name: path.read_bytes() for path in rig_database.files()}
+    # The scan sees what is stored (the verification's id, kept plain), but not the code.
+    assert any(started["id"].encode() in data for data in files.values())
+    for name, data in files.items():
+        assert code.encode() not in data, name
     assert (tmp_path / "ari-app.key").stat().st_mode & 0o077 == 0
 
-    second = build_rig(tmp_path)
+    second = build_rig(tmp_path, database=rig_database)
     client = TestClient(TestServer(second.service.http),
                         headers={"Authorization": f"Bearer {first.token}"})
     await client.start_server()
@@ -263,7 +265,7 @@ async def test_a_restart_keeps_it_checkable_and_the_database_holds_no_code(
     finally:
         await client.close()
         await second.close()
-    for path in tmp_path.glob("db.sqlite3*"):
+    for path in rig_database.files():
         assert code.encode() not in path.read_bytes(), path.name
 
 
@@ -296,13 +298,12 @@ async def test_two_starts_at_once_make_one_verification(rig: Rig) -> None:
     assert len(set(spoken_codes(rig))) == 1
 
 
-async def test_a_refused_start_stores_nothing(rig: Rig, tmp_path: Path) -> None:
+async def test_a_refused_start_stores_nothing(rig: Rig, rig_database: RigDatabase) -> None:
     client = await rig.client()
     response = await client.post("/verify", json=start_body(to="+447700900123"))
     assert response.status == 403  # the sandbox calls North America only
-    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        assert db.execute("SELECT COUNT(*) FROM verifications").fetchone() == (0,)
-        assert db.execute("SELECT COUNT(*) FROM calls").fetchone() == (0,)
+    assert rig_database.rows("SELECT COUNT(*) FROM verifications") == [(0,)]
+    assert rig_database.rows("SELECT COUNT(*) FROM calls") == [(0,)]
     assert rig.ari.originated == []
 
 

@@ -1,5 +1,8 @@
-"""The SQLite store: its migrations (from an empty database and from the schema main had
-before them), typed changes, the outbox written with its state change, and ping."""
+"""The store on both engines, SQLite and PostgreSQL (each test that takes `open_store` or
+`store` runs on each): migrations (from an empty database, from the schema main had
+before them on SQLite, two instances starting together), typed changes, the outbox
+written with its state change, ping, and on PostgreSQL the one-instance lock and a
+server restart."""
 
 from __future__ import annotations
 
@@ -8,17 +11,22 @@ import dataclasses
 import json
 import sqlite3
 import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ari_app.entries import Speech
-from ari_app.errors import StoreError
+from ari_app.errors import StoreError, StoreUnavailable
 from ari_app.keys import new_key
 from ari_app.outcome import CallError, Hangup, State
 from ari_app.request import CallRequest
-from ari_app.store import AttemptEnd, AttemptRecord, CallUpdate, SqliteStore
-from ari_app.store.migrations import MIGRATIONS, Migration, migrate, version
+from ari_app.store import AttemptEnd, AttemptRecord, CallUpdate, Store
+from ari_app.store.migrations import MIGRATIONS, Migration, Schema, migrate
+from ari_app.store.postgres import PostgresSchema, _PgConnection
+from ari_app.store.sqlite import SqliteSchema
+from sandbox.postgres import PostgresServer
 
 MAIN_SCHEMA = Path(__file__).parents[1] / "data" / "schema-0b6ef8b.sql"
 LATEST = MIGRATIONS[-1].version
@@ -27,20 +35,52 @@ REQUEST = CallRequest(to="+12125551212", caller_id="+15550100", carrier_id="7444
                       callback_url="http://hooks.example/x")
 
 
+def version(db: sqlite3.Connection) -> int:
+    return SqliteSchema(db).version()
+
+
 def tables(path: Path) -> dict[str, set[str]]:
     with sqlite3.connect(path) as db:
         names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         return {n: {r[1] for r in db.execute(f"PRAGMA table_info({n})")} for n in names}
 
 
+TABLES = {"calls", "attempts", "idempotency", "deliveries", "api_keys", "breaker",
+          "verifications", "sealing"}
+
+
+def pg_schema(url: str) -> PostgresSchema:
+    return PostgresSchema(_PgConnection(psycopg.connect(url, autocommit=True)))
+
+
 async def test_an_empty_database_gets_every_migration(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite3")
-    await store.close()
+    await Store.sqlite(tmp_path / "db.sqlite3").close()
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         assert version(db) == LATEST
-    assert set(tables(tmp_path / "db.sqlite3")) == {
-        "calls", "attempts", "idempotency", "deliveries", "api_keys", "breaker",
-        "verifications", "sealing"}
+    assert set(tables(tmp_path / "db.sqlite3")) == TABLES
+
+
+async def test_an_empty_postgres_database_gets_every_migration(
+        postgres_url: str, tmp_path: Path) -> None:
+    await Store.postgres(postgres_url, tmp_path / "key").close()
+    schema = pg_schema(postgres_url)
+    with schema.exclusive():
+        assert schema.version() == LATEST
+    for table in TABLES:
+        assert schema.columns(table), table
+    # Every column SQLite calls REAL is a 64-bit float here: no timestamp loses its seconds.
+    assert schema.columns("calls") == tables_of_a_new_sqlite(tmp_path)["calls"]
+    rows = psycopg.connect(postgres_url).execute(
+        "SELECT DISTINCT data_type FROM information_schema.columns "
+        "WHERE table_name='calls' AND column_name LIKE '%_at'").fetchall()
+    assert rows == [("double precision",)]
+
+
+def tables_of_a_new_sqlite(tmp_path: Path) -> dict[str, set[str]]:
+    path = tmp_path / "new.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as db:
+        migrate(SqliteSchema(db))
+    return tables(path)
 
 
 async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Path) -> None:
@@ -61,7 +101,7 @@ async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Pa
         db.execute("INSERT INTO breaker (id, tripped_at, reason) VALUES (1, 5.0, 'too many')")
     before = tables(path)
 
-    store = SqliteStore(path)
+    store = Store.sqlite(path)
     ((record, request),) = await store.calls.unfinished()
     assert record.id == "c1" and request == REQUEST
     assert (await store.breaker.state()) is not None
@@ -89,38 +129,54 @@ async def test_a_database_older_still_gets_the_columns_added_since(tmp_path: Pat
     with sqlite3.connect(path) as db:
         db.executescript(old)
     assert "est_cost" not in tables(path)["calls"]
-    store = SqliteStore(path)
-    await store.close()
+    await Store.sqlite(path).close()
     assert {"callback_url", "api_key", "client", "est_cost"} <= tables(path)["calls"]
 
 
-def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {LATEST + 1}")
+def newer_than_the_code(engine: str, tmp_path: Path, postgres_url: Callable[[], str]) -> None:
+    if engine == "sqlite":
+        with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+            db.execute(f"PRAGMA user_version = {LATEST + 1}")
+    else:
+        schema = pg_schema(postgres_url())
+        with schema.exclusive():
+            schema.set_version(LATEST + 1)
+
+
+def test_a_database_newer_than_the_code_is_refused(
+        engine: str, open_store: Callable[..., Store], tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    newer_than_the_code(engine, tmp_path, lambda: str(request.getfixturevalue("postgres_url")))
     with pytest.raises(StoreError, match=f"version {LATEST + 1}, newer"):
-        SqliteStore(path)
+        open_store()
 
 
-def test_services_starting_together_migrate_once(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
+def test_services_starting_together_migrate_once(
+        engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     applied: list[int] = []
 
     def counted(migration: Migration) -> Migration:
-        def apply(db: sqlite3.Connection) -> None:
+        def apply(schema: Schema) -> None:
             applied.append(migration.version)
-            migration.apply(db)
+            migration.apply(schema)
         return dataclasses.replace(migration, apply=apply)
 
     migrations = tuple(counted(m) for m in MIGRATIONS)
     reached: list[int] = []
     errors: list[BaseException] = []
+    if engine == "sqlite":
+        def connect() -> Schema:
+            return SqliteSchema(sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None,
+                                                timeout=10))
+    else:
+        url = request.getfixturevalue("postgres_url")
+
+        def connect() -> Schema:
+            return pg_schema(url)
 
     def start() -> None:
         try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=10)
-            reached.append(migrate(db, migrations))
-            db.close()
+            reached.append(migrate(connect(), migrations))
         except BaseException as exc:
             errors.append(exc)
 
@@ -134,13 +190,13 @@ def test_services_starting_together_migrate_once(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> SqliteStore:
-    made = SqliteStore(tmp_path / "db.sqlite3")
-    yield made  # type: ignore[misc]
+async def store(open_store: Callable[..., Store]) -> AsyncIterator[Store]:
+    made = open_store()
+    yield made
     await made.close()
 
 
-async def test_a_change_writes_its_columns_and_its_event_together(store: SqliteStore) -> None:
+async def test_a_change_writes_its_columns_and_its_event_together(store: Store) -> None:
     await store.calls.insert("c1", REQUEST, event={"type": "call.state", "state": "queued"})
     attempt = AttemptRecord(n=0, carrier_id="74445609", channel_id="c1", started_at=1.0)
     await store.calls.update("c1", CallUpdate(State.DIALING, speech_engines="flite",
@@ -166,10 +222,10 @@ async def test_a_change_writes_its_columns_and_its_event_together(store: SqliteS
 
 
 async def test_a_change_and_its_event_are_stored_together_or_not_at_all(
-        store: SqliteStore) -> None:
+        store: Store) -> None:
     await store.calls.insert("c1", REQUEST)
     # The event cannot be written (not JSON), so neither is the state change it tells of:
-    # they share one transaction. (An error that is not SQLite's fails the whole commit,
+    # they share one transaction. (An error that is not the database's fails the whole commit,
     # so every write of that group commit fails with it, and is told so.)
     with pytest.raises(TypeError):
         await store.calls.update("c1", CallUpdate(State.DIALING),
@@ -179,16 +235,16 @@ async def test_a_change_and_its_event_are_stored_together_or_not_at_all(
 
 
 async def test_one_failing_write_of_a_group_commit_spares_the_others(
-        store: SqliteStore) -> None:
+        store: Store) -> None:
     await store.calls.insert("dup", REQUEST)
     results = await asyncio.gather(
         store.calls.insert("a", REQUEST), store.calls.insert("dup", REQUEST),
         store.calls.insert("b", REQUEST), return_exceptions=True)
-    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert "unique" in str(results[1]).lower()  # SQLite's and PostgreSQL's own words
     assert [await store.calls.get(i) is not None for i in ("a", "b")] == [True, True]
 
 
-async def test_keys_and_breaker(store: SqliteStore) -> None:
+async def test_keys_and_breaker(store: Store) -> None:
     key, key_hash, _ = new_key("shop", carriers=("74445609",))
     await store.keys.add(key, key_hash)
     assert await store.keys.get(key.id) == (key, key_hash)
@@ -201,9 +257,45 @@ async def test_keys_and_breaker(store: SqliteStore) -> None:
     assert await store.breaker.state() is None
 
 
-async def test_ping_answers_until_the_store_is_closed(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite3")
+async def test_ping_answers_until_the_store_is_closed(open_store: Callable[..., Store]) -> None:
+    store = open_store()
     await store.ping()
     await store.close()
     with pytest.raises(RuntimeError):
         await store.ping()
+
+
+async def test_one_service_instance_per_postgres_database(
+        postgres_url: str, tmp_path: Path) -> None:
+    """Until instances share the queue, a second one would place the first one's calls
+    again: it is refused at start. Tools (`ari-app keys`) work beside the service."""
+    first = Store.postgres(postgres_url, tmp_path / "key")
+    with pytest.raises(StoreError, match="another ari-app instance is using PostgreSQL "
+                                         r"database test_\d+ at /tmp"):
+        Store.postgres(postgres_url, tmp_path / "key")
+    tool = Store.postgres(postgres_url, tmp_path / "key", sole_instance=False)
+    await tool.close()
+    await first.close()
+    await Store.postgres(postgres_url, tmp_path / "key").close()  # free again
+
+
+async def test_postgres_restarting_refuses_then_reconnects(
+        postgres: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
+    store = Store.postgres(postgres_url, tmp_path / "key")
+    await store.calls.insert("before", REQUEST)
+    postgres.stop()
+    try:
+        with pytest.raises(StoreUnavailable, match="PostgreSQL database test_"):
+            await store.calls.insert("during", REQUEST)
+        with pytest.raises(StoreUnavailable):
+            await store.calls.get("before")
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+    finally:
+        postgres.start()
+    await store.ping()
+    await store.calls.insert("after", REQUEST)
+    assert [(await store.calls.get(i)) is not None for i in ("before", "during", "after")] == \
+        [True, False, True]
+    assert [r.id for r, _ in await store.calls.unfinished()] == ["before", "after"]
+    await store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ari_app.errors import InvalidField, StoreError
 from ari_app.metrics import Metrics
 from ari_app.sealing import Sealer, load_or_create_key
 from ari_app.settings import FraudSettings, Settings
+from ari_app.store import Store
 from ari_app.verify.fraud import ConversionWatch
 from ari_app.verify.locales import COUNTRY_LOCALES, PHRASES, country_locale
 from ari_app.verify.message import code_playlist
@@ -205,10 +207,10 @@ def test_a_brand_may_be_written_in_any_script_but_holds_nothing_else(settings: S
         assert raised.value.field == "brand"
 
 
-async def test_a_database_refuses_a_key_it_was_not_sealed_with(tmp_path: Path) -> None:
-    from ari_app.store import SqliteStore
-
-    await SqliteStore(tmp_path / "db.sqlite3").close()
+async def test_a_database_refuses_a_key_it_was_not_sealed_with(
+        tmp_path: Path, open_store: Callable[..., Store]) -> None:
+    await open_store().close()
     (tmp_path / "ari-app.key").unlink()  # lost; a new one would be made
-    with pytest.raises(StoreError, match=r"is not the key db\.sqlite3 was sealed with"):
-        SqliteStore(tmp_path / "db.sqlite3")
+    with pytest.raises(StoreError, match=r"is not the key (db\.sqlite3|PostgreSQL database "
+                                         r"test_\d+ at /tmp\S+) was sealed with"):
+        open_store()

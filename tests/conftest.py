@@ -1,0 +1,3 @@
+"""Fixtures every level of tests may use."""
+
+pytest_plugins = ["tests.support.stores"]
