@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from ari_app.errors import StoreUnavailable
 from ari_app.metrics import Metrics
 from ari_app.settings import Current
 from ari_app.store import Delivery, DeliveryResult, Outbox
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = 1.0
 MAX_RETRY = 300.0
 _BATCH = 50
+_STORE_RETRY = 1.0
+"""Seconds between tries while the database does not answer."""
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:
@@ -77,6 +80,15 @@ class Notifier:
     async def run(self) -> None:
         while True:
             self._wake.clear()
+            try:
+                await self._send_due()
+            except StoreUnavailable as exc:  # events wait in the outbox; sent once it is back
+                log.warning("callbacks paused: %s", exc)
+                await asyncio.sleep(_STORE_RETRY)
+
+    async def _send_due(self) -> None:
+        """Send what is due, then wait until the next is due or a new event is queued."""
+        while True:
             pending = await self._outbox.pending(_BATCH)
             now = self._clock()
             due = [d for d in pending if d.next_at <= now]
@@ -87,6 +99,7 @@ class Notifier:
             timeout = min(later) - now if later else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
 
     async def _deliver(self, delivery: Delivery) -> None:
         settings = self._current.settings.callbacks

@@ -14,14 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from ari_app.errors import StoreUnavailable
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 PING_TIMEOUT = 2.0
+RETRY_SECONDS = 5.0
+"""How long a read or a write waits for a lost server to come back (a restart takes a
+second or two) before it fails with StoreUnavailable."""
+
+
+class _LostAtCommit(Exception):
+    """The connection went while COMMIT was on its way: the server may have stored the
+    transaction or not, so it is not written again."""
 
 
 class Cursor(Protocol):
@@ -97,17 +108,36 @@ class Database:
             raise StoreUnavailable(f"{self.engine.name} does not answer") from exc
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on the store's thread, outside any batch: for reads of many rows and
-        writes that need no group commit."""
-        return await self._unavailable_if_lost(
-            asyncio.get_running_loop().run_in_executor(self._executor, fn, *args))
+        """`fn(*args)` on the store's thread, outside any batch: for writes that need no
+        group commit. Not tried again when the connection is lost: it may have been done."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except self.engine.lost as exc:
+            raise StoreUnavailable(f"{self.engine.name} does not answer") from exc
+
+    async def _patiently(self, executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        """`fn()` on `executor`, tried again while the server is away (each try on a new
+        connection), for at most RETRY_SECONDS."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRY_SECONDS
+        delay = 0.1
+        retryable: tuple[type[Exception], ...] = (*self.engine.lost, StoreUnavailable)
+        while True:
+            try:
+                return await loop.run_in_executor(executor, fn)
+            except retryable as exc:
+                if loop.time() + delay > deadline:
+                    if isinstance(exc, StoreUnavailable):
+                        raise
+                    raise StoreUnavailable(f"{self.engine.name} does not answer") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """`fn(reader)`: a read by key, on the reader's connection."""
         if self._reads is None:
             return fn(self._reader)
-        return await self._unavailable_if_lost(asyncio.get_running_loop().run_in_executor(
-            self._reads, lambda: fn(self._reader_connection())))
+        return await self._patiently(self._reads, lambda: fn(self._reader_connection()))
 
     async def read_one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return await self.read(lambda db: db.execute(sql, params).fetchone())
@@ -117,11 +147,13 @@ class Database:
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One row (or None) of a read on the store's thread."""
-        return await self.run(lambda: self.writer.execute(sql, params).fetchone())
+        return await self._patiently(self._executor,
+                                     lambda: self.writer.execute(sql, params).fetchone())
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a read on the store's thread (many rows: not on the event loop)."""
-        return await self.run(lambda: self.writer.execute(sql, params).fetchall())
+        return await self._patiently(self._executor,
+                                     lambda: self.writer.execute(sql, params).fetchall())
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """A write outside the group commit (rare ones: keys, the breaker, deliveries);
@@ -135,6 +167,10 @@ class Database:
         Group commit: writes that arrive while a commit is under way wait and go together
         in the next transaction, each in a savepoint of its own (one failing does not undo
         the others), so a burst costs one commit, not one per write.
+
+        A transaction cut off by a lost connection before its COMMIT was rolled back by the
+        server, and is tried again on a new connection (for at most RETRY_SECONDS); one cut
+        off during its COMMIT fails with StoreUnavailable at once.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -159,18 +195,19 @@ class Database:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
         self._executor.shutdown(wait=True)
 
-    async def _unavailable_if_lost(self, work: asyncio.Future[T]) -> T:
-        try:
-            return await work
-        except self.engine.lost as exc:
-            raise StoreUnavailable(f"{self.engine.name} does not answer") from exc
-
     async def _flush(self) -> None:
         try:
             while self._batch:
                 batch, self._batch = self._batch, []
+                writes = [fn for fn, _ in batch]
                 try:
-                    results = await self.run(self._commit, [fn for fn, _ in batch])
+                    results = await self._patiently(self._executor,
+                                                    functools.partial(self._commit, writes))
+                except _LostAtCommit as exc:
+                    results = [StoreUnavailable(
+                        f"{self.engine.name} went away during a commit: it may or may not "
+                        "have been stored")] * len(batch)
+                    log.error("lost the database during a commit (%s)", exc)
                 except Exception as exc:  # the commit itself failed: every write did
                     results = [exc] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
@@ -198,7 +235,10 @@ class Database:
                     db.execute("ROLLBACK TO one")
                     results.append(exc)
                 db.execute("RELEASE one")
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except self.engine.lost as exc:
+                raise _LostAtCommit(type(exc).__name__) from exc
         except BaseException:
             with contextlib.suppress(Exception):  # a lost connection has nothing to undo
                 db.execute("ROLLBACK")

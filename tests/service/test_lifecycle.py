@@ -22,6 +22,7 @@ from ari_app.settings import Settings
 from ari_app.store import Delivery
 from tests.service.rig import Rig
 from tests.support.config import sandbox_config
+from tests.support.stores import RigDatabase
 from tests.support.waiting import until
 
 SECRET = "a-callback-secret-for-tests"
@@ -185,3 +186,47 @@ async def test_cancel_while_waiting_for_the_failover_carrier(rig: Rig) -> None:
     assert [a.carrier_id for a in await rig.store.calls.attempts(call_id)] == ["flaky"]
     assert len(rig.ari.originated) == 2  # never dialled on the second carrier
     assert rig.calls.cancel(busy_line)
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+async def test_requests_while_postgres_is_away_get_503_and_it_picks_up_after(
+        rig: Rig, rig_database: RigDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is accepted that was not stored: a 503 names the cause and nothing is dialled.
+    The callback sender waits out the outage instead of stopping the service, and calls
+    and callbacks go on once the server is back."""
+    monkeypatch.setattr("ari_app.store.database.RETRY_SECONDS", 0.3)
+    server = rig_database.server
+    assert server is not None
+    received: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.text())["state"])
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    sink = TestServer(app, host="127.0.0.1")
+    await sink.start_server()
+    sender = asyncio.create_task(rig.service.notifier.run())
+    client = await rig.client()
+    server.stop()
+    try:
+        response = await client.post("/voice/call/play", json=body())
+        assert response.status == 503
+        error = await response.json()
+        assert error["error_id"] == "store-unavailable" and "PostgreSQL" in error["message"]
+        await asyncio.sleep(1.5)
+        assert not sender.done() and rig.ari.originated == []
+    finally:
+        server.start()
+    rig.service.notifier.wake()
+    response = await client.post("/voice/call/play",
+                                 json=body(callback_url=str(sink.make_url("/hook"))))
+    assert response.status == 202
+    call_id = (await response.json())["request_id"]
+    assert (await rig.final(call_id)).state == "completed"
+    await until(lambda: "completed" in received)
+    assert len(rig.ari.originated) == 1
+    sender.cancel()
+    await rig.service.notifier.close()
+    await sink.close()

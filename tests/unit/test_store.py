@@ -279,8 +279,10 @@ async def test_one_service_instance_per_postgres_database(
     await Store.postgres(postgres_url, tmp_path / "key").close()  # free again
 
 
-async def test_postgres_restarting_refuses_then_reconnects(
-        postgres: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
+async def test_postgres_away_refuses_then_reconnects(
+        postgres: PostgresServer, postgres_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ari_app.store.database.RETRY_SECONDS", 0.5)
     store = Store.postgres(postgres_url, tmp_path / "key")
     await store.calls.insert("before", REQUEST)
     postgres.stop()
@@ -298,4 +300,18 @@ async def test_postgres_restarting_refuses_then_reconnects(
     assert [(await store.calls.get(i)) is not None for i in ("before", "during", "after")] == \
         [True, False, True]
     assert [r.id for r, _ in await store.calls.unfinished()] == ["before", "after"]
+    await store.close()
+
+
+async def test_a_postgres_restart_is_waited_for(
+        postgres: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
+    """A write and a read while the server restarts (about a second) wait for it and succeed."""
+    store = Store.postgres(postgres_url, tmp_path / "key")
+    await store.calls.insert("before", REQUEST)
+    postgres.stop()
+    threading.Timer(1.0, postgres.start).start()
+    await store.calls.insert("during", REQUEST)
+    assert (await store.calls.get("before")) is not None
+    await store.calls.update("before", CallUpdate(State.CANCELED, ended_at=2.0))
+    assert [r.id for r, _ in await store.calls.unfinished()] == ["during"]
     await store.close()
