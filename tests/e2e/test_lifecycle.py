@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import re
 import threading
 import time
 import uuid
@@ -41,6 +42,20 @@ def call(carrier: str, to: str = "12125551212", playlist: Any = None,
 
 def carrier_cli(lab: Lab, command: str) -> str:
     return lab.instance("carrier").cli(command)
+
+
+def carrier_cap(lab: Lab, channels: int) -> None:
+    """The carrier refuses (503) a call over `channels` live calls on our trunk, and
+    counts it; the count starts again at 0."""
+    carrier_cli(lab, f"dialplan set global TRUNK_CAP_pbx {channels}")
+    carrier_cli(lab, "dialplan set global OVER_CAP_pbx 0")
+
+
+def refused_over_cap(lab: Lab) -> int:
+    """Calls the carrier refused for being over our trunk's cap since `carrier_cap`."""
+    match = re.search(r"OVER_CAP_pbx=(\d+)", carrier_cli(lab, "dialplan show globals"))
+    assert match, "the carrier's dialplan has no OVER_CAP_pbx"
+    return int(match.group(1))
 
 
 def test_a_carrier_added_through_the_api_registers_and_carries_calls(service: ApiProcess,
@@ -134,18 +149,22 @@ def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: ApiProcess, la
 
     watcher = threading.Thread(target=watch)
     watcher.start()
+    carrier_cap(lab, 6)
     try:
         with ThreadPoolExecutor(max_workers=25) as pool:
             ids = list(pool.map(lambda _: service.place(call("burst", playlist=SHORT)),
                                 range(50)))
         queued = [service.status(i) for i in ids[-10:]]
         statuses = [service.wait_final(i, timeout=180) for i in ids]
+        refused = refused_over_cap(lab)
     finally:
         stop.set()
         watcher.join()
         service.request("DELETE", "/carriers/burst")
+        carrier_cap(lab, 30)
 
     assert [s["state"] for s in statuses] == ["completed"] * 50
+    assert refused == 0  # the carrier's own count never went over the cap
     assert any(s["state"] == "queued" and s["queue_position"] for s in queued), queued
     spans = [(_ts(s["attempts"][0]["started_at"]), _ts(s["attempts"][0]["ended_at"]))
              for s in statuses]
@@ -156,6 +175,28 @@ def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: ApiProcess, la
     # appear a few milliseconds early: allow one more than the limit in any second.
     busiest = max(sum(1 for t in starts if s <= t < s + 1) for s in starts)
     assert busiest <= 8 + 1, busiest
+
+
+def test_the_carrier_refuses_and_counts_calls_over_its_cap(service: ApiProcess,
+                                                          lab: Lab) -> None:
+    """The carrier's check is live: with a cap below our max_channels it refuses the calls
+    over it with 503, and counts them."""
+    limited = {"id": "overcap", "host": "127.0.0.1", "port": 5070,
+               "caller_ids": ["+15550100"], "max_channels": 6}
+    assert service.request("POST", "/carriers", limited)[0] == 201
+    carrier_cap(lab, 2)
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            ids = list(pool.map(lambda _: service.place(call("overcap", playlist=SHORT)),
+                                range(6)))
+        statuses = [service.wait_final(i, timeout=60) for i in ids]
+        refused = refused_over_cap(lab)
+    finally:
+        service.request("DELETE", "/carriers/overcap")
+        carrier_cap(lab, 30)
+    codes = [a["sip_code"] for s in statuses for a in s["attempts"]]
+    assert refused >= 1 and codes.count(503) == refused, (refused, codes)
+    assert sum(s["state"] == "completed" for s in statuses) >= 2
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
