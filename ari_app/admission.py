@@ -4,7 +4,9 @@ call is stored; a refusal means nothing is stored and nothing is dialled.
 
 Order: 403 key scope -> 403 destination -> 503 breaker open -> 429 velocity -> (trip?).
 Counts are kept in memory, loaded from the calls table at start, so they hold across
-restarts and cost no database round trip per request.
+restarts and cost no database round trip per request. With several instances on one
+database, each request first adds the calls the other instances accepted since the
+last look (one read by an index), and reads the breaker they share.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ari_app.settings import Current, Settings, Window
 from ari_app.store import BreakerStore, BreakerTrip, Origin, RecentCalls
 
 log = logging.getLogger(__name__)
+CATCH_UP_MARGIN = 5.0
 
 
 def _span(seconds: int) -> str:
@@ -105,7 +108,7 @@ class Recent:
 class Admission:
     def __init__(self, *, current: Current, calls: RecentCalls, breaker: BreakerStore,
                  metrics: Metrics, on_change: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, shared: bool = False) -> None:
         self._current = current
         self._calls = calls
         self._breaker_store = breaker
@@ -116,6 +119,10 @@ class Admission:
         self.tripped: BreakerTrip | None = None
         self._recent = Recent(self._horizon())
         self._loaded = False
+        self._shared = shared
+        self._seen: dict[str, float] = {}
+        """Other instances' calls counted already, by id (for `_catch_up`)."""
+        self._looked_at = 0.0
         metrics.breaker_open.set_function(lambda: 1.0 if self.tripped else 0.0)
 
     def _horizon(self) -> float:
@@ -134,7 +141,26 @@ class Admission:
         for row in await self._calls.recent(since):
             counters = self._keys(row.to_number, row.api_key, row.client)
             self._recent.add(list(counters.values()), row.created_at, row.est_cost)
+        self._looked_at = self._clock()
         self._loaded = True
+
+    async def _catch_up(self) -> None:
+        """Count the calls other instances accepted since the last look, and take the
+        breaker's state they share. A call is stamped before its commit, so each look
+        reaches back CATCH_UP_MARGIN seconds and skips the ids counted already."""
+        now = self._clock()
+        since = self._looked_at - CATCH_UP_MARGIN
+        for call_id, row in await self._calls.recent_of_others(since):
+            if call_id not in self._seen:
+                self._seen[call_id] = row.created_at
+                counters = self._keys(row.to_number, row.api_key, row.client)
+                self._recent.add(list(counters.values()), row.created_at, row.est_cost)
+        self._seen = {k: at for k, at in self._seen.items() if at > since}
+        self._looked_at = now
+        tripped = await self._breaker_store.state()
+        if (tripped is None) != (self.tripped is None):
+            self.tripped = tripped
+            self.on_change()
 
     @property
     def may_dial(self) -> bool:
@@ -162,6 +188,8 @@ class Admission:
         see each other: nothing here waits but a breaker trip."""
         if not self._loaded:
             await self.load()
+        if self._shared:
+            await self._catch_up()
         settings = self._current.settings
         if key is not None and key.carriers is not None \
                 and request.carrier_id not in key.carriers:

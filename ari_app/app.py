@@ -27,6 +27,8 @@ from ari_app.call.router import Router
 from ari_app.callbacks import Notifier
 from ari_app.calls import CallService
 from ari_app.carrier_admin import CarrierAdmin
+from ari_app.cluster.listener import Listener
+from ari_app.cluster.membership import Membership
 from ari_app.fetch import Fetcher
 from ari_app.health import Health
 from ari_app.idempotency import IdempotencyGuard
@@ -55,6 +57,8 @@ class Service:
     admission: Admission
     verify: VerifyService
     http: web.Application
+    membership: Membership | None = None
+    """This instance among others on a shared database (cluster/membership.py)."""
 
 
 AriFactory = Callable[[Settings, EventHandler, ConnectHandler], Ari]
@@ -64,7 +68,7 @@ AriFactory = Callable[[Settings, EventHandler, ConnectHandler], Ari]
 def connect_ari(settings: Settings, on_event: EventHandler, on_connect: ConnectHandler) -> Ari:
     return AriClient(
         url=settings.ari.url, username=settings.ari.username,
-        password=settings.ari.password.reveal(), app=settings.ari.app,
+        password=settings.ari.password.reveal(), app=settings.stasis_app,
         on_event=on_event, on_connect=on_connect, events=EVENT_TYPES,
     )
 
@@ -118,11 +122,12 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
     ari = make_ari(settings, router.route, on_connect)
     notifier = Notifier(current=current, outbox=store.outbox, metrics=metrics)
     admission = Admission(current=current, calls=store.calls, breaker=store.breaker,
-                          metrics=metrics)
+                          metrics=metrics, shared=settings.cluster is not None)
+    shared = settings.cluster is not None
     calls = CallService(current=current, store=store.calls, ari=ari, media=media_preparer,
                         router=router, metrics=metrics, wake_callbacks=notifier.wake,
                         may_dial=lambda: admission.may_dial, clock=clock,
-                        connect_wait=connect_wait)
+                        connect_wait=connect_wait, slots=store.slots if shared else None)
     admission.on_change = calls.let_through  # a reset lets queued calls go
     ami = ami or AmiClient(settings.ami)
     carrier_admin = CarrierAdmin(current=current, ami=ami)
@@ -142,9 +147,12 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
         admin=AdminHandlers(admission=admission, health=health, metrics=metrics),
         verify=VerifyHandlers(service=verify),
     )
+    membership = None if settings.cluster is None else Membership(
+        settings=settings.cluster, app=settings.stasis_app, instances=store.instances,
+        store=store.calls, calls=calls, clock=clock)
     return Service(current=current, store=store, ari=ari, fetcher=fetcher, media=media_preparer,
                    calls=calls, notifier=notifier, admission=admission, verify=verify,
-                   http=http)
+                   http=http, membership=membership)
 
 
 async def drain(service: Service, seconds: int, hurry: asyncio.Event) -> None:
@@ -174,19 +182,31 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: hurry.set() if stop.is_set() else stop.set())
+    membership = service.membership
+    listener = None
     try:
         async with Supervisor() as tasks:
+            if membership is not None:
+                await membership.join()
             tasks.start("ari-events", service.ari.run())
             tasks.start("callbacks", service.notifier.run())
             await service.admission.load()
             await service.calls.resume()
             await service.verify.load()
             tasks.start("verifications", service.verify.run())
+            if membership is not None and service.store.url is not None:
+                tasks.start("membership", membership.run())
+                listener = Listener(service.store.url, service.calls.channels_freed)
+                listener.start()
             await site.start()
             log.info(f"API listening on http://{settings.listen}")
             await stop.wait()
+            if membership is not None:
+                await membership.leave()  # the others place what is still queued here
             await drain(service, settings.calls.drain_seconds, hurry)
     finally:
+        if listener is not None:
+            await listener.close()
         await runner.cleanup()
         await service.calls.shutdown()
         await service.verify.shutdown()

@@ -3,6 +3,7 @@
     submit     store the call (before the API answers), then start its session
     cancel     hang up or stop a call of this process
     resume     after a restart: queued calls take their places again, live ones end
+    adopt      the calls of an instance that died: the same, by a survivor
     reconcile  after each (re)connect to ARI: let queued calls go, resync live ones
     wait_ended until a call has ended (for `?wait=` on its status)
 
@@ -25,6 +26,7 @@ from ari_app.call.recorder import Recorder
 from ari_app.call.router import Router
 from ari_app.call.session import Session
 from ari_app.call.signals import ChannelLost, Resync
+from ari_app.cluster.slots import SharedDispatcher
 from ari_app.dispatch import Dispatcher
 from ari_app.errors import AriError
 from ari_app.failover import Failover
@@ -33,7 +35,7 @@ from ari_app.metrics import Metrics
 from ari_app.outcome import CallError, Ending, State
 from ari_app.request import CallRequest
 from ari_app.settings import Current
-from ari_app.store import CallStore, Idempotency, Origin
+from ari_app.store import CallRecord, CallStore, Idempotency, Origin, SlotStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ SERVICE_RESTARTED = CallError("service-restarted",
                               "the service restarted while the call was in progress")
 UNREADABLE = CallError("request-unreadable",
                        "the call's stored request does not open with storage.key_file")
+INSTANCE_LOST = CallError("instance-lost",
+                          "the instance placing the call stopped answering; another hung "
+                          "up its channel")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,10 @@ class CallService:
     def __init__(self, *, current: Current, store: CallStore, ari: Ari, media: MediaPreparer,
                  router: Router, metrics: Metrics, wake_callbacks: Callable[[], None],
                  may_dial: Callable[[], bool] = lambda: True,
-                 clock: Callable[[], float] = time.time, connect_wait: float = 30.0) -> None:
+                 clock: Callable[[], float] = time.time, connect_wait: float = 30.0,
+                 slots: SlotStore | None = None) -> None:
+        """`slots`: carrier channels granted from the database, when several instances
+        share it (cluster/slots.py); else this process grants them alone."""
         self._current = current
         self._store = store
         self._ari = ari
@@ -70,10 +78,15 @@ class CallService:
         calls = current.settings.calls
         self._failover = Failover(holdback_after=calls.holdback_after,
                                   holdback_seconds=calls.holdback_seconds)
-        self._dispatcher = Dispatcher(limits=self._limits,
-                                 cap=lambda: current.settings.calls.max_channels,
-                                 is_open=lambda: ari.connected and may_dial()
-                                 and not self.draining)
+        def is_open() -> bool:
+            return ari.connected and may_dial() and not self.draining
+
+        def cap() -> int:
+            return current.settings.calls.max_channels
+
+        self._dispatcher = Dispatcher(limits=self._limits, cap=cap, is_open=is_open) \
+            if slots is None else SharedDispatcher(slots=slots, limits=self._limits, cap=cap,
+                                                   is_open=is_open, clock=clock)
         self.draining = False
         """Set by `drain`: nothing more is dialled; live calls go on to their end."""
         self.on_ended: Callable[[str], None] = lambda _: None
@@ -150,9 +163,20 @@ class CallService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def channels_freed(self) -> None:
+        """Another instance freed a carrier channel: a waiting call may go."""
+        self._dispatcher.pump()
+
     async def resume(self) -> None:
         """After a restart: queued calls take their places again; calls that were live end."""
-        for record, request in await self._store.unfinished():
+        await self.adopt(await self._store.unfinished(), SERVICE_RESTARTED)
+
+    async def adopt(self, calls: list[tuple[CallRecord, CallRequest | None]],
+                    error: CallError) -> None:
+        """Unfinished calls this instance now owns (its own after a restart, or a dead
+        instance's): queued ones are placed (they never dialled); live ones are hung up
+        and end failed with `error` (they may have reached the callee: not dialled again)."""
+        for record, request in calls:
             # Events are queued only for a call stored with a callback URL (outbox.py).
             callback = request is None or request.callback_url is not None
             if request is None:
@@ -167,13 +191,13 @@ class CallService:
                 self._start(record.id, request, record.created_at,
                             self._recorder(record.id, request.carrier_id, callback=callback))
             else:
-                log.warning("call was live when the service stopped",
+                log.warning("call was live when its instance stopped: %s", error.id,
                             extra={"request_id": record.id})
                 recorder = self._recorder(record.id, record.carrier_id, callback=callback,
                                           state=State(record.state))
-                self._keep(asyncio.create_task(self._end_interrupted(recorder)))
+                self._keep(asyncio.create_task(self._end_interrupted(recorder, error)))
 
-    async def _end_interrupted(self, recorder: Recorder) -> None:
+    async def _end_interrupted(self, recorder: Recorder, error: CallError) -> None:
         """Hang up every channel the call may still have in Asterisk, then end it failed."""
         call_id = recorder.call_id
         attempts = await self._store.attempts(call_id)
@@ -184,7 +208,7 @@ class CallService:
                 except AriError:
                     log.warning("could not hang up interrupted call",
                                 extra={"request_id": call_id})
-        await recorder.interrupted(SERVICE_RESTARTED, attempts)
+        await recorder.interrupted(error, attempts)
 
     async def reconcile(self) -> None:
         """After each (re)connect: let queued calls go; resync the calls that are live.
@@ -224,3 +248,5 @@ class CallService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if isinstance(self._dispatcher, SharedDispatcher):
+            await self._dispatcher.close()

@@ -70,7 +70,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from ari_app.keys import new_key
     from ari_app.store import open_store
 
-    store = open_store(settings, sole_instance=False)
+    store = open_store(settings, tool=True)
     try:
         if args.keys_command == "create":
             countries = None

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ari_app.carriers import COUNTRY, Carrier, read_carriers
+from ari_app.cluster.config import read_cluster
 from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader, Secret
 from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.delivery_options import parse_delivery
@@ -99,6 +100,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     carriers, carriers_file, managed_ids = _carriers(top, base, managed)
     delivery = top.raw("delivery", None)
     verify = top.raw("verify", None)
+    cluster = top.raw("cluster", None)
     top.finish()
     if problems:
         raise ConfigError(problems)
@@ -113,8 +115,9 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
         managed=frozenset(managed_ids), config_dir=config_dir, key_file=key_file,
     )
-    return read_verify(verify, dataclasses.replace(settings, delivery=_delivery(delivery,
-                                                                                settings)))
+    settings = read_verify(verify, dataclasses.replace(settings,
+                                                       delivery=_delivery(delivery, settings)))
+    return read_cluster(cluster, settings)
 
 
 def _delivery(raw: object, settings: Settings) -> DeliveryOptions:

@@ -89,12 +89,13 @@ class Dispatcher:
             await granted
         except asyncio.CancelledError:
             if granted.done() and not granted.cancelled():
-                self.release(carrier_id)  # let through and canceled in the same moment
+                self.release(carrier_id, call_id)  # let through and canceled in one moment
             place.granted = None
             self.pump()
             raise
 
-    def release(self, carrier_id: str) -> None:
+    def release(self, carrier_id: str, call_id: str) -> None:
+        """The call's attempt on `carrier_id` ended: its channel is free."""
         self._live[carrier_id] -= 1
         if self._live[carrier_id] <= 0:
             del self._live[carrier_id]

@@ -4,6 +4,7 @@
     ├── ConfigError                 settings file invalid; lists every problem
     ├── RenderError                 a template could not be rendered or written
     ├── StoreError                  the database cannot be used (e.g. a newer schema)
+    │   └── CallTakenOver           another instance took the call over (this one was silent)
     ├── IllegalTransition           a state moved where its table does not allow: a bug
     ├── ServiceFailed               a background task of the service died
     ├── ApiError                    answered to an HTTP client (status, error_id, message, field)
@@ -55,6 +56,10 @@ class RenderError(AriAppError):
 
 
 class StoreError(AriAppError):
+    pass
+
+
+class CallTakenOver(StoreError):
     pass
 
 

@@ -157,6 +157,17 @@ class VerifySettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    instance: str
+    """This instance's name: unique among the instances on one database; its Stasis
+    application is `<ari.app>-<instance>`."""
+    heartbeat: float = 2.0
+    """Seconds between this instance's heartbeats in the database."""
+    dead_after: float = 10.0
+    """An instance silent this long is dead: a survivor takes over its calls."""
+
+
+@dataclass(frozen=True)
 class Settings:
     ari: AriSettings
     ami: AmiSettings
@@ -187,6 +198,13 @@ class Settings:
     verify: VerifySettings = VerifySettings()
     storage_url: Secret | None = None
     """`postgresql://…`: the database on a PostgreSQL server (it may hold a password)."""
+    cluster: ClusterSettings | None = None
+    """Set with `storage_url`: this instance among the others on that database."""
+
+    @property
+    def stasis_app(self) -> str:
+        """The Stasis application this instance registers on Asterisk: one per instance."""
+        return self.ari.app if self.cluster is None else f"{self.ari.app}-{self.cluster.instance}"
 
 
 class Current:

@@ -118,7 +118,7 @@ class Session:
                     return
                 ending = await self._try(n, carrier, staged)
             finally:
-                self._dispatcher.release(carrier.id)
+                self._dispatcher.release(carrier.id, self.id)
             if ending is None:
                 continue  # ARI went away before the originate: wait for a turn again
             if self._refused(carrier, ending) and n + 1 < len(plan):
@@ -169,7 +169,7 @@ class Session:
         self._attempt = self._latest = Attempt(
             call_id=self.id, n=n, carrier=carrier, request=self._request, media=staged,
             ari=self._ari, router=self._router, recorder=self._recorder,
-            settings=settings.calls, app=settings.ari.app, clock=self._clock)
+            settings=settings.calls, app=settings.stasis_app, clock=self._clock)
         try:
             return await self._attempt.run()
         finally:

@@ -20,6 +20,7 @@ from ari_app.store.protocols import (
     Outbox,
     Pingable,
     RecentCalls,
+    SlotStore,
     VerificationStore,
 )
 from ari_app.store.records import (
@@ -39,6 +40,6 @@ from ari_app.store.store import Store, open_store
 __all__ = [
     "AttemptEnd", "AttemptRecord", "BreakerStore", "BreakerTrip", "CallRecord", "CallStore",
     "CallUpdate", "Delivery", "DeliveryResult", "Idempotency", "IdempotencyStore", "KeyStore",
-    "Origin", "Outbox", "Pingable", "RecentCall", "RecentCalls", "Store",
+    "Origin", "Outbox", "Pingable", "RecentCall", "RecentCalls", "SlotStore", "Store",
     "VerificationStore", "open_store",
 ]

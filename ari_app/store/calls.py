@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ari_app.errors import StoreError
+from ari_app.errors import CallTakenOver, StoreError
 from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
 from ari_app.sealing import SEALED, Sealer
@@ -39,9 +39,12 @@ _SELECT_CALL = f"SELECT {','.join(CALL_COLUMNS)} FROM calls"  # noqa: S608
 _ATTEMPTS_OF = (f"SELECT {','.join(ATTEMPT_COLUMNS)} FROM attempts "  # noqa: S608
                 "WHERE call_id=? ORDER BY n")
 class SqlCalls:
-    def __init__(self, db: Database, sealer: Sealer) -> None:
+    def __init__(self, db: Database, sealer: Sealer, *, owner: str | None = None) -> None:
+        """`owner`: this instance, when several share the database: the calls it accepts
+        are its own, and it changes no call another instance has taken over."""
         self._db = db
         self._sealer = sealer
+        self._owner = owner
 
     async def insert(self, call_id: str, request: CallRequest, *,
                      idempotency: Idempotency | None = None, origin: Origin | None = None,
@@ -58,7 +61,7 @@ class SqlCalls:
                   "request": self._sealer.seal(encode_request(request), call_id),
                   "callback_url": request.callback_url, "api_key": origin.api_key,
                   "client": origin.client, "est_cost": origin.est_cost,
-                  "verification_id": origin.verification_id}
+                  "verification_id": origin.verification_id, "owner": self._owner}
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
 
@@ -85,19 +88,27 @@ class SqlCalls:
         columns = update.columns() | {"updated_at": now}
         if update.state in FINAL:
             columns["request"] = None  # the code it may hold is no longer needed
+            columns["slot_carrier"] = None
         assignments = ",".join(f"{name}=?" for name in columns)
+        owned = "" if self._owner is None else " AND owner=?"
+        params = (*columns.values(), call_id, *([] if self._owner is None else [self._owner]))
 
-        def write(db: Connection) -> None:
+        def write(db: Connection) -> int:
+            changed = db.execute(f"UPDATE calls SET {assignments} WHERE id=?{owned}",  # noqa: S608
+                                 params).rowcount
+            if not changed:
+                return 0  # another instance took the call over: change nothing of it
             if attempt is not None:
                 _insert_attempt(db, call_id, attempt)
             if attempt_end is not None:
                 _end_attempt(db, call_id, attempt_end)
-            db.execute(f"UPDATE calls SET {assignments} WHERE id=?",  # noqa: S608
-                       (*columns.values(), call_id))
             if event is not None:
                 add_event(db, call_id, event, now)
+            return changed
 
-        await self._db.write(write)
+        if not await self._db.write(write) and self._owner is not None:
+            raise CallTakenOver(f"call {call_id} is another instance's now: this one was "
+                                "taken for dead; it does not dial or change it")
 
     async def end_attempt(self, call_id: str, end: AttemptEnd) -> None:
         await self._db.write(lambda db: _end_attempt(db, call_id, end))
@@ -133,10 +144,35 @@ class SqlCalls:
         return [AttemptRecord(*row) for row in await self._db.read_all(_ATTEMPTS_OF, (call_id,))]
 
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest | None]]:
-        """Calls not ended, oldest first, with their requests: for a restart."""
+        """Calls not ended, oldest first, with their requests: for a restart. With
+        several instances, this instance's own, taken in one statement (a survivor that
+        takes them over at the same moment gets each call, or this one does)."""
+        if self._owner is not None:
+            return await self.take_over(self._owner)
         rows = await self._db.fetchall(
             f"SELECT {','.join(CALL_COLUMNS)}, request FROM calls "  # noqa: S608
             "WHERE request IS NOT NULL ORDER BY created_at")
+        return [(CallRecord(*row[:-1]), self._request(row[0], row[-1])) for row in rows]
+
+    async def take_over(self, instance: str, *, gone_before: float | None = None
+                        ) -> list[tuple[CallRecord, CallRequest | None]]:
+        """Make the unfinished calls of `instance` this instance's own, oldest first.
+
+        With `gone_before`, only while `instance` is still gone: all its calls once it has
+        no heartbeat since then (dead), its queued ones as soon as it stopped (it drains
+        its live calls itself). Queued calls give back a channel they may have been
+        granted; they never dialled."""
+        assert self._owner is not None
+        still_gone = "" if gone_before is None else (
+            " AND EXISTS (SELECT 1 FROM instances WHERE id=? AND (heartbeat_at < ? "
+            "OR (stopped_at IS NOT NULL AND calls.state='queued')))")
+        params: tuple[object, ...] = (self._owner, instance) + (
+            () if gone_before is None else (instance, gone_before))
+        sql = ("UPDATE calls SET owner=?, slot_carrier=CASE WHEN state='queued' THEN NULL "  # noqa: S608
+               f"ELSE slot_carrier END WHERE owner=? AND request IS NOT NULL{still_gone} "
+               f"RETURNING {','.join(CALL_COLUMNS)}, request")
+        rows = await self._db.write(lambda db: db.execute(sql, params).fetchall())
+        rows.sort(key=lambda row: row[CALL_COLUMNS.index("created_at")])
         return [(CallRecord(*row[:-1]), self._request(row[0], row[-1])) for row in rows]
 
     def _request(self, call_id: str, stored: str) -> CallRequest | None:
@@ -148,6 +184,14 @@ class SqlCalls:
             except StoreError:
                 return None
         return decode_request(stored)
+
+    async def recent_of_others(self, since: float) -> list[tuple[str, RecentCall]]:
+        """Calls other instances accepted after `since`, by id: their velocity counts."""
+        rows = await self._db.read_all(
+            "SELECT id, to_number, api_key, client, created_at, COALESCE(est_cost, 0) "
+            "FROM calls WHERE created_at > ? AND owner IS DISTINCT FROM ?",
+            (since, self._owner))
+        return [(row[0], RecentCall(*row[1:])) for row in rows]
 
     async def recent(self, since: float) -> list[RecentCall]:
         """Calls created after `since`: for the velocity limits after a restart."""

@@ -63,6 +63,10 @@ class Engine(Protocol):
     """Reads on the event loop (a local file) or on a thread (a server)."""
     snapshot: str
     """The statement that opens a read of several statements seeing one state."""
+    slots_lock: str
+    """The statement that makes a grant of carrier channels the only one under way."""
+    slots_freed: str | None
+    """The statement that tells other instances a channel was freed (NOTIFY), if any."""
 
     def connect(self, *, read_only: bool) -> Connection: ...
     def is_alive(self, db: Connection) -> bool: ...

@@ -183,6 +183,29 @@ def _verifications(schema: Schema) -> None:
     schema.script(_VERIFICATIONS)
 
 
+_SHARED = """
+ALTER TABLE calls ADD COLUMN owner TEXT;
+ALTER TABLE calls ADD COLUMN slot_carrier TEXT;
+CREATE INDEX calls_owner ON calls (owner) WHERE request IS NOT NULL;
+CREATE INDEX calls_slots ON calls (slot_carrier) WHERE slot_carrier IS NOT NULL;
+CREATE TABLE carrier_pacing (
+    carrier_id TEXT PRIMARY KEY,
+    next_at REAL NOT NULL
+);
+CREATE TABLE instances (
+    id TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at REAL
+)
+"""
+
+
+def _shared(schema: Schema) -> None:
+    schema.script(_SHARED)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, attempts, idempotency keys, callback deliveries, API keys, breaker",
               _baseline),
@@ -190,6 +213,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               _delivery_report),
     Migration(3, "verifications (the code sealed and hashed while pending); each call's "
               "verification; the sealing key's fingerprint", _verifications),
+    Migration(4, "several instances on one database: each call's owner and the carrier "
+              "channel it holds, each carrier's pacing, the instances and their heartbeats",
+              _shared),
 )
 
 

@@ -10,11 +10,8 @@ The repositories write SQLite's placeholders (`?`); this module turns them into
 psycopg's (`%s`) once per statement, and booleans into integers (the schema keeps
 flags as INTEGER on both engines). The schema's version is a row of
 `ari_app_schema`; each migration takes a transaction-level advisory lock first, so two
-instances starting together migrate once.
-
-Until several instances share the queue (dispatch), one instance at a time may use a
-database: the writer's connection holds a session advisory lock, and a second
-instance is refused at start instead of dialling the first one's calls again.
+instances starting together migrate once. Several instances share one database
+(ari_app/cluster/).
 """
 
 from __future__ import annotations
@@ -27,13 +24,12 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from ari_app.errors import StoreError
 from ari_app.store.database import Connection, Cursor
 from ari_app.store.migrations import migrate, statements
 
 _MIGRATION_LOCK = 0x61726961_70700001
 """Advisory lock keys: 'ariapp' and a number, so they stand apart from an admin's own."""
-_INSTANCE_LOCK = 0x61726961_70700002
+_SLOTS_LOCK = 0x61726961_70700002
 _REAL = re.compile(r"\bREAL\b")
 CONNECT_TIMEOUT = 5
 
@@ -118,12 +114,13 @@ class PostgresEngine:
     reads_inline = False
     snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
-    def __init__(self, url: str, *, sole_instance: bool = True) -> None:
-        """`sole_instance`: hold the one-instance lock (the service); tools such as
-        `ari-app keys` work beside a running service and do not."""
+    slots_lock = f"SELECT pg_advisory_xact_lock({_SLOTS_LOCK})"
+    """Taken by every grant of carrier channels: grants of all instances, one at a time."""
+    slots_freed: str | None = "NOTIFY ari_app_slots"
+
+    def __init__(self, url: str) -> None:
         self.url = url
         self.name = describe(url)
-        self._sole_instance = sole_instance
 
     def connect(self, *, read_only: bool) -> Connection:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
@@ -131,18 +128,7 @@ class PostgresEngine:
         db = _PgConnection(conn)
         if read_only:
             db.execute("SET default_transaction_read_only = on")
-        elif self._sole_instance:
-            self._hold_instance_lock(db)
         return db
-
-    def _hold_instance_lock(self, db: _PgConnection) -> None:
-        (held,) = db.execute("SELECT pg_try_advisory_lock(?)", (_INSTANCE_LOCK,)).fetchone()
-        if not held:
-            db.close()
-            raise StoreError(
-                f"another ari-app instance is using {self.name}: one instance per database "
-                "for now (several instances sharing one queue are not built yet). Stop the "
-                "other one, or give this one its own database.")
 
     def is_alive(self, db: Connection) -> bool:
         assert isinstance(db, _PgConnection)

@@ -3,6 +3,7 @@ backend implements the same and each consumer sees only what it uses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from ari_app.keys import ApiKey
@@ -38,10 +39,20 @@ class CallStore(Protocol):
                                                      list[Delivery]] | None: ...
     async def attempts(self, call_id: str) -> list[AttemptRecord]: ...
     async def unfinished(self) -> list[tuple[CallRecord, CallRequest | None]]: ...
+    async def take_over(self, instance: str, *, gone_before: float | None = None
+                        ) -> list[tuple[CallRecord, CallRequest | None]]: ...
 
 
 class RecentCalls(Protocol):
     async def recent(self, since: float) -> list[RecentCall]: ...
+    async def recent_of_others(self, since: float) -> list[tuple[str, RecentCall]]: ...
+
+
+class SlotStore(Protocol):
+    async def take(self, waiting: list[tuple[str, str]], *,
+                   limits: Callable[[str], tuple[int, float]], cap: int,
+                   now: float) -> tuple[list[str], float | None]: ...
+    async def release(self, call_id: str) -> None: ...
 
 
 class Outbox(Protocol):

@@ -56,6 +56,9 @@ class SqliteEngine:
     lost: tuple[type[Exception], ...] = ()
     reads_inline = True
     snapshot = "BEGIN"
+    slots_lock = "SELECT 1"
+    """A write transaction is exclusive already (BEGIN IMMEDIATE)."""
+    slots_freed: str | None = None
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,20 +11,25 @@ from ari_app.store.breaker import SqlBreaker
 from ari_app.store.calls import SqlCalls
 from ari_app.store.database import Database, Engine
 from ari_app.store.idempotency import SqlIdempotency
+from ari_app.store.instances import SqlInstances
 from ari_app.store.keys import SqlKeys
 from ari_app.store.outbox import SqlOutbox
+from ari_app.store.slots import SqlSlots
 from ari_app.store.verifications import SqlVerifications
 
 _FORGET_KEY = "DELETE FROM sealing"
 
 
 class Store:
-    def __init__(self, engine: Engine, key_file: Path) -> None:
-        """`key_file`: the sealing key's file (sealing.py)."""
+    def __init__(self, engine: Engine, key_file: Path, *, instance: str | None = None) -> None:
+        """`key_file`: the sealing key's file (sealing.py); `instance`: this instance's
+        name when several share the database (its calls are marked as its own)."""
         self._db = Database(engine)
         self.sealer = Sealer.from_file(key_file)
         self._check_key(engine, key_file)
-        self.calls = SqlCalls(self._db, self.sealer)
+        self.calls = SqlCalls(self._db, self.sealer, owner=instance)
+        self.slots = SqlSlots(self._db)
+        self.instances = SqlInstances(self._db)
         self.outbox = SqlOutbox(self._db)
         self.keys = SqlKeys(self._db)
         self.breaker = SqlBreaker(self._db)
@@ -38,9 +43,14 @@ class Store:
         return cls(SqliteEngine(path), key_file or path.parent / "ari-app.key")
 
     @classmethod
-    def postgres(cls, url: str, key_file: Path, *, sole_instance: bool = True) -> Store:
+    def postgres(cls, url: str, key_file: Path, *, instance: str | None = None) -> Store:
         from ari_app.store.postgres import PostgresEngine
-        return cls(PostgresEngine(url, sole_instance=sole_instance), key_file)
+        return cls(PostgresEngine(url), key_file, instance=instance)
+
+    @property
+    def url(self) -> str | None:
+        """The PostgreSQL server's URL (for LISTEN), None on SQLite."""
+        return getattr(self._db.engine, "url", None)
 
     def _check_key(self, engine: Engine, key_file: Path) -> None:
         """The database remembers its key's fingerprint: another key cannot open what the
@@ -64,10 +74,11 @@ class Store:
         await self._db.close()
 
 
-def open_store(settings: Settings, *, sole_instance: bool = True) -> Store:
-    """The database the settings name, migrated; `sole_instance` as in postgres.py."""
+def open_store(settings: Settings, *, tool: bool = False) -> Store:
+    """The database the settings name, migrated. `tool`: for `ari-app keys`, beside the
+    running instances, not one of them."""
     key_file = settings.key_file or settings.storage_path.parent / "ari-app.key"
     if settings.storage_url is not None:
-        return Store.postgres(settings.storage_url.reveal(), key_file,
-                              sole_instance=sole_instance)
+        instance = None if tool or settings.cluster is None else settings.cluster.instance
+        return Store.postgres(settings.storage_url.reveal(), key_file, instance=instance)
     return Store.sqlite(settings.storage_path, key_file)

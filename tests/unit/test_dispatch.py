@@ -33,8 +33,8 @@ async def test_channels_limit_holds_and_oldest_goes_first() -> None:
     await asyncio.sleep(0.01)
     assert order == [] and d.live_on("t") == 2 and d.depth == 3
     assert [d.position(f"c{n}") for n in (2, 3, 4)] == [1, 2, 3]
-    for _ in range(3):
-        d.release("t")
+    for name in ("c0", "c1", "c2"):
+        d.release("t", name)
         await asyncio.sleep(0.01)
         assert d.live_on("t") == 2
     assert order == ["c2", "c3", "c4"]
@@ -68,7 +68,7 @@ async def test_a_full_carrier_does_not_hold_up_another() -> None:
     waiting = asyncio.create_task(d.acquire("a2", "A"))
     await asyncio.wait_for(d.acquire("b1", "B"), 1)  # passes the waiting call for A
     assert not waiting.done() and d.position("a2") == 1
-    d.release("A")
+    d.release("A", "a1")
     await asyncio.wait_for(waiting, 1)
 
 
@@ -84,7 +84,7 @@ async def test_global_cap_and_closed_gate() -> None:
     second = asyncio.create_task(d.acquire("c1", "t"))
     await asyncio.sleep(0.01)
     assert not second.done()  # the global cap
-    d.release("t")
+    d.release("t", "c0")
     await asyncio.wait_for(second, 1)
 
 
@@ -97,7 +97,7 @@ async def test_canceled_waiter_leaves_the_queue() -> None:
     await asyncio.gather(waiting, return_exceptions=True)
     d.forget("c1")
     assert d.depth == 0 and d.position("c1") is None
-    d.release("t")
+    d.release("t", "c0")
     assert d.live == 0
 
 

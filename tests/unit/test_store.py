@@ -46,7 +46,7 @@ def tables(path: Path) -> dict[str, set[str]]:
 
 
 TABLES = {"calls", "attempts", "idempotency", "deliveries", "api_keys", "breaker",
-          "verifications", "sealing"}
+          "verifications", "sealing", "carrier_pacing", "instances"}
 
 
 def pg_schema(url: str) -> PostgresSchema:
@@ -113,8 +113,10 @@ async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Pa
         assert version(db) == LATEST
     # Nothing was missing; what later migrations add is there too.
     after = tables(path)
-    assert after["calls"] == before["calls"] | {"delivery", "verification_id"}
-    assert {k: v for k, v in after.items() if k not in ("calls", "verifications", "sealing")} == \
+    assert after["calls"] == before["calls"] | {"delivery", "verification_id", "owner",
+                                                "slot_carrier"}
+    new = ("calls", "verifications", "sealing", "carrier_pacing", "instances")
+    assert {k: v for k, v in after.items() if k not in new} == \
         {k: v for k, v in before.items() if k != "calls"}
 
 
@@ -265,18 +267,19 @@ async def test_ping_answers_until_the_store_is_closed(open_store: Callable[..., 
         await store.ping()
 
 
-async def test_one_service_instance_per_postgres_database(
-        postgres_url: str, tmp_path: Path) -> None:
-    """Until instances share the queue, a second one would place the first one's calls
-    again: it is refused at start. Tools (`ari-app keys`) work beside the service."""
-    first = Store.postgres(postgres_url, tmp_path / "key")
-    with pytest.raises(StoreError, match="another ari-app instance is using PostgreSQL "
-                                         r"database test_\d+ at /tmp"):
-        Store.postgres(postgres_url, tmp_path / "key")
-    tool = Store.postgres(postgres_url, tmp_path / "key", sole_instance=False)
-    await tool.close()
-    await first.close()
-    await Store.postgres(postgres_url, tmp_path / "key").close()  # free again
+async def test_instances_of_one_name_never_run_together(
+        open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    instances = store.instances
+    await instances.join("a", "ari-app-a", now=100.0, dead_after=10)
+    await instances.join("b", "ari-app-b", now=100.0, dead_after=10)
+    with pytest.raises(StoreError, match="an instance named a is running"):
+        await instances.join("a", "ari-app-a", now=105.0, dead_after=10)
+    await instances.join("a", "ari-app-a", now=111.0, dead_after=10)  # silent 11 s: dead
+    await instances.leave("b", 112.0)
+    await instances.join("b", "ari-app-b", now=113.0, dead_after=10)  # stopped: free again
+    assert await instances.alive(now=113.0, dead_after=10) == ["a", "b"]
+    await store.close()
 
 
 async def test_postgres_away_refuses_then_reconnects(

@@ -1,0 +1,58 @@
+"""LISTEN/NOTIFY: an instance is told at once when any instance frees a carrier channel,
+so a call waiting here for that carrier is let through without waiting for a poll.
+
+LISTEN holds a connection of its own (psycopg's `notifies()` blocks the connection it
+runs on), on a thread of its own; it connects again after the server went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+
+log = logging.getLogger(__name__)
+CHANNEL = "ari_app_slots"
+_POLL = 1.0
+"""Seconds between looks at the stop flag while no notice comes."""
+
+
+class Listener:
+    def __init__(self, url: str, on_notice: Callable[[], None]) -> None:
+        self._url = url
+        self._on_notice = on_notice
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._listen, name="listen", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        assert self._loop is not None
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                     application_name="ari-app listen") as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    # Whatever was freed while not listening is caught up at once.
+                    self._loop.call_soon_threadsafe(self._on_notice)
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=_POLL):
+                            self._loop.call_soon_threadsafe(self._on_notice)
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection lost (%s); connecting again",
+                            type(exc).__name__)
+                self._stop.wait(1.0)
+            except RuntimeError:  # the event loop closed: the service is stopping
+                return
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
