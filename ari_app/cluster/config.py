@@ -25,8 +25,8 @@ def read_cluster(raw: object, settings: Settings) -> Settings:
     problems: list[str] = []
     reader = Reader(raw or {}, "cluster.", problems)
     name = reader.text("instance", None, pattern=_NAME) or default_name(settings)
-    heartbeat = reader.number("heartbeat", 2, 0.5, 30)
-    dead_after = reader.number("dead_after", 10, 2, 300)
+    heartbeat = reader.number("heartbeat", 2, 0.1, 30)
+    dead_after = reader.number("dead_after", 10, 0.5, 300)
     reader.finish()
     if dead_after < 3 * heartbeat:
         problems.append("cluster.dead_after: must be at least three heartbeats, or a slow "
