@@ -4,7 +4,8 @@
     ├── ConfigError                 settings file invalid; lists every problem
     ├── RenderError                 a template could not be rendered or written
     ├── StoreError                  the database cannot be used (e.g. a newer schema)
-    │   └── CallTakenOver           another instance took the call over (this one was silent)
+    │   ├── CallTakenOver           another instance took the call over (this one was silent)
+    │   └── IdempotencyKeyTaken     another instance stored a call with this key first
     ├── IllegalTransition           a state moved where its table does not allow: a bug
     ├── ServiceFailed               a background task of the service died
     ├── ApiError                    answered to an HTTP client (status, error_id, message, field)
@@ -60,6 +61,10 @@ class StoreError(AriAppError):
 
 
 class CallTakenOver(StoreError):
+    pass
+
+
+class IdempotencyKeyTaken(StoreError):
     pass
 
 

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 
-from ari_app.errors import IdempotencyMismatch, InvalidField
+from ari_app.errors import IdempotencyMismatch, InvalidField, StoreError
 from ari_app.store import Idempotency, IdempotencyStore
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -42,7 +42,20 @@ class IdempotencyGuard:
         placed with it, or None if this is its first use."""
         async with self._locks[hash(key.key) % _LOCKS]:
             first = await self._store.first(key.key)
-            if first is not None and first[0].body_hash != key.body_hash:
-                raise IdempotencyMismatch("this Idempotency-Key came with another body",
-                                          field="Idempotency-Key")
-            yield None if first is None else first[1]
+            yield None if first is None else _same_body(first, key)
+
+    async def winner(self, key: Idempotency) -> str:
+        """The call another instance stored with `key` while this one was placing its
+        own (which was not stored): the one call of the key."""
+        first = await self._store.first(key.key)
+        if first is None:
+            raise StoreError("an idempotency key was taken, then vanished")
+        return _same_body(first, key)
+
+
+def _same_body(first: tuple[Idempotency, str], key: Idempotency) -> str:
+    """The id of the call first placed with the key, if it came with the same body."""
+    if first[0].body_hash != key.body_hash:
+        raise IdempotencyMismatch("this Idempotency-Key came with another body",
+                                  field="Idempotency-Key")
+    return first[1]

@@ -11,7 +11,7 @@ import dataclasses
 
 from ari_app.admission import Admission
 from ari_app.calls import CallService
-from ari_app.errors import ServiceStopping
+from ari_app.errors import IdempotencyKeyTaken, ServiceStopping
 from ari_app.idempotency import IdempotencyGuard, idempotency_of
 from ari_app.keys import ApiKey
 from ari_app.request import CallRequest, parse_request
@@ -37,7 +37,10 @@ class Intake:
         async with self._idempotency.first_use(idempotency) as first:
             if first is not None:
                 return first
-            return await self._place(body, key, client, idempotency)
+            try:
+                return await self._place(body, key, client, idempotency)
+            except IdempotencyKeyTaken:  # by another instance, at the same moment
+                return await self._idempotency.winner(idempotency)
 
     async def _place(self, body: object, key: ApiKey | None, client: str | None,
                      idempotency: Idempotency | None) -> str:

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ari_app.errors import CallTakenOver, StoreError
+from ari_app.errors import CallTakenOver, IdempotencyKeyTaken, StoreError
 from ari_app.outcome import FINAL
 from ari_app.request import CallRequest
 from ari_app.sealing import SEALED, Sealer
@@ -65,17 +65,21 @@ class SqlCalls:
         names = ",".join(values)
         marks = ",".join("?" for _ in values)
 
-        def write(db: Connection) -> None:
-            if idempotency is not None:
-                db.execute("INSERT INTO idempotency (key, body_hash, request_id, created_at) "
-                           "VALUES (?, ?, ?, ?)",
-                           (idempotency.key, idempotency.body_hash, call_id, now))
+        def write(db: Connection) -> bool:
+            if idempotency is not None and not db.execute(
+                    "INSERT INTO idempotency (key, body_hash, request_id, created_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    (idempotency.key, idempotency.body_hash, call_id, now)).rowcount:
+                return False  # another instance placed a call with this key a moment ago
             db.execute(f"INSERT INTO calls ({names}) VALUES ({marks})",  # noqa: S608
                        tuple(values.values()))
             if event is not None:
                 add_event(db, call_id, event, now)
+            return True
 
-        await self._db.write(write)
+        if not await self._db.write(write):
+            raise IdempotencyKeyTaken(f"idempotency key taken by a concurrent request "
+                                      f"(call {call_id} not stored)")
         return record
 
     async def update(self, call_id: str, update: CallUpdate, *, event: CallbackEvent | None = None,

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 
 from ari_app.entries import Speech
-from ari_app.errors import StoreError, StoreUnavailable
+from ari_app.errors import IdempotencyKeyTaken, StoreError, StoreUnavailable
 from ari_app.keys import new_key
 from ari_app.outcome import CallError, Hangup, State
 from ari_app.request import CallRequest
-from ari_app.store import AttemptEnd, AttemptRecord, CallUpdate, Store
+from ari_app.store import AttemptEnd, AttemptRecord, CallUpdate, Idempotency, Store
 from ari_app.store.migrations import MIGRATIONS, Migration, Schema, migrate
 from ari_app.store.postgres import PostgresSchema, _PgConnection
 from ari_app.store.sqlite import SqliteSchema
@@ -265,6 +265,20 @@ async def test_ping_answers_until_the_store_is_closed(open_store: Callable[..., 
     await store.close()
     with pytest.raises(RuntimeError):
         await store.ping()
+
+
+async def test_a_key_stored_by_another_store_at_once_is_taken(
+        open_store: Callable[..., Store]) -> None:
+    first, second = open_store(), open_store()  # two instances on one database
+    key = Idempotency("order-1", "hash")
+    results = await asyncio.gather(first.calls.insert("c1", REQUEST, idempotency=key),
+                                   second.calls.insert("c2", REQUEST, idempotency=key),
+                                   return_exceptions=True)
+    assert sum(isinstance(r, IdempotencyKeyTaken) for r in results) == 1
+    stored = [c for c in ("c1", "c2") if await first.calls.get(c) is not None]
+    assert len(stored) == 1 and await first.idempotency.first("order-1") == (key, stored[0])
+    await first.close()
+    await second.close()
 
 
 async def test_instances_of_one_name_never_run_together(
