@@ -14,13 +14,18 @@ UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl postgresql
 DEBS := $(UNIT_DEBS) mmdebstrap sip-tester tshark
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit e2e bench bench-prepare bench-compare bench-amd bench-verify \
+.PHONY: run cluster test lint unit e2e bench bench-prepare bench-compare bench-amd bench-verify \
 	bench-dead-air \
 	bench-venv deps \
 	unit-deps venv sounds root render clean
 
 run: deps venv sounds root
 	$(PY) -m sandbox.lab run
+
+# Two service instances (8081, 8082) on one PostgreSQL database, with the PBX and the
+# simulated carrier: see "Several nodes" in the README.
+cluster: deps venv sounds root
+	$(PY) -m sandbox.cluster
 
 test: deps venv sounds root lint
 	$(PY) -m pytest $(PYTEST_ARGS)

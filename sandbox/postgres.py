@@ -66,7 +66,7 @@ class PostgresServer:
         import psycopg
 
         with psycopg.connect(self.url(database), autocommit=True) as conn:
-            cursor = conn.execute(statement)  # type: ignore[arg-type]
+            cursor = conn.execute(statement)  # type: ignore[arg-type,unused-ignore]
             return cursor.fetchall() if cursor.description else []
 
     def create_database(self, name: str) -> str:

@@ -1,5 +1,6 @@
 """What the end-to-end tests read off the sandbox: the calls each Asterisk processed, the
-simulated carrier's recordings, and the canonical requests."""
+simulated carrier's recordings, its cap on our trunk and the INVITEs it received, and
+the canonical requests."""
 
 from __future__ import annotations
 
@@ -44,3 +45,29 @@ def recording(request_id: str, timeout: float = 10) -> Path:
 def wav_seconds(path: Path) -> float:
     out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
     return float(out.stdout)
+
+
+def carrier_cap(lab: Lab, channels: int) -> None:
+    """The carrier refuses (503) a call over `channels` live calls on our trunk, and
+    counts it; the count starts again at 0."""
+    lab.instance("carrier").cli(f"dialplan set global TRUNK_CAP_pbx {channels}")
+    lab.instance("carrier").cli("dialplan set global OVER_CAP_pbx 0")
+
+
+def refused_over_cap(lab: Lab) -> int:
+    """Calls the carrier refused for being over our trunk's cap since `carrier_cap`."""
+    match = re.search(r"OVER_CAP_pbx=(\d+)",
+                      lab.instance("carrier").cli("dialplan show globals"))
+    assert match, "the carrier's dialplan has no OVER_CAP_pbx"
+    return int(match.group(1))
+
+
+def invites(request_ids: list[str]) -> dict[str, int]:
+    """How many INVITEs the carrier received for each of these requests (its log)."""
+    log = (VAR / "asterisk" / "carrier" / "log" / "messages.log").read_text()
+    counted = dict.fromkeys(request_ids, 0)
+    # The NOTICE lines only: the verbose trace of Log() repeats the text.
+    for found in re.findall(r"\] NOTICE\[.*: INVITE for request ([0-9a-f-]+)", log):
+        if found in counted:
+            counted[found] += 1
+    return counted

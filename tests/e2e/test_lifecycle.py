@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import http.server
 import json
-import re
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ import yaml
 from ari_app.callbacks import verify
 from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
-from tests.e2e.observe import calls_processed, recording, seed
+from tests.e2e.observe import calls_processed, carrier_cap, recording, refused_over_cap, seed
 from tests.support.http_sink import serving
 from tests.support.waiting import eventually
 
@@ -42,20 +41,6 @@ def call(carrier: str, to: str = "12125551212", playlist: Any = None,
 
 def carrier_cli(lab: Lab, command: str) -> str:
     return lab.instance("carrier").cli(command)
-
-
-def carrier_cap(lab: Lab, channels: int) -> None:
-    """The carrier refuses (503) a call over `channels` live calls on our trunk, and
-    counts it; the count starts again at 0."""
-    carrier_cli(lab, f"dialplan set global TRUNK_CAP_pbx {channels}")
-    carrier_cli(lab, "dialplan set global OVER_CAP_pbx 0")
-
-
-def refused_over_cap(lab: Lab) -> int:
-    """Calls the carrier refused for being over our trunk's cap since `carrier_cap`."""
-    match = re.search(r"OVER_CAP_pbx=(\d+)", carrier_cli(lab, "dialplan show globals"))
-    assert match, "the carrier's dialplan has no OVER_CAP_pbx"
-    return int(match.group(1))
 
 
 def test_a_carrier_added_through_the_api_registers_and_carries_calls(service: ApiProcess,

@@ -1,0 +1,139 @@
+"""`make cluster`: the sandbox as a cluster on one machine: a PostgreSQL server of its own
+(Debian's packages, data in var/cluster/postgres, a unix socket there), the PBX and the
+simulated carrier, and two service instances (API on 127.0.0.1:8081 and :8082) on that
+one database, the same API key working on both. Ctrl-C or SIGTERM stops all of it.
+
+The end-to-end cluster tests start the same parts (`Cluster`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from sandbox.api import ApiProcess
+from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, say
+from sandbox.postgres import PostgresServer
+from sandbox.run import ARI_PASSWORD
+
+CLUSTER = VAR / "cluster"
+PORTS = {"a": 8081, "b": 8082}
+KEY = VAR / "api-key-cluster"
+LOOK = "SELECT id, heartbeat_at, stopped_at FROM instances"
+"""The instances and their heartbeats, for the admin to look at."""
+
+
+def instance_config(name: str, url: str, *, carrier: dict[str, Any] | None = None,
+                    limits: dict[str, Any] | None = None,
+                    cluster: dict[str, Any] | None = None) -> Path:
+    """The sandbox's config for instance `name` of the cluster (paths relative to var/)."""
+    data = yaml.safe_load(CONFIG.read_text())
+    data["http"]["listen"] = f"127.0.0.1:{PORTS[name]}"
+    data["storage"] = {"url": url, "key_file": "cluster/ari-app.key"}
+    data["cluster"] = {"instance": name, **(cluster or {})}
+    data["media"] |= {"dir": f"cluster/media-{name}",
+                      "asterisk_dir": f"/srv/ari-app/cluster/media-{name}"}
+    data["tts"]["asterisk_sounds"] = "asterisk-sounds"
+    data.pop("carriers_file")
+    data["asterisk"].pop("config_dir")
+    data["carriers"]["74445609"] |= carrier or {}
+    data["limits"] |= limits or {}
+    path = VAR / f"cluster-{name}.yaml"  # beside the others: paths are relative to var/
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@dataclass
+class Cluster:
+    """PostgreSQL and two instances on it; the lab (PBX, carrier) is started apart."""
+
+    postgres: PostgresServer = field(
+        default_factory=lambda: PostgresServer(CLUSTER / "postgres", durable=True))
+    instances: dict[str, ApiProcess] = field(default_factory=dict)
+    url: str = ""
+
+    def start(self, *, fresh: bool = False, **config: Any) -> None:
+        CLUSTER.mkdir(parents=True, exist_ok=True)
+        (CLUSTER / "postgres").mkdir(exist_ok=True)
+        if fresh:  # an empty database, a new sealing key and API key
+            self.postgres.stop()
+            shutil.rmtree(self.postgres.data, ignore_errors=True)
+            for stale in (KEY, CLUSTER / "ari-app.key"):
+                stale.unlink(missing_ok=True)
+        say("starting PostgreSQL (var/cluster/postgres)")
+        self.postgres.start()
+        if not self.postgres.sql("SELECT 1 FROM pg_database WHERE datname='ari_app'"):
+            self.postgres.create_database("ari_app")
+        self.url = self.postgres.url("ari_app")
+        for name in PORTS:
+            self.instances[name] = ApiProcess(
+                log_path=VAR / "log" / f"api-cluster-{name}.log",
+                config=instance_config(name, self.url, **config),
+                url=f"http://127.0.0.1:{PORTS[name]}", key_path=KEY)
+        for name, instance in self.instances.items():
+            say(f"starting instance {name} on {instance.url}")
+            instance.start()
+
+    def stop(self) -> None:
+        for instance in self.instances.values():
+            instance.stop()
+        self.postgres.stop()
+
+
+@contextmanager
+def cluster_running(lab: Lab, **config: Any) -> Iterator[Cluster]:
+    cluster = Cluster()
+    try:
+        cluster.start(fresh=True, **config)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def run_foreground() -> None:
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    lab = Lab(ari_password=ARI_PASSWORD)
+    cluster = Cluster()
+    try:
+        lab.start()
+        cluster.start()
+        a, b = (cluster.instances[name].url for name in PORTS)
+        print(
+            f"\n  Two instances on one PostgreSQL database: {a} and {b}\n"
+            f"  The same API key works on both: {KEY.relative_to(CHECKOUT)}\n"
+            f"  export AUTH=\"Authorization: Bearer $(cat {KEY.relative_to(CHECKOUT)})\"\n"
+            f"  curl -s -X POST {a}/voice/call/play -H \"$AUTH\" "
+            "-H 'Content-Type: application/json' -d @tests/data/seed-tts.json\n"
+            f"  curl -s -H \"$AUTH\" {b}/voice/call/status/<request_id>   # any instance\n"
+            f"  psql '{cluster.url}' -c '{LOOK}'\n"
+            "  Stop one (kill -9 its process): the other takes over its calls within 15 s.\n"
+            "  logs: var/log/api-cluster-*.log   Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping and all(i.running() for i in cluster.instances.values()):
+            time.sleep(0.2)
+    finally:
+        say("stopping")
+        cluster.stop()
+        lab.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    run_foreground()
