@@ -15,6 +15,7 @@ DEBS := $(UNIT_DEBS) mmdebstrap sip-tester tshark
 PYTEST_ARGS ?=
 
 .PHONY: run cluster test lint unit e2e bench bench-prepare bench-compare bench-amd bench-verify \
+	bench-cluster \
 	bench-dead-air \
 	bench-venv deps \
 	unit-deps venv sounds root render clean
@@ -44,8 +45,9 @@ e2e: deps venv sounds root
 # preparation, then dead air, capacity and API latency side by side with a call file
 # and a direct-ARI script (under 15 minutes), answering-machine detection on a corpus
 # of greetings (about 2 minutes), the verify API at 200 requests a second (about 1
-# minute), then the table and chart.
-bench: bench-prepare bench-compare bench-amd bench-verify
+# minute), SQLite beside PostgreSQL and the shared queue's grants (about 2 minutes),
+# then the table and chart.
+bench: bench-prepare bench-compare bench-amd bench-verify bench-cluster
 	$(PY) -m bench.report
 
 bench-prepare: deps venv
@@ -59,6 +61,9 @@ bench-amd: deps venv sounds root
 
 bench-verify: deps venv sounds root
 	$(PY) -m bench.verify_api
+
+bench-cluster: deps venv sounds root
+	$(PY) -m bench.cluster
 
 bench-dead-air: deps venv sounds root
 	$(PY) -m bench.dead_air --calls 50

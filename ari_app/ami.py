@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from asterisk.ami import AMIClient, SimpleAction
 
 from ari_app.errors import AmiError
 from ari_app.settings import AmiSettings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,3 +128,45 @@ class AmiClient:
 
     async def qualify(self, endpoint: str) -> None:
         await self._call("PJSIPQualify", Endpoint=endpoint)
+
+
+class AmiNodes:
+    """Several nodes' AMI as one: a reload reaches every node; an endpoint counts as there
+    when every node has it; registrations and reachability are the first node's that
+    answers."""
+
+    def __init__(self, nodes: dict[str, Ami]) -> None:
+        self._nodes = nodes
+
+    async def ping(self) -> bool:
+        return all([await ami.ping() for ami in self._nodes.values()])
+
+    async def reload_pjsip(self) -> None:
+        for name, ami in self._nodes.items():
+            try:
+                await ami.reload_pjsip()
+            except AmiError as exc:
+                raise AmiError(f"node {name}: {exc}") from exc
+
+    async def endpoints(self) -> set[str]:
+        found = [await ami.endpoints() for ami in self._nodes.values()]
+        return set.intersection(*found)
+
+    async def _first(self, ask: Callable[[Ami], Awaitable[T]]) -> T:
+        errors = []
+        for ami in self._nodes.values():
+            try:
+                return await ask(ami)
+            except AmiError as exc:
+                errors.append(exc)
+        raise errors[-1]
+
+    async def registrations(self) -> dict[str, str]:
+        return await self._first(lambda ami: ami.registrations())
+
+    async def contact(self, endpoint: str) -> Contact | None:
+        return await self._first(lambda ami: ami.contact(endpoint))
+
+    async def qualify(self, endpoint: str) -> None:
+        for ami in self._nodes.values():
+            await ami.qualify(endpoint)

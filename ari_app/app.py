@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ari_app import audio, logs
 from ari_app.admission import Admission
-from ari_app.ami import Ami, AmiClient
+from ari_app.ami import Ami, AmiClient, AmiNodes
 from ari_app.api.admin import AdminHandlers
 from ari_app.api.app import application
 from ari_app.api.auth import Authenticator
@@ -23,6 +23,7 @@ from ari_app.api.verify import VerifyHandlers
 from ari_app.ari import Ari, ConnectHandler, EventHandler
 from ari_app.ari.client import AriClient
 from ari_app.ari.events import EVENT_TYPES
+from ari_app.ari.nodes import AriNodes
 from ari_app.call.router import Router
 from ari_app.callbacks import Notifier
 from ari_app.calls import CallService
@@ -36,7 +37,7 @@ from ari_app.intake import Intake
 from ari_app.media import MediaPreparer
 from ari_app.metrics import Metrics
 from ari_app.request import parse_playlist
-from ari_app.settings import Current, Settings
+from ari_app.settings import Current, NodeSettings, Settings
 from ari_app.speech import Engine, Speaker, build_engines
 from ari_app.store import Store, open_store
 from ari_app.supervisor import Supervisor
@@ -61,16 +62,37 @@ class Service:
     """This instance among others on a shared database (cluster/membership.py)."""
 
 
-AriFactory = Callable[[Settings, EventHandler, ConnectHandler], Ari]
-"""Makes the ARI connection, given where its events and (re)connects go."""
+AriFactory = Callable[[Settings, NodeSettings, EventHandler, ConnectHandler], Ari]
+"""Makes the ARI connection to a node, given where its events and (re)connects go."""
 
 
-def connect_ari(settings: Settings, on_event: EventHandler, on_connect: ConnectHandler) -> Ari:
+def connect_ari(settings: Settings, node: NodeSettings, on_event: EventHandler,
+                on_connect: ConnectHandler) -> Ari:
     return AriClient(
-        url=settings.ari.url, username=settings.ari.username,
-        password=settings.ari.password.reveal(), app=settings.stasis_app,
+        url=node.ari.url, username=node.ari.username,
+        password=node.ari.password.reveal(), app=settings.stasis_app,
         on_event=on_event, on_connect=on_connect, events=EVENT_TYPES,
     )
+
+
+def connect_nodes(settings: Settings, make_ari: AriFactory, on_event: EventHandler,
+                  on_connect: ConnectHandler, on_lost: Callable[[list[str]], None]) -> Ari:
+    """The one node's connection, or every node's behind one (ari/nodes.py)."""
+    nodes = settings.asterisk_nodes
+    if len(nodes) == 1:
+        return make_ari(settings, nodes[0], on_event, on_connect)
+    several = AriNodes(on_lost=on_lost)
+    for node in nodes:
+        several.add(node.name, lambda handler, node=node: make_ari(  # type: ignore[misc]
+            settings, node, handler, on_connect), on_event)
+    return several
+
+
+def connect_ami(settings: Settings) -> Ami:
+    nodes = settings.asterisk_nodes
+    if len(nodes) == 1:
+        return AmiClient(nodes[0].ami)
+    return AmiNodes({node.name: AmiClient(node.ami) for node in nodes})
 
 
 def engines(settings: Settings) -> list[Engine]:
@@ -119,7 +141,11 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
         if calls is not None:
             await calls.reconcile()
 
-    ari = make_ari(settings, router.route, on_connect)
+    def on_lost(channel_ids: list[str]) -> None:
+        if calls is not None:
+            calls.channels_lost(channel_ids)
+
+    ari = connect_nodes(settings, make_ari, router.route, on_connect, on_lost)
     notifier = Notifier(current=current, outbox=store.outbox, metrics=metrics)
     admission = Admission(current=current, calls=store.calls, breaker=store.breaker,
                           metrics=metrics, shared=settings.cluster is not None)
@@ -129,7 +155,7 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
                         may_dial=lambda: admission.may_dial, clock=clock,
                         connect_wait=connect_wait, slots=store.slots if shared else None)
     admission.on_change = calls.let_through  # a reset lets queued calls go
-    ami = ami or AmiClient(settings.ami)
+    ami = ami or connect_ami(settings)
     carrier_admin = CarrierAdmin(current=current, ami=ami)
     health = Health(current=current, ari=ari, database=store, engines=engines(settings), ami=ami,
                     live=carrier_admin.live_all)

@@ -38,6 +38,8 @@ MAX_RETRY = 300.0
 _BATCH = 50
 _STORE_RETRY = 1.0
 """Seconds between tries while the database does not answer."""
+_LEASE_MARGIN = 25.0
+"""A claimed delivery is claimed again (by any instance) this long after its timeout."""
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:
@@ -89,14 +91,14 @@ class Notifier:
     async def _send_due(self) -> None:
         """Send what is due, then wait until the next is due or a new event is queued."""
         while True:
-            pending = await self._outbox.pending(_BATCH)
             now = self._clock()
-            due = [d for d in pending if d.next_at <= now]
+            lease = self._current.settings.callbacks.timeout + _LEASE_MARGIN
+            due = await self._outbox.claim(now, _BATCH, lease=lease)
             if due:
                 await asyncio.gather(*(self._deliver(d) for d in due))
                 continue
-            later = [d.next_at for d in pending if d.next_at > now]
-            timeout = min(later) - now if later else None
+            soonest = await self._outbox.next_due()
+            timeout = None if soonest is None else max(0.0, soonest - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()

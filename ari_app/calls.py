@@ -163,6 +163,11 @@ class CallService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def channels_lost(self, channel_ids: list[str]) -> None:
+        """Their Asterisk node is gone: the calls on them end (`channel-lost`)."""
+        for channel_id in channel_ids:
+            self._router.send(channel_id, ChannelLost())
+
     def channels_freed(self) -> None:
         """Another instance freed a carrier channel: a waiting call may go."""
         self._dispatcher.pump()
@@ -227,7 +232,7 @@ class CallService:
         for channel_id in self._router.channel_ids:
             if channel_id in live:
                 self._router.send(channel_id, Resync(live[channel_id]))
-            else:
+            elif self._ari.reachable(channel_id):  # else its node is down: it waits
                 self._router.send(channel_id, ChannelLost())
 
     async def drain(self, seconds: float, hurry: asyncio.Event | None = None) -> int:

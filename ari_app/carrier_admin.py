@@ -65,9 +65,12 @@ class CarrierAdmin:
 
     def _managed_file(self) -> Path:
         path = self.settings.carriers_file
-        if path is None or self.settings.config_dir is None or self.settings.source is None:
+        unrendered = [n for n in self.settings.asterisk_nodes
+                      if (n.config_dir or self.settings.config_dir) is None]
+        if path is None or unrendered or self.settings.source is None:
             raise Conflict("carrier management is off: set carriers_file and "
-                           "asterisk.config_dir in the config", field=None)
+                           "asterisk.config_dir (or each node's config_dir) in the config",
+                           field=None)
         return path
 
     async def create(self, body: object) -> Carrier:
@@ -131,11 +134,13 @@ class CarrierAdmin:
         settings = self._check(mapping)
         changed_ids = [c for c, carrier in settings.carriers.items()
                        if self.settings.carriers.get(c) != carrier]
-        config_dir = self.settings.config_dir
-        assert config_dir is not None
-        # Carriers only change pjsip.conf; the other files stay as they are.
+        # Carriers only change pjsip.conf (on every node); the other files stay as they are.
         pjsip = render_all(settings, source=str(self.settings.source))["pjsip.conf"]
-        files = {path: _dump(mapping), config_dir / "pjsip.conf": pjsip}
+        files = {path: _dump(mapping)}
+        for node in self.settings.asterisk_nodes:
+            config_dir = node.config_dir or self.settings.config_dir
+            assert config_dir is not None
+            files[config_dir / "pjsip.conf"] = pjsip
         before: dict[Path, str | None] = {}
         try:
             _write_all(files, before)  # small files, rare changes

@@ -26,6 +26,7 @@ from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.delivery_options import parse_delivery
 from ari_app.destinations import Policy, prefix_digits
 from ari_app.errors import ConfigError, InvalidField
+from ari_app.node_config import read_nodes
 from ari_app.settings import (
     AmiSettings,
     AriSettings,
@@ -87,7 +88,9 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     top = Reader(data, "", problems)
     ari = _ari(top.section("ari"))
     ami = _ami(top.section("ami"))
-    asterisk, config_dir = _asterisk(top.section("asterisk"), base)
+    asterisk, config_dir, nodes_raw = _asterisk(top.section("asterisk"), base)
+    nodes = read_nodes(nodes_raw, ari=top.raw("ari", {}), ami=top.raw("ami", {}), base=base,
+                       problems=problems, read_ari=_ari, read_ami=_ami)
     listen = _listen(top.section("http"))
     storage_path, storage_url, key_file = _storage(top.section("storage"), base)
     media = _media(top.section("media"), base)
@@ -114,6 +117,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
         destinations=destinations, limits=limits, breaker=breaker,
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
         managed=frozenset(managed_ids), config_dir=config_dir, key_file=key_file,
+        nodes=nodes,
     )
     settings = read_verify(verify, dataclasses.replace(settings,
                                                        delivery=_delivery(delivery, settings)))
@@ -153,17 +157,18 @@ def _ami(reader: Reader) -> AmiSettings:
     return ami
 
 
-def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None]:
-    """Where the rendered config makes Asterisk listen, and where carrier changes are
-    rendered (`config_dir`)."""
+def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None, object]:
+    """Where the rendered config makes Asterisk listen, where carrier changes are
+    rendered (`config_dir`), and the raw `nodes` (node_config.py)."""
     asterisk = AsteriskSettings(
         sip=reader.address("sip", "127.0.0.1:5060"),
         http=reader.address("http", "127.0.0.1:8088"),
         ami=reader.address("ami", "127.0.0.1:5038"),
     )
     config_dir = _optional_path(reader.text("config_dir", None, conf=False), base)
+    nodes = reader.raw("nodes", None)
     reader.finish()
-    return asterisk, config_dir
+    return asterisk, config_dir, nodes
 
 
 def _listen(reader: Reader) -> Address:

@@ -46,6 +46,17 @@ class AsteriskSettings:
 
 
 @dataclass(frozen=True)
+class NodeSettings:
+    """One Asterisk node the service places calls on: its ARI and AMI, and where carrier
+    changes are rendered for it."""
+
+    name: str
+    ari: AriSettings
+    ami: AmiSettings
+    config_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class MediaSettings:
     dir: Path
     asterisk_dir: str
@@ -200,6 +211,13 @@ class Settings:
     """`postgresql://…`: the database on a PostgreSQL server (it may hold a password)."""
     cluster: ClusterSettings | None = None
     """Set with `storage_url`: this instance among the others on that database."""
+    nodes: tuple[NodeSettings, ...] = ()
+    """`asterisk.nodes`: several Asterisk nodes; empty: the one of `ari`, `ami`."""
+
+    @property
+    def asterisk_nodes(self) -> tuple[NodeSettings, ...]:
+        """Every node calls go to (one, named `default`, unless `asterisk.nodes` lists more)."""
+        return self.nodes or (NodeSettings("default", self.ari, self.ami, self.config_dir),)
 
     @property
     def stasis_app(self) -> str:

@@ -102,6 +102,22 @@ def verify_table(verify: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cluster_table(cluster: dict[str, Any]) -> str:
+    lines = ["", "### SQLite beside PostgreSQL", "",
+             "| engine | service CPU per 100 calls | POST /voice/call/play p50 | p99 | "
+             "errors | service CPU each |", "|---|---|---|---|---|---|"]
+    for engine in ("sqlite", "postgres"):
+        run = cluster[engine]
+        api = run["api"]
+        lines.append(f"| {engine} | {run['service_cpu_s_per_100_calls']} s | "
+                     f"{api['p50_ms']:.2f} ms | {api['p99_ms']:.2f} ms | "
+                     f"{api['errors']} of {api['requests']} | {api['cpu_ms_per_request']} ms |")
+    queue = cluster["queue"]
+    lines += ["", f"Shared queue: {queue['grants_per_second']} channel grants a second "
+              f"(two instances, {queue['grants']} grants in {queue['seconds']} s)."]
+    return "\n".join(lines) + "\n"
+
+
 def chart(compare: dict[str, Any]) -> None:
     import matplotlib
 
@@ -145,6 +161,9 @@ def main() -> None:
     verify_path = RESULTS / "verify.json"
     if verify_path.exists():
         text += verify_table(json.loads(verify_path.read_text()))
+    cluster_path = RESULTS / "cluster.json"
+    if cluster_path.exists():
+        text += cluster_table(json.loads(cluster_path.read_text()))
     (RESULTS / "summary.md").write_text(text)
     chart(compare)
     print(text)

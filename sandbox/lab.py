@@ -164,6 +164,12 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
             os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
 
 
+def entity_id(name: str) -> str:
+    """A locally administered MAC-like id of its own for each instance, from its name."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
 @dataclass
 class Instance:
     """One Asterisk process inside the root, with its own folders under var/asterisk."""
@@ -190,7 +196,8 @@ class Instance:
                 shutil.copy(default, self.base / "etc" / name)
         template = (HERE / "asterisk.conf.in").read_text()
         (self.base / "etc/asterisk.conf").write_text(
-            template.format(base=f"{MOUNT}/asterisk/{self.name}", name=self.name)
+            template.format(base=f"{MOUNT}/asterisk/{self.name}", name=self.name,
+                            entityid=entity_id(self.name))
         )
         shutil.copy(HERE / "modules.conf", self.base / "etc/modules.conf")
         shutil.copy(HERE / "logger.conf", self.base / "etc/logger.conf")
@@ -336,6 +343,25 @@ class Lab:
 
     def instance(self, name: str) -> Instance:
         return next(i for i in self.instances if i.name == name)
+
+    def start_node(self, name: str, config: Path, rtp: tuple[int, int]) -> Instance:
+        """A second PBX node beside the first: its config rendered from `config` (which
+        sets its own SIP, HTTP and AMI addresses), its own folders, RTP ports and entity
+        id (several Asterisks on one host collide otherwise)."""
+        assert self.root is not None
+        rendered = VAR / f"rendered-{name}"
+        subprocess.run([sys.executable, "-m", "ari_app", "--config", str(config),
+                        "render", "--out", str(rendered)],
+                       check=True, cwd=CHECKOUT, stdout=subprocess.DEVNULL)
+        (rendered / "rtp.conf").write_text(f"[general]\nrtpstart = {rtp[0]}\n"
+                                           f"rtpend = {rtp[1]}\n")
+        node = Instance(name, self.root)
+        node.prepare({p.name: p for p in rendered.iterdir() if p.suffix == ".conf"})
+        say(f"starting Asterisk node {name}")
+        node.start()
+        node.wait_booted()
+        self.instances.append(node)
+        return node
 
     def stop(self) -> None:
         for instance in self.instances:

@@ -107,6 +107,9 @@ class AriClient:
     def connected(self) -> bool:
         return self._up.is_set()
 
+    def reachable(self, channel_id: str) -> bool:
+        return self.connected
+
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._up.wait(), timeout)

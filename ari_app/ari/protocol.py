@@ -25,6 +25,10 @@ class Ari(Protocol):
 
     async def wait_connected(self, timeout: float) -> bool: ...
 
+    def reachable(self, channel_id: str) -> bool:
+        """Whether the Asterisk holding the channel can be asked now (with several nodes,
+        one may be down while another lists its channels)."""
+
     async def originate(self, call: Originate) -> None:
         """Dial; once answered, the channel runs the call context (asterisk.py)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from ari_app.store.database import Connection, Database
 from ari_app.store.records import DELIVERY_COLUMNS, CallbackEvent, Delivery, DeliveryResult
@@ -40,12 +41,26 @@ class SqlOutbox:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def pending(self, limit: int) -> list[Delivery]:
-        """Deliveries still to make, the soonest due first."""
-        rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM deliveries WHERE state='pending' "  # noqa: S608
-            "ORDER BY next_at, rowid LIMIT ?", (limit,))
-        return [Delivery(*row) for row in rows]
+    async def claim(self, now: float, limit: int, *, lease: float) -> list[Delivery]:
+        """Deliveries due now, the soonest first, taken for `lease` seconds: another
+        instance (or this one) takes them again only if no result is recorded by then
+        (the sender died mid-delivery). One UPDATE: of instances claiming at once, each
+        delivery goes to one (PostgreSQL re-checks `next_at` on a row another claim
+        changed first; SQLite runs one write at a time)."""
+        def write(db: Connection) -> list[Any]:
+            return db.execute(
+                f"UPDATE deliveries SET next_at=? WHERE state='pending' AND next_at<=? "  # noqa: S608
+                f"AND id IN (SELECT id FROM deliveries WHERE state='pending' AND next_at<=? "
+                f"ORDER BY next_at, rowid LIMIT ?) RETURNING {_COLUMNS}",
+                (now + lease, now, now, limit)).fetchall()
+
+        rows = await self._db.write(write)
+        return sorted((Delivery(*row) for row in rows), key=lambda d: d.created_at)
+
+    async def next_due(self) -> float | None:
+        """When the soonest pending delivery is due (None: none is pending)."""
+        row = await self._db.fetchone("SELECT MIN(next_at) FROM deliveries WHERE state='pending'")
+        return None if row is None or row[0] is None else float(row[0])
 
     async def record(self, delivery_id: str, result: DeliveryResult) -> None:
         """How a delivery attempt went; `next_at` stays as it was when the result has none."""

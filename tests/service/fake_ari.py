@@ -81,6 +81,9 @@ class FakeAri:
     def connected(self) -> bool:
         return self._up.is_set()
 
+    def reachable(self, channel_id: str) -> bool:
+        return self.connected
+
     def set_connected(self, up: bool) -> None:
         if up:
             self._up.set()

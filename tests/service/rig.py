@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from ari_app.keys import new_key
 from ari_app.media import Prepared
 from ari_app.outcome import FINAL
 from ari_app.request import CallRequest, parse_request
-from ari_app.settings import Current, Settings
+from ari_app.settings import Current, NodeSettings, Settings
 from ari_app.store import CallRecord
 from tests.service.fake_ami import FakeAmi
 from tests.service.fake_ari import FakeAri
@@ -70,6 +70,8 @@ class Rig:
     _clients: list[TestClient]
     token: str = ""
     """The key of the last client made."""
+    nodes: list[FakeAri] = field(default_factory=list)
+    """Each Asterisk node's fake ARI, in the order of `asterisk.nodes` (`ari` is the first)."""
     _closed: bool = False
 
     @property
@@ -142,9 +144,10 @@ def build_rig(tmp: Path, settings: Settings | None = None, *, real_media: bool =
         settings = database.settings(settings)
     made: list[FakeAri] = []
 
-    def make_ari(_: Settings, on_event: EventHandler, on_connect: ConnectHandler) -> FakeAri:
+    def make_ari(_: Settings, node: NodeSettings, on_event: EventHandler,
+                 on_connect: ConnectHandler) -> FakeAri:
         made.append(FakeAri(on_event))
-        return made[0]
+        return made[-1]
 
     ami = FakeAmi(settings.config_dir)
     media: tuple[Any, Fetcher] | None = None
@@ -152,4 +155,5 @@ def build_rig(tmp: Path, settings: Settings | None = None, *, real_media: bool =
         media = (FakeMedia(), Fetcher(current=Current(settings)))
     service = build(settings, make_ari=make_ari, ami=ami, media=media, clock=clock,
                     connect_wait=0.2)
-    return Rig(service=service, ari=made[0], ami=ami, media=service.media, _clients=[])
+    return Rig(service=service, ari=made[0], ami=ami, media=service.media, _clients=[],
+               nodes=made)
