@@ -1,9 +1,11 @@
 """`make cluster`: the sandbox as a cluster on one machine: a PostgreSQL server of its own
-(Debian's packages, data in var/cluster/postgres, a unix socket there), the PBX and the
-simulated carrier, and two service instances (API on 127.0.0.1:8081 and :8082) on that
-one database, the same API key working on both. Ctrl-C or SIGTERM stops all of it.
+(Debian's packages, data in var/cluster/postgres, a unix socket there), two PBX Asterisk
+nodes (`pbx` as in `make run`, and `pbx2` with its own folders, ports, RTP range and
+entity id), the simulated carrier, and two service instances (API on 127.0.0.1:8081
+and :8082) on that one database, each connected to both nodes, the same API key working
+on both. Ctrl-C or SIGTERM stops all of it.
 
-The end-to-end cluster tests start the same parts (`Cluster`).
+The end-to-end tests start the same parts (`Cluster`, `second_node`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import yaml
 
 from sandbox.api import ApiProcess
-from sandbox.lab import CHECKOUT, CONFIG, VAR, Lab, say
+from sandbox.lab import CHECKOUT, CONFIG, VAR, Instance, Lab, say
 from sandbox.postgres import PostgresServer
 from sandbox.run import ARI_PASSWORD
 
@@ -30,6 +32,26 @@ PORTS = {"a": 8081, "b": 8082}
 KEY = VAR / "api-key-cluster"
 LOOK = "SELECT id, heartbeat_at, stopped_at FROM instances"
 """The instances and their heartbeats, for the admin to look at."""
+NODES = [{"name": "pbx", "ari": {"url": "http://127.0.0.1:8088"}, "ami": {"port": 5038}},
+         {"name": "pbx2", "ari": {"url": "http://127.0.0.1:8089"}, "ami": {"port": 5039}}]
+"""The two PBX nodes, as a service's `asterisk.nodes` names them."""
+
+
+def second_node(lab: Lab) -> Instance:
+    """The second PBX node, started unless it runs: SIP 127.0.0.1:5062, ARI 8089, AMI
+    5039, RTP 15000-15999; the first node's dialplan and carriers."""
+    running = [i for i in lab.instances if i.name == "pbx2"]
+    if running and running[0].process is not None and running[0].process.poll() is None:
+        return running[0]
+    for stale in running:
+        lab.instances.remove(stale)
+    data = yaml.safe_load(CONFIG.read_text())
+    data["asterisk"] = {"sip": "127.0.0.1:5062", "http": "127.0.0.1:8089",
+                        "ami": "127.0.0.1:5039"}
+    data.pop("carriers_file")
+    path = VAR / "pbx2.yaml"
+    path.write_text(yaml.safe_dump(data))  # paths are relative to var/
+    return lab.start_node("pbx2", path, rtp=(15000, 15999))
 
 
 def instance_config(name: str, url: str, *, carrier: dict[str, Any] | None = None,
@@ -44,7 +66,7 @@ def instance_config(name: str, url: str, *, carrier: dict[str, Any] | None = Non
                       "asterisk_dir": f"/srv/ari-app/cluster/media-{name}"}
     data["tts"]["asterisk_sounds"] = "asterisk-sounds"
     data.pop("carriers_file")
-    data["asterisk"].pop("config_dir")
+    data["asterisk"] = {"nodes": NODES}
     data["carriers"]["74445609"] |= carrier or {}
     data["limits"] |= limits or {}
     path = VAR / f"cluster-{name}.yaml"  # beside the others: paths are relative to var/
@@ -91,6 +113,7 @@ class Cluster:
 
 @contextmanager
 def cluster_running(lab: Lab, **config: Any) -> Iterator[Cluster]:
+    second_node(lab)
     cluster = Cluster()
     try:
         cluster.start(fresh=True, **config)
@@ -112,10 +135,12 @@ def run_foreground() -> None:
     cluster = Cluster()
     try:
         lab.start()
+        second_node(lab)
         cluster.start()
         a, b = (cluster.instances[name].url for name in PORTS)
         print(
-            f"\n  Two instances on one PostgreSQL database: {a} and {b}\n"
+            f"\n  Two instances on one PostgreSQL database: {a} and {b}, each on both PBX\n"
+            "  nodes (pbx: SIP 5060, ARI 8088; pbx2: SIP 5062, ARI 8089)\n"
             f"  The same API key works on both: {KEY.relative_to(CHECKOUT)}\n"
             f"  export AUTH=\"Authorization: Bearer $(cat {KEY.relative_to(CHECKOUT)})\"\n"
             f"  curl -s -X POST {a}/voice/call/play -H \"$AUTH\" "

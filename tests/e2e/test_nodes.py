@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from sandbox.api import ApiProcess
+from sandbox.cluster import NODES, second_node
 from sandbox.lab import CONFIG, VAR, Instance, Lab
 from tests.e2e.observe import calls_processed, invites, seed
 
@@ -22,30 +23,21 @@ NODE_ENDED = ("asterisk-ended-channel", "channel-lost")
 
 
 @pytest.fixture(scope="module")
-def second_node(lab: Lab) -> Iterator[Instance]:
-    data = yaml.safe_load(CONFIG.read_text())
-    data["asterisk"] = {"sip": "127.0.0.1:5062", "http": "127.0.0.1:8089",
-                        "ami": "127.0.0.1:5039"}
-    data.pop("carriers_file")
-    path = VAR / "pbx2.yaml"
-    path.write_text(yaml.safe_dump(data))
-    node = lab.start_node("pbx2", path, rtp=(15000, 15999))
+def pbx2(lab: Lab) -> Iterator[Instance]:
+    node = second_node(lab)
     yield node
     node.stop()
-    lab.instances.remove(node)
 
 
 @pytest.fixture(scope="module")
-def on_two_nodes(second_node: Instance) -> Iterator[ApiProcess]:
+def on_two_nodes(pbx2: Instance) -> Iterator[ApiProcess]:
     data = yaml.safe_load(CONFIG.read_text())
     data["http"]["listen"] = "127.0.0.1:8081"
     data["storage"]["path"] = "nodes.sqlite3"
     data["media"] |= {"dir": "media-nodes", "asterisk_dir": "/srv/ari-app/media-nodes"}
     data["tts"]["asterisk_sounds"] = "asterisk-sounds"
     data.pop("carriers_file")
-    data["asterisk"] = {"nodes": [
-        {"name": "pbx", "ari": {"url": "http://127.0.0.1:8088"}, "ami": {"port": 5038}},
-        {"name": "pbx2", "ari": {"url": "http://127.0.0.1:8089"}, "ami": {"port": 5039}}]}
+    data["asterisk"] = {"nodes": NODES}
     path = VAR / "nodes.yaml"
     path.write_text(yaml.safe_dump(data))  # paths are relative to var/
     service = ApiProcess(log_path=VAR / "log" / "api-nodes.log", config=path,
@@ -65,17 +57,17 @@ def active(node: Instance) -> int:
 
 
 def test_calls_spread_over_both_nodes_and_a_stopped_node_loses_none_twice(
-        on_two_nodes: ApiProcess, second_node: Instance, lab: Lab) -> None:
+        on_two_nodes: ApiProcess, pbx2: Instance, lab: Lab) -> None:
     service = on_two_nodes
     pbx = lab.instance("pbx")
     with ThreadPoolExecutor(max_workers=4) as pool:
         ids = list(pool.map(lambda n: service.place(body(f"+1212555{4000 + n}", LONG)),
                             range(4)))
     deadline = time.monotonic() + 20
-    while (active(pbx), active(second_node)) != (2, 2) and time.monotonic() < deadline:
+    while (active(pbx), active(pbx2)) != (2, 2) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert (active(pbx), active(second_node)) == (2, 2)  # the fewest live calls first
-    second_node.stop()  # the node dies with two calls on it
+    assert (active(pbx), active(pbx2)) == (2, 2)  # the fewest live calls first
+    pbx2.stop()  # the node dies with two calls on it
     statuses = [service.wait_final(i, timeout=60) for i in ids]
     ended = sorted((s["state"], (s["error"] or {}).get("error_id")) for s in statuses)
     assert ended[:2] == [("completed", None)] * 2, ended
