@@ -14,7 +14,7 @@ class SqlBreaker:
         self._db = db
 
     async def state(self) -> BreakerTrip | None:
-        row = await self._db.fetchone("SELECT tripped_at, reason FROM breaker")
+        row = await self._db.read_one("SELECT tripped_at, reason FROM breaker")
         return None if row is None else BreakerTrip(float(row[0]), str(row[1]))
 
     async def trip(self, reason: str) -> None:
