@@ -7,12 +7,13 @@ The recorder also keeps the call's public state and refuses a move that
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ari_app.errors import IllegalTransition
+from ari_app.errors import IllegalTransition, StoreUnavailable
 from ari_app.metrics import Metrics
 from ari_app.outcome import CallError, Ending, State
 from ari_app.request import CallRequest
@@ -28,6 +29,9 @@ from ari_app.store import (
 from ari_app.verdict import Delivered
 
 log = logging.getLogger(__name__)
+FINAL_PATIENCE = 600.0
+"""Seconds a call's outcome waits for the database to come back before it is given up."""
+FINAL_RETRY = 2.0
 
 
 def event_body(call_id: str, carrier_id: str, state: State, at: float,
@@ -78,10 +82,11 @@ class Recorder:
         self._metrics.attempts.labels(carrier=attempt.carrier_id).inc()
 
     async def ringing(self, attempt: int) -> None:
-        await self._change(CallUpdate(State.RINGING), attempt=attempt)
+        await self._change(CallUpdate(State.RINGING), attempt=attempt, required=False)
 
     async def answered(self, attempt: int, at: float) -> None:
-        await self._change(CallUpdate(State.ANSWERED, answered_at=at), attempt=attempt)
+        await self._change(CallUpdate(State.ANSWERED, answered_at=at), attempt=attempt,
+                           required=False)
 
     def audio_started(self, ms: float) -> None:
         self._metrics.answer_to_audio.observe(ms / 1000)
@@ -106,13 +111,25 @@ class Recorder:
         log.info("call ended %s, %s", ending.state.value, report["verdict"],
                  extra=self.log_extra | {"cause": hangup.cause if hangup else None})
         now = self._clock()
-        await self._store.update(
-            self.call_id,
-            CallUpdate(ending.state, ended_at=now, hangup=hangup, played=ending.played,
-                       answer_to_audio_ms=ending.answer_to_audio_ms, error=ending.error,
-                       delivery=report),
-            event=self._event(ending.state, now, **details),
-            attempt_end=None if attempt is None else self._attempt_end(attempt, ending))
+        update = CallUpdate(ending.state, ended_at=now, hangup=hangup, played=ending.played,
+                            answer_to_audio_ms=ending.answer_to_audio_ms, error=ending.error,
+                            delivery=report)
+        attempt_end = None if attempt is None else self._attempt_end(attempt, ending)
+        event = self._event(ending.state, now, **details)
+        waited_since: float | None = None
+        while True:  # the outcome is kept: a database away for a while is waited for
+            try:
+                await self._store.update(self.call_id, update, event=event,
+                                         attempt_end=attempt_end)
+                break
+            except StoreUnavailable as exc:
+                if waited_since is None:
+                    waited_since = self._clock()
+                    log.warning("call's outcome not stored yet (%s); trying again", exc,
+                                extra=self.log_extra)
+                if self._clock() - waited_since > FINAL_PATIENCE:
+                    raise
+                await asyncio.sleep(FINAL_RETRY)
         self._told()
         self._on_ended(self.call_id)
 
@@ -126,12 +143,22 @@ class Recorder:
         await self.ended(Ending(State.FAILED, error=error))
 
     async def _change(self, update: CallUpdate, *, attempt: int,
-                      new_attempt: AttemptRecord | None = None) -> None:
+                      new_attempt: AttemptRecord | None = None, required: bool = True) -> None:
+        """Store a state the call reached. `required=False`: a state the call goes on
+        without (ringing, answered) when the database is away; its outcome is stored
+        later. `dialing` is required: nothing is dialled that is not written first."""
         self._move(update.state)
         log.debug("call %s", update.state.value, extra=self.log_extra)
-        await self._store.update(self.call_id, update, attempt=new_attempt,
-                                 event=self._event(update.state, self._clock(),
-                                                   attempt=attempt + 1))
+        try:
+            await self._store.update(self.call_id, update, attempt=new_attempt,
+                                     event=self._event(update.state, self._clock(),
+                                                       attempt=attempt + 1))
+        except StoreUnavailable as exc:
+            if required:
+                raise
+            log.warning("call %s not stored (%s); the call goes on", update.state.value, exc,
+                        extra=self.log_extra)
+            return
         self._told()
 
     def _move(self, state: State) -> None:

@@ -230,3 +230,25 @@ async def test_requests_while_postgres_is_away_get_503_and_it_picks_up_after(
     sender.cancel()
     await rig.service.notifier.close()
     await sink.close()
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+async def test_a_call_ending_while_postgres_is_away_keeps_its_outcome(
+        rig: Rig, rig_database: RigDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call goes on while the database is away; its outcome is stored once it is back."""
+    monkeypatch.setattr("ari_app.store.database.RETRY_SECONDS", 0.3)
+    monkeypatch.setattr("ari_app.call.recorder.FINAL_RETRY", 0.1)
+    server = rig_database.server
+    assert server is not None
+    rig.ari.hold_after_answer = True
+    call_id = await rig.calls.submit(parse_request(body(), rig.settings))
+    await until(lambda: call_id in rig.ari.held)
+    server.stop()
+    try:
+        await rig.ari.finish_first(call_id)  # plays the rest and hangs up meanwhile
+        await until(lambda: call_id in rig.ari.hung_up)
+        await asyncio.sleep(1.0)  # its outcome waits for the database
+    finally:
+        server.start()
+    record = await rig.final(call_id, timeout=10)
+    assert record.state == "completed"
