@@ -11,13 +11,11 @@ The end-to-end tests start the same parts (`Cluster`, `second_node`).
 from __future__ import annotations
 
 import shutil
-import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import yaml
@@ -25,7 +23,7 @@ import yaml
 from sandbox.api import ApiProcess
 from sandbox.lab import CHECKOUT, CONFIG, VAR, Instance, Lab, say
 from sandbox.postgres import PostgresServer
-from sandbox.run import ARI_PASSWORD
+from sandbox.run import ARI_PASSWORD, stop_signal
 
 CLUSTER = VAR / "cluster"
 PORTS = {"a": 8081, "b": 8082}
@@ -123,14 +121,7 @@ def cluster_running(lab: Lab, **config: Any) -> Iterator[Cluster]:
 
 
 def run_foreground() -> None:
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_signal()
     lab = Lab(ari_password=ARI_PASSWORD)
     cluster = Cluster()
     try:
@@ -151,7 +142,7 @@ def run_foreground() -> None:
             "  logs: var/log/api-cluster-*.log   Ctrl-C stops everything.\n",
             flush=True,
         )
-        while not stopping and all(i.running() for i in cluster.instances.values()):
+        while not stopping.is_set() and all(i.running() for i in cluster.instances.values()):
             time.sleep(0.2)
     finally:
         say("stopping")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin/"),
@@ -73,3 +76,17 @@ class PostgresServer:
         """A new empty database; its URL."""
         self.sql(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+
+@contextmanager
+def temporary(prefix: str) -> Iterator[PostgresServer]:
+    """A server in a new folder under /tmp (not pytest's: as root, PostgreSQL runs as
+    `postgres`, who cannot enter root's private folders), removed after."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    server = PostgresServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

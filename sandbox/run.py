@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from types import FrameType
 
@@ -13,15 +14,20 @@ ARI_PASSWORD = "sandbox&ari#pass+word@1"
 """Also in sandbox/ari-app.yaml; punctuation on purpose."""
 
 
-def run_foreground() -> None:
-    stopping = False
+def stop_signal() -> threading.Event:
+    """Set by the first SIGTERM or Ctrl-C: the foreground runs stop then."""
+    stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    return stopping
+
+
+def run_foreground() -> None:
+    stopping = stop_signal()
     lab = Lab(ari_password=ARI_PASSWORD)
     api = ApiProcess()
     try:
@@ -42,7 +48,7 @@ def run_foreground() -> None:
             "var/asterisk/*/log/\n  Ctrl-C stops everything.\n",
             flush=True,
         )
-        while not stopping and api.running():
+        while not stopping.is_set() and api.running():
             time.sleep(0.2)
     finally:
         say("stopping")

@@ -15,12 +15,15 @@ DOUBLE PRECISION for it, postgres.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ari_app.errors import StoreError
+
+if TYPE_CHECKING:
+    from ari_app.store.database import Connection
 
 
 class Schema(Protocol):
@@ -41,6 +44,20 @@ class Migration:
     version: int
     name: str
     apply: Callable[[Schema], None]
+
+
+@contextmanager
+def transaction(db: Connection, begin: str, *first: tuple[str, Sequence[Any]]) -> Iterator[None]:
+    """`begin`, then the `first` statements, the block, and COMMIT (ROLLBACK if it raises)."""
+    db.execute(begin)
+    try:
+        for sql, params in first:
+            db.execute(sql, params)
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def statements(ddl: str) -> Iterator[str]:

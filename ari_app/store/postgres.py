@@ -17,15 +17,15 @@ instances starting together migrate once. Several instances share one database
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ari_app.store.database import Connection, Cursor
-from ari_app.store.migrations import migrate, statements
+from ari_app.store.migrations import migrate, statements, transaction
 
 _MIGRATION_LOCK = 0x61726961_70700001
 """Advisory lock keys: 'ariapp' and a number, so they stand apart from an admin's own."""
@@ -72,17 +72,10 @@ class PostgresSchema:
     def __init__(self, db: _PgConnection) -> None:
         self._db = db
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
-        try:
-            self._db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-            self._db.execute("CREATE TABLE IF NOT EXISTS ari_app_schema (version INTEGER)")
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def exclusive(self) -> AbstractContextManager[None]:
+        return transaction(self._db, "BEGIN",
+                           ("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,)),
+                           ("CREATE TABLE IF NOT EXISTS ari_app_schema (version INTEGER)", ()))
 
     def version(self) -> int:
         row = self._db.execute("SELECT version FROM ari_app_schema").fetchone()

@@ -8,12 +8,11 @@ done.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ari_app.store.database import Connection
-from ari_app.store.migrations import migrate, statements
+from ari_app.store.migrations import migrate, statements, transaction
 
 
 class SqliteSchema:
@@ -22,15 +21,8 @@ class SqliteSchema:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def exclusive(self) -> AbstractContextManager[None]:
+        return transaction(self._db, "BEGIN IMMEDIATE")
 
     def version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])

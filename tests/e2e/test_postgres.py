@@ -5,12 +5,9 @@ it is down gets a 503 and dials nothing."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,7 +15,7 @@ import yaml
 
 from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
-from sandbox.postgres import PostgresServer
+from sandbox.postgres import PostgresServer, temporary
 from tests.e2e.observe import calls_processed, seed
 
 PG_CONFIG = VAR / "postgres.yaml"
@@ -27,12 +24,8 @@ PG_LOG = VAR / "log" / "api-postgres.log"
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    directory = Path(tempfile.mkdtemp(prefix="ari-app-e2e-pg-"))
-    server = PostgresServer(directory)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    with temporary("ari-app-e2e-pg-") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

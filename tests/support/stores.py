@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from ari_app.config_reader import Secret
 from ari_app.settings import Settings
 from ari_app.store import Store
-from sandbox.postgres import PostgresServer
+from sandbox.postgres import PostgresServer, temporary
 
 ENGINES = ["sqlite", "postgres"]
 _databases = itertools.count(1)
@@ -28,14 +26,8 @@ _databases = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    # Under /tmp, not pytest's tmp_path: as root, PostgreSQL runs as `postgres`, who
-    # cannot enter root's private folders.
-    directory = Path(tempfile.mkdtemp(prefix="ari-app-pg-"))
-    server = PostgresServer(directory)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    with temporary("ari-app-pg-") as server:
+        yield server
 
 
 @pytest.fixture
