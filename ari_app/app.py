@@ -146,6 +146,10 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
             calls.channels_lost(channel_ids)
 
     ari = connect_nodes(settings, make_ari, router.route, on_connect, on_lost)
+    if isinstance(ari, AriNodes):
+        for name in ari.connected_nodes():
+            metrics.node_connected.labels(node=name).set_function(
+                lambda name=name: float(ari.connected_nodes()[name]))  # type: ignore[misc]
     notifier = Notifier(current=current, outbox=store.outbox, metrics=metrics)
     admission = Admission(current=current, calls=store.calls, breaker=store.breaker,
                           metrics=metrics, shared=settings.cluster is not None)

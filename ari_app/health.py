@@ -14,6 +14,7 @@ from typing import Any
 
 from ari_app.ami import Ami
 from ari_app.ari import Ari
+from ari_app.ari.nodes import AriNodes
 from ari_app.carriers import Carrier
 from ari_app.errors import SpeechError
 from ari_app.settings import Current
@@ -91,7 +92,9 @@ class Health:
             and ami is not False
         return {
             "status": "ok" if ok else "degraded",
-            "ari": {"connected": self._ari.connected},
+            "ari": {"connected": self._ari.connected} | (
+                {"nodes": self._ari.connected_nodes()} if isinstance(self._ari, AriNodes)
+                else {}),
             "ami": {"ok": ami},
             "database": {"ok": database},
             "carriers": carriers,

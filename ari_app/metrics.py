@@ -58,6 +58,9 @@ class Metrics:
             ["prefix"], registry=self.registry)
         self.ari_connected = Gauge("ari_app_ari_connected",
                                    "1 while the ARI events websocket is up", registry=self.registry)
+        self.node_connected = Gauge("ari_app_node_connected",
+                                    "1 while the Asterisk node's events websocket is up "
+                                    "(asterisk.nodes)", ["node"], registry=self.registry)
 
     def watch(self, *, live: Callable[[], float], ari_connected: Callable[[], float],
               queued: Callable[[], float]) -> None:

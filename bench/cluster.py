@@ -44,24 +44,26 @@ RESULTS = CHECKOUT / "bench" / "results"
 PG_DIR = VAR / "bench-postgres"
 
 
-def config(engine: str, url: str, *, queue_only: bool) -> Path:
+def config(engine: str, url: str, *, queue_only: bool, cluster: bool = True) -> Path:
     data = yaml.safe_load(bench_config(queue_only=queue_only).read_text())
     if engine == "postgres":
         data["storage"] = {"url": url, "key_file": "bench-postgres.key"}
-        data["cluster"] = {"instance": "bench"}
+        if cluster:
+            data["cluster"] = {"instance": "bench"}
     path = VAR / f"bench-{engine}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def fresh(engine: str, postgres: PostgresServer, *, queue_only: bool) -> ApiProcess:
+def fresh(engine: str, postgres: PostgresServer, *, queue_only: bool,
+          cluster: bool = True) -> ApiProcess:
     url = ""
     if engine == "postgres":
         postgres.sql("DROP DATABASE IF EXISTS bench")
         url = postgres.create_database("bench")
         (VAR / "bench-postgres.key").unlink(missing_ok=True)
     api = ApiProcess(log_path=VAR / "log" / f"api-bench-{engine}.log",
-                     config=config(engine, url, queue_only=queue_only),
+                     config=config(engine, url, queue_only=queue_only, cluster=cluster),
                      key_path=VAR / f"api-key-bench-{engine}")
     api.key_path.unlink(missing_ok=True)
     if engine == "sqlite":
@@ -84,14 +86,14 @@ def cpu_per_100_calls(api: ApiProcess, calls: int = 100) -> float:
     return round((cpu_seconds(pid) - cpu0) / calls * 100, 3)
 
 
-def engine_run(engine: str, postgres: PostgresServer, rate: int,
-               seconds: int) -> dict[str, Any]:
-    api = fresh(engine, postgres, queue_only=False)
+def engine_run(engine: str, postgres: PostgresServer, rate: int, seconds: int, *,
+               cluster: bool = True) -> dict[str, Any]:
+    api = fresh(engine, postgres, queue_only=False, cluster=cluster)
     try:
         cpu = cpu_per_100_calls(api)
     finally:
         api.stop()
-    api = fresh(engine, postgres, queue_only=True)
+    api = fresh(engine, postgres, queue_only=True, cluster=cluster)
     try:
         assert api.process is not None
         pid = api.process.pid
@@ -159,24 +161,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--engines", default="sqlite,postgres",
+                        help="which engines to measure, comma-separated")
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="PostgreSQL without fsync, full-page writes and synchronous "
+                             "commit (to see what the disk costs; not for production)")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="PostgreSQL as a lone instance: no grants through the "
+                             "database, no catch-up reads")
     args = parser.parse_args()
     shutil.rmtree(PG_DIR, ignore_errors=True)
-    postgres = PostgresServer(PG_DIR, durable=True)
+    postgres = PostgresServer(PG_DIR, durable=not args.no_fsync)
     postgres.start()
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"),
                               "machine": platform.machine()}
     try:
         with running(ARI_PASSWORD) as lab:
             lab.instance("carrier").cli("dialplan set global TRUNK_CAP_pbx 5000")
-            for engine in ("sqlite", "postgres"):
-                report[engine] = engine_run(engine, postgres, args.rate, args.seconds)
+            for engine in args.engines.split(","):
+                report[engine] = engine_run(engine, postgres, args.rate, args.seconds,
+                                            cluster=not args.no_cluster)
                 lab.instance("pbx").cli("channel request hangup all")
         postgres.sql("DROP DATABASE IF EXISTS grants")
         report["queue"] = asyncio.run(grants_per_second(postgres.create_database("grants")))
     finally:
         postgres.stop()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cluster.json").write_text(json.dumps(report, indent=2) + "\n")
+    variant = "" if args.engines == "sqlite,postgres" and not (args.no_fsync or args.no_cluster) \
+        else "-variant"
+    (RESULTS / f"cluster{variant}.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ class AriNodes:
 
         self._nodes[name] = make(handle)
 
+    def connected_nodes(self) -> dict[str, bool]:
+        """Each node, and whether its events websocket is up."""
+        return {name: ari.connected for name, ari in self._nodes.items()}
+
     def live(self) -> Counter[str]:
         """Live channels of ours per node."""
         return Counter(self._channel_node.values())

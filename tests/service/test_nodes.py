@@ -80,3 +80,14 @@ async def test_the_calls_of_a_node_gone_for_good_end_and_are_not_dialled_again(
     await pbx2.finish_first(later)
     assert (await rig.final(later)).state == "completed"
     watching.cancel()
+
+
+async def test_health_and_metrics_tell_each_node(rig: Rig) -> None:
+    pbx1, _ = rig.nodes
+    pbx1.set_connected(False)
+    client = await rig.client()
+    health = await (await client.get("/health")).json()
+    assert health["ari"] == {"connected": True, "nodes": {"pbx1": False, "pbx2": True}}
+    metrics = await (await client.get("/metrics")).text()
+    assert 'ari_app_node_connected{node="pbx1"} 0.0' in metrics
+    assert 'ari_app_node_connected{node="pbx2"} 1.0' in metrics
