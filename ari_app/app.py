@@ -157,7 +157,8 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
     calls = CallService(current=current, store=store.calls, ari=ari, media=media_preparer,
                         router=router, metrics=metrics, wake_callbacks=notifier.wake,
                         may_dial=lambda: admission.may_dial, clock=clock,
-                        connect_wait=connect_wait, slots=store.slots if shared else None)
+                        connect_wait=connect_wait, slots=store.slots if shared else None,
+                        ask_owner=store.calls.ask_owner_to_cancel if shared else None)
     admission.on_change = calls.let_through  # a reset lets queued calls go
     ami = ami or connect_ami(settings)
     carrier_admin = CarrierAdmin(current=current, ami=ami)
@@ -167,7 +168,7 @@ def build(settings: Settings, *, make_ari: AriFactory = connect_ari, ami: Ami | 
                     idempotency=IdempotencyGuard(store=store.idempotency))
     verify = VerifyService(current=current, store=store.verifications, sealer=store.sealer,
                            intake=intake, metrics=metrics, wake_callbacks=notifier.wake,
-                           cancel_call=calls.cancel, clock=clock)
+                           cancel_call=calls.cancel_anywhere, clock=clock)
     calls.on_ended = verify.call_ended
     http = application(
         auth=Authenticator(keys=store.keys, metrics=metrics),
@@ -226,7 +227,8 @@ async def serve(settings: Settings) -> None:
             tasks.start("verifications", service.verify.run())
             if membership is not None and service.store.url is not None:
                 tasks.start("membership", membership.run())
-                listener = Listener(service.store.url, service.calls.channels_freed)
+                listener = Listener(service.store.url, service.calls.channels_freed,
+                                    service.calls.cancel)
                 listener.start()
             await site.start()
             log.info(f"API listening on http://{settings.listen}")

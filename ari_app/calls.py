@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ari_app.ari import Ari
@@ -62,9 +62,12 @@ class CallService:
                  router: Router, metrics: Metrics, wake_callbacks: Callable[[], None],
                  may_dial: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.time, connect_wait: float = 30.0,
-                 slots: SlotStore | None = None) -> None:
+                 slots: SlotStore | None = None,
+                 ask_owner: Callable[[str], Awaitable[None]] | None = None) -> None:
         """`slots`: carrier channels granted from the database, when several instances
-        share it (cluster/slots.py); else this process grants them alone."""
+        share it (cluster/slots.py); else this process grants them alone. `ask_owner`:
+        tells the instance that owns a call to cancel it (listener.py)."""
+        self._ask_owner = ask_owner
         self._current = current
         self._store = store
         self._ari = ari
@@ -127,6 +130,16 @@ class CallService:
         if session is None:
             return False
         session.cancel()
+        return True
+
+    async def cancel_anywhere(self, call_id: str) -> bool:
+        """Cancel the call here, or have the instance that owns it cancel it (several
+        instances on one database); False if no one can."""
+        if self.cancel(call_id):
+            return True
+        if self._ask_owner is None:
+            return False
+        await self._ask_owner(call_id)
         return True
 
     async def submit(self, request: CallRequest, *, idempotency: Idempotency | None = None,

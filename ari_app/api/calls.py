@@ -97,7 +97,7 @@ class CallHandlers:
             raise _no_call()
         if record.state in FINAL:
             raise Conflict(f"the call already ended ({record.state})", field="request_id")
-        if not self._calls.cancel(record.id):
+        if not await self._calls.cancel_anywhere(record.id):
             raise Conflict("the call is not running in this service", field="request_id")
         log.info("call cancel requested", extra={"request_id": record.id})
         return json_response(bodies.done("canceling", request_id=record.id), 202)

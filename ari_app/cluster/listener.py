@@ -1,5 +1,6 @@
 """LISTEN/NOTIFY: an instance is told at once when any instance frees a carrier channel,
-so a call waiting here for that carrier is let through without waiting for a poll.
+so a call waiting here for that carrier is let through without waiting for a poll; and
+when a call it owns is to be canceled through another instance's API.
 
 LISTEN holds a connection of its own (psycopg's `notifies()` blocks the connection it
 runs on), on a thread of its own; it connects again after the server went away.
@@ -16,14 +17,18 @@ import psycopg
 
 log = logging.getLogger(__name__)
 CHANNEL = "ari_app_slots"
+CANCEL = "ari_app_cancel"
+"""Its payload: the id of the call to cancel."""
 _POLL = 1.0
 """Seconds between looks at the stop flag while no notice comes."""
 
 
 class Listener:
-    def __init__(self, url: str, on_notice: Callable[[], None]) -> None:
+    def __init__(self, url: str, on_notice: Callable[[], None],
+                 on_cancel: Callable[[str], object] = lambda _: None) -> None:
         self._url = url
         self._on_notice = on_notice
+        self._on_cancel = on_cancel
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -40,11 +45,16 @@ class Listener:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5,
                                      application_name="ari-app listen") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {CANCEL}")
                     # Whatever was freed while not listening is caught up at once.
                     self._loop.call_soon_threadsafe(self._on_notice)
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=_POLL):
-                            self._loop.call_soon_threadsafe(self._on_notice)
+                        for notice in conn.notifies(timeout=_POLL):
+                            if notice.channel == CANCEL:
+                                self._loop.call_soon_threadsafe(self._on_cancel,
+                                                                notice.payload)
+                            else:
+                                self._loop.call_soon_threadsafe(self._on_notice)
             except psycopg.Error as exc:
                 log.warning("LISTEN connection lost (%s); connecting again",
                             type(exc).__name__)

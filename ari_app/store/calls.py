@@ -189,6 +189,11 @@ class SqlCalls:
                 return None
         return decode_request(stored)
 
+    async def ask_owner_to_cancel(self, call_id: str) -> None:
+        """Tell the instance that owns the call to cancel it (PostgreSQL's NOTIFY, heard by
+        every instance's listener; the owner acts)."""
+        await self._db.execute("SELECT pg_notify('ari_app_cancel', ?)", (call_id,))
+
     async def recent_of_others(self, since: float) -> list[tuple[str, RecentCall]]:
         """Calls other instances accepted after `since`, by id: their velocity counts."""
         rows = await self._db.read_all(

@@ -27,7 +27,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,7 +81,7 @@ def event_body(verification: Verification, status: Status, at: float) -> dict[st
 class VerifyService:
     def __init__(self, *, current: Current, store: VerificationStore, sealer: Sealer,
                  intake: Intake, metrics: Metrics, wake_callbacks: Callable[[], None],
-                 cancel_call: Callable[[str], bool] = lambda _: False,
+                 cancel_call: Callable[[str], Awaitable[bool]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._current = current
         self._store = store
@@ -308,8 +308,9 @@ class VerifyService:
         # No call may say a code that is no longer valid: the ones still queued are
         # canceled; live ones too, but for an approved code (its callee is listening).
         for call_id, state, *_ in await self._store.sends(verification.id):
-            if state == "queued" or (state not in FINAL and status is not Status.APPROVED):
-                self._cancel_call(call_id)
+            ends = state == "queued" or (state not in FINAL and status is not Status.APPROVED)
+            if ends and self._cancel_call is not None:
+                await self._cancel_call(call_id)
         log.info("verification %s", status.value, extra={"verification_id": verification.id})
         if verification.callback_url:
             self._wake()

@@ -73,7 +73,8 @@ async def make_instance(make_rig: Callable[..., Rig], rig_database: RigDatabase,
         await membership.join()
         instance = Instance(rig, await rig.client())
         instance.tasks.append(asyncio.create_task(membership.run()))
-        instance.listener = Listener(rig_database.url, rig.calls.channels_freed)
+        instance.listener = Listener(rig_database.url, rig.calls.channels_freed,
+                                     rig.calls.cancel)
         instance.listener.start()
         made.append(instance)
         return instance
@@ -169,3 +170,17 @@ async def test_velocity_limits_and_idempotency_keys_hold_across_instances(
     await until(lambda: live(a, b) == 5)
     await asyncio.sleep(0.2)
     assert len(a.rig.ari.originated) + len(b.rig.ari.originated) == 5
+
+
+async def test_a_call_is_canceled_through_either_instance(
+        make_instance: Callable[..., Any]) -> None:
+    a, b = await make_instance("a", channels=1), await make_instance("b", channels=1)
+    talking, waiting = [(await a.post(f"1212555{7500 + n}"))["request_id"] for n in range(2)]
+    await until(lambda: live(a) == 1)
+    for call_id in (waiting, talking):  # both a's, canceled through b
+        response = await b.client.delete(f"/voice/call/{call_id}")
+        assert response.status == 202, await response.text()
+    for call_id in (waiting, talking):
+        assert (await a.rig.final(call_id)).state == "canceled"
+    assert [o["channel_id"] for o in a.rig.ari.originated] == [talking]
+    assert talking in a.rig.ari.hung_up
