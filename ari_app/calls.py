@@ -204,6 +204,11 @@ class CallService:
                                           state=State(record.state))
                 self._keep(asyncio.create_task(recorder.ended(Ending(State.FAILED,
                                                                      error=UNREADABLE))))
+            elif record.state == State.QUEUED and record.canceled_at is not None:
+                log.info("call canceled while its instance was gone",
+                         extra={"request_id": record.id})
+                recorder = self._recorder(record.id, record.carrier_id, callback=callback)
+                self._keep(asyncio.create_task(recorder.ended(Ending(State.CANCELED))))
             elif record.state == State.QUEUED:
                 log.info("resuming queued call", extra={"request_id": record.id})
                 self._start(record.id, request, record.created_at,

@@ -190,9 +190,17 @@ class SqlCalls:
         return decode_request(stored)
 
     async def ask_owner_to_cancel(self, call_id: str) -> None:
-        """Tell the instance that owns the call to cancel it (PostgreSQL's NOTIFY, heard by
-        every instance's listener; the owner acts)."""
-        await self._db.execute("SELECT pg_notify('ari_app_cancel', ?)", (call_id,))
+        """Have the instance that owns the call cancel it: the cancel is written (a
+        survivor that takes the call over ends it instead of placing it), then told
+        (PostgreSQL's NOTIFY, heard by every instance's listener; the owner acts)."""
+        now = time.time()
+
+        def write(db: Connection) -> None:
+            db.execute("UPDATE calls SET canceled_at=? WHERE id=? AND request IS NOT NULL",
+                       (now, call_id))
+            db.execute("SELECT pg_notify('ari_app_cancel', ?)", (call_id,))
+
+        await self._db.write(write)
 
     async def recent_of_others(self, since: float) -> list[tuple[str, RecentCall]]:
         """Calls other instances accepted after `since`, by id: their velocity counts."""

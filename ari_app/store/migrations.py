@@ -203,6 +203,7 @@ def _verifications(schema: Schema) -> None:
 _SHARED = """
 ALTER TABLE calls ADD COLUMN owner TEXT;
 ALTER TABLE calls ADD COLUMN slot_carrier TEXT;
+ALTER TABLE calls ADD COLUMN canceled_at REAL;
 CREATE INDEX calls_owner ON calls (owner) WHERE request IS NOT NULL;
 CREATE INDEX calls_slots ON calls (slot_carrier) WHERE slot_carrier IS NOT NULL;
 CREATE TABLE carrier_pacing (
@@ -230,8 +231,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               _delivery_report),
     Migration(3, "verifications (the code sealed and hashed while pending); each call's "
               "verification; the sealing key's fingerprint", _verifications),
-    Migration(4, "several instances on one database: each call's owner and the carrier "
-              "channel it holds, each carrier's pacing, the instances and their heartbeats",
+    Migration(4, "several instances on one database: each call's owner, the carrier "
+              "channel it holds and a cancel asked elsewhere, each carrier's pacing, the "
+              "instances and their heartbeats",
               _shared),
 )
 

@@ -37,6 +37,8 @@ class CallRecord:
     error: str | None = None
     delivery: str | None = None
     """The delivery report as JSON, once the call has ended (verdict.py)."""
+    canceled_at: float | None = None
+    """When a cancel was asked through another instance than the call's owner."""
 
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))

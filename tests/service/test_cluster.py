@@ -52,11 +52,14 @@ class Instance:
                           "options": {"language": "en-US", "say-as": "digits"}}]})
         return {**await response.json(), "http": response.status}
 
-    def die(self) -> None:
-        """As kill -9: no more heartbeats, nothing more dialled."""
+    async def die(self) -> None:
+        """As kill -9: no more heartbeats, nothing more heard or dialled."""
         for task in self.tasks:
             task.cancel()
         self.rig.ari.set_connected(False)
+        if self.listener is not None:
+            await self.listener.close()
+            self.listener = None
 
 
 @pytest.fixture
@@ -81,9 +84,7 @@ async def make_instance(make_rig: Callable[..., Rig], rig_database: RigDatabase,
 
     yield make
     for instance in made:
-        instance.die()
-        if instance.listener is not None:
-            await instance.listener.close()
+        await instance.die()
 
 
 async def finish(instance: Instance, channel_id: str) -> None:
@@ -121,7 +122,7 @@ async def test_a_dead_instance_calls_are_taken_over_and_none_is_dialled_twice(
     await until(lambda: live(a) == 2)  # two live, two queued behind them
     live_ids = [o["channel_id"] for o in a.rig.ari.originated]
     died = time.monotonic()
-    a.die()
+    await a.die()
     membership = b.rig.service.membership
     await until(lambda: membership.taken_over == 4, timeout=5)
     assert time.monotonic() - died < 3  # dead after 1 s silent, seen at the next beat
@@ -184,3 +185,17 @@ async def test_a_call_is_canceled_through_either_instance(
         assert (await a.rig.final(call_id)).state == "canceled"
     assert [o["channel_id"] for o in a.rig.ari.originated] == [talking]
     assert talking in a.rig.ari.hung_up
+
+
+async def test_a_call_canceled_while_its_instance_is_dead_is_not_placed_by_another(
+        make_instance: Callable[..., Any]) -> None:
+    a, b = await make_instance("a", channels=1), await make_instance("b", channels=1)
+    talking, waiting = [(await a.post(f"1212555{7600 + n}"))["request_id"] for n in range(2)]
+    await until(lambda: live(a) == 1)
+    await a.die()
+    assert (await b.client.delete(f"/voice/call/{waiting}")).status == 202
+    membership = b.rig.service.membership
+    await until(lambda: membership.taken_over == 2, timeout=5)
+    assert (await b.rig.final(waiting)).state == "canceled"
+    assert (await b.rig.final(talking)).error_id == "instance-lost"
+    assert b.rig.ari.originated == []  # the canceled call was not placed

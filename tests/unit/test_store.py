@@ -114,7 +114,7 @@ async def test_a_database_of_main_before_migrations_keeps_every_row(tmp_path: Pa
     # Nothing was missing; what later migrations add is there too.
     after = tables(path)
     assert after["calls"] == before["calls"] | {"delivery", "verification_id", "owner",
-                                                "slot_carrier"}
+                                                "slot_carrier", "canceled_at"}
     new = ("calls", "verifications", "sealing", "carrier_pacing", "instances")
     assert {k: v for k, v in after.items() if k not in new} == \
         {k: v for k, v in before.items() if k != "calls"}
