@@ -21,7 +21,7 @@ import yaml
 
 from ari_app.carriers import COUNTRY, Carrier, read_carriers
 from ari_app.cluster.config import read_cluster
-from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader, Secret
+from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader
 from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.delivery_options import parse_delivery
 from ari_app.destinations import Policy, prefix_digits
@@ -42,6 +42,7 @@ from ari_app.settings import (
     Window,
 )
 from ari_app.speech import ENGINES
+from ari_app.store.config import read_storage
 from ari_app.verify.config import read_verify
 
 ENV_VAR = "ARI_APP_CONFIG"
@@ -92,7 +93,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     nodes = read_nodes(nodes_raw, ari=top.raw("ari", {}), ami=top.raw("ami", {}), base=base,
                        problems=problems, read_ari=_ari, read_ami=_ami)
     listen = _listen(top.section("http"))
-    storage_path, storage_url, key_file = _storage(top.section("storage"), base)
+    storage_path, storage_url, key_file = read_storage(top.section("storage"), base)
     media = _media(top.section("media"), base)
     tts = _tts(top.section("tts"), base)
     calls = _calls(top.section("calls"))
@@ -103,7 +104,8 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     carriers, carriers_file, managed_ids = _carriers(top, base, managed)
     delivery = top.raw("delivery", None)
     verify = top.raw("verify", None)
-    cluster = top.raw("cluster", None)
+    cluster = read_cluster(top.raw("cluster", None), port=listen.port,
+                           shared=storage_url is not None, problems=problems)
     top.finish()
     if problems:
         raise ConfigError(problems)
@@ -117,11 +119,10 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
         destinations=destinations, limits=limits, breaker=breaker,
         carriers=MappingProxyType(carriers), carriers_file=carriers_file,
         managed=frozenset(managed_ids), config_dir=config_dir, key_file=key_file,
-        nodes=nodes,
+        nodes=nodes, cluster=cluster,
     )
-    settings = read_verify(verify, dataclasses.replace(settings,
-                                                       delivery=_delivery(delivery, settings)))
-    return read_cluster(cluster, settings)
+    return read_verify(verify, dataclasses.replace(settings,
+                                                   delivery=_delivery(delivery, settings)))
 
 
 def _delivery(raw: object, settings: Settings) -> DeliveryOptions:
@@ -175,24 +176,6 @@ def _listen(reader: Reader) -> Address:
     listen = reader.address("listen", "127.0.0.1:8080")
     reader.finish()
     return listen
-
-
-def _storage(reader: Reader, base: Path) -> tuple[Path, Secret | None, Path]:
-    """The database (a SQLite file, or a PostgreSQL server's URL), and the key that seals
-    codes in it (beside the SQLite file, or in var/, unless set)."""
-    url: Secret | None = None
-    if reader.raw("url", None) is not None:
-        url = reader.secret("url")
-        if not url.reveal().startswith(("postgresql://", "postgres://")):
-            reader.problem(reader.key("url"), "must be a PostgreSQL URL, "
-                           "postgresql://user@host:5432/dbname (or leave it out for SQLite)")
-        if reader.raw("path", None) is not None:
-            reader.problem(reader.key("path"), "and storage.url both name a database: "
-                           "give one (url for PostgreSQL, path for SQLite)")
-    path = base / reader.text("path", "var/ari-app.sqlite3", conf=False)
-    key_file = reader.text("key_file", None, conf=False)
-    reader.finish()
-    return path, url, base / key_file if key_file else path.parent / "ari-app.key"
 
 
 def _media(reader: Reader, base: Path) -> MediaSettings:

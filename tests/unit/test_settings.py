@@ -152,3 +152,34 @@ def test_destination_prefixes_are_kept_as_digits() -> None:
     assert policy.deny == ("447700900",)
     data["destinations"]["deny"] = ["+44", "UK"]
     assert any(p.startswith("destinations.deny[1]:") for p in problems(data))
+
+
+def test_postgresql_storage_and_the_cluster_section() -> None:
+    data = sandbox()
+    data["storage"] = {"url": "postgresql://ari_app:s3cret@db.example/ari_app"}
+    data["cluster"] = {"instance": "node-a"}
+    settings = parse(data, base=ROOT)
+    assert settings.storage_url == Secret("postgresql://ari_app:s3cret@db.example/ari_app")
+    assert "s3cret" not in repr(settings)
+    assert settings.cluster is not None and settings.cluster.instance == "node-a"
+    assert settings.stasis_app == "ari-app-node-a"  # one Stasis application per instance
+    data["storage"]["path"] = "var/other.sqlite3"
+    data["cluster"] |= {"heartbeat": 5, "dead_after": 6, "instance": "Node A"}
+    found = problems(data)
+    for key in ("storage.path", "cluster.instance", "cluster.dead_after"):
+        assert any(p.startswith(key + ":") for p in found), (key, found)
+    data["storage"] = {"url": "mysql://db/x"}
+    assert any(p.startswith("storage.url:") for p in problems(data))
+    data["storage"] = {"path": "var/x.sqlite3"}
+    data["cluster"] = {"instance": "a"}
+    assert any("set storage.url" in p for p in problems(data))
+
+
+def test_nodes_each_name_their_asterisk() -> None:
+    data = sandbox()
+    data["asterisk"]["nodes"] = [{"name": "pbx1"}, {"name": "pbx1", "ari": {"url": "x"}}, 7]
+    found = problems(data)
+    for key in ("asterisk.nodes[1].name", "asterisk.nodes[1].ari.url", "asterisk.nodes[2]"):
+        assert any(p.startswith(key + ":") for p in found), (key, found)
+    data["asterisk"]["nodes"] = []
+    assert any(p.startswith("asterisk.nodes:") for p in problems(data))
