@@ -58,6 +58,9 @@ class Membership:
                 await self.take_over()
             except StoreUnavailable as exc:
                 log.warning("no heartbeat: %s", exc)
+            except Exception as exc:  # the next beat tries again; the service goes on
+                log.error("heartbeat or takeover failed (%s); trying again",
+                          type(exc).__name__, exc_info=exc)
             await asyncio.sleep(self._settings.heartbeat)
 
     async def take_over(self) -> None:
