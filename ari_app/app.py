@@ -228,7 +228,7 @@ async def serve(settings: Settings) -> None:
             if membership is not None and service.store.url is not None:
                 tasks.start("membership", membership.run())
                 listener = Listener(service.store.url, service.calls.channels_freed,
-                                    service.calls.cancel)
+                                    service.calls.cancel, service.calls.listening)
                 listener.start()
             await site.start()
             log.info(f"API listening on http://{settings.listen}")

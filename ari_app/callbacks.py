@@ -38,6 +38,7 @@ MAX_RETRY = 300.0
 _BATCH = 50
 _STORE_RETRY = 1.0
 """Seconds between tries while the database does not answer."""
+_LOOK_AGAIN = 30.0
 _LEASE_MARGIN = 25.0
 """A claimed delivery is claimed again (by any instance) this long after its timeout."""
 
@@ -98,7 +99,10 @@ class Notifier:
                 await asyncio.gather(*(self._deliver(d) for d in due))
                 continue
             soonest = await self._outbox.next_due()
-            timeout = None if soonest is None else max(0.0, soonest - now)
+            # Looked at again within a while anyway: events another instance queued
+            # (and left behind when it stopped) are sent by this one.
+            timeout = _LOOK_AGAIN if soonest is None else min(_LOOK_AGAIN,
+                                                               max(0.0, soonest - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()

@@ -28,7 +28,7 @@ from ari_app.call.session import Session
 from ari_app.call.signals import ChannelLost, Resync
 from ari_app.cluster.slots import SharedDispatcher
 from ari_app.dispatch import Dispatcher
-from ari_app.errors import AriError
+from ari_app.errors import AriError, StoreUnavailable
 from ari_app.failover import Failover
 from ari_app.media import MediaPreparer
 from ari_app.metrics import Metrics
@@ -181,6 +181,19 @@ class CallService:
         for channel_id in channel_ids:
             self._router.send(channel_id, ChannelLost())
 
+    def listening(self) -> None:
+        """The LISTEN connection is (back) up: what was told while it was down is caught
+        up: freed channels (a grant is asked), and cancels (read from the calls)."""
+        self._dispatcher.pump()
+        self._keep(asyncio.get_running_loop().create_task(self._cancels_asked()))
+
+    async def _cancels_asked(self) -> None:
+        try:
+            for call_id in await self._store.cancels_asked():
+                self.cancel(call_id)
+        except StoreUnavailable as exc:
+            log.warning("cancels asked meanwhile not read: %s", exc)
+
     def channels_freed(self) -> None:
         """Another instance freed a carrier channel: a waiting call may go."""
         self._dispatcher.pump()
@@ -240,14 +253,17 @@ class CallService:
         ended meanwhile; one still there may have been answered or finished playing.
         """
         self._dispatcher.pump()
-        if not self._router.channel_ids:
+        # Taken before asking: a channel whose originate is still on its way (on another
+        # node) is not in the answer, and must not be taken for lost.
+        known = list(self._router.channel_ids)
+        if not known:
             return
         try:
             live = await self._ari.channels()
         except AriError:
             log.warning("reconcile failed: cannot list channels")
             return
-        for channel_id in self._router.channel_ids:
+        for channel_id in known:
             if channel_id in live:
                 self._router.send(channel_id, Resync(live[channel_id]))
             elif self._ari.reachable(channel_id):  # else its node is down: it waits

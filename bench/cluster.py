@@ -133,7 +133,7 @@ async def grants_per_second(url: str, queued: int = 2000) -> dict[str, Any]:
             granted_now: list[str] = []
             while not granted_now:
                 granted_now, _ = await store.slots.take([(call_id, "t")], limits=limits,
-                                                        cap=1000, now=time.time())
+                                                        cap=1000)
             granted()
             await store.slots.release(call_id)
 

@@ -25,10 +25,14 @@ _POLL = 1.0
 
 class Listener:
     def __init__(self, url: str, on_notice: Callable[[], None],
-                 on_cancel: Callable[[str], object] = lambda _: None) -> None:
+                 on_cancel: Callable[[str], object] = lambda _: None,
+                 on_listening: Callable[[], None] | None = None) -> None:
+        """`on_listening`: after each (re)connect, to catch up what was told meanwhile
+        (by default `on_notice`)."""
         self._url = url
         self._on_notice = on_notice
         self._on_cancel = on_cancel
+        self._on_listening = on_listening or on_notice
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -46,8 +50,8 @@ class Listener:
                                      application_name="ari-app listen") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     conn.execute(f"LISTEN {CANCEL}")
-                    # Whatever was freed while not listening is caught up at once.
-                    self._loop.call_soon_threadsafe(self._on_notice)
+                    # Whatever was told while not listening is caught up at once.
+                    self._loop.call_soon_threadsafe(self._on_listening)
                     while not self._stop.is_set():
                         for notice in conn.notifies(timeout=_POLL):
                             if notice.channel == CANCEL:

@@ -40,23 +40,32 @@ class Membership:
         self._clock = clock
         self.taken_over = 0
         """Calls taken over from gone instances (for the tests and the log)."""
+        self._beating_since: float | None = None
+        """When this instance's heartbeats last began to get through (its own clock)."""
 
     @property
     def name(self) -> str:
         return self._settings.instance
 
     async def join(self) -> None:
-        await self._instances.join(self.name, self._app, now=self._clock(),
-                                   dead_after=self._settings.dead_after)
+        await self._instances.join(self.name, self._app, dead_after=self._settings.dead_after)
+        self._beating_since = self._clock()
         log.info("instance %s joined the cluster", self.name)
 
     async def run(self) -> None:
-        """Beat, and take over the calls of gone instances, every heartbeat."""
+        """Beat, and take over the calls of gone instances, every heartbeat. Only after
+        this instance has itself beaten without a break for `dead_after`: after an outage
+        of the database, every instance's last heartbeat is old, and none is taken for
+        dead before it has had its chance to beat again."""
         while True:
             try:
-                await self._instances.beat(self.name, self._clock())
-                await self.take_over()
+                await self._instances.beat(self.name)
+                if self._beating_since is None:
+                    self._beating_since = self._clock()
+                if self._clock() - self._beating_since >= self._settings.dead_after:
+                    await self.take_over()
             except StoreUnavailable as exc:
+                self._beating_since = None
                 log.warning("no heartbeat: %s", exc)
             except Exception as exc:  # the next beat tries again; the service goes on
                 log.error("heartbeat or takeover failed (%s); trying again",
@@ -64,10 +73,9 @@ class Membership:
             await asyncio.sleep(self._settings.heartbeat)
 
     async def take_over(self) -> None:
-        gone_before = self._clock() - self._settings.dead_after
-        for gone in await self._instances.gone_with_calls(
-                self.name, now=self._clock(), dead_after=self._settings.dead_after):
-            calls = await self._store.take_over(gone, gone_before=gone_before)
+        dead_after = self._settings.dead_after
+        for gone in await self._instances.gone_with_calls(self.name, dead_after=dead_after):
+            calls = await self._store.take_over(gone, dead_after=dead_after)
             if not calls:
                 continue  # another survivor was first
             self.taken_over += len(calls)
@@ -77,6 +85,6 @@ class Membership:
     async def leave(self) -> None:
         """Stopped: what is still queued here is for the others to place."""
         try:
-            await self._instances.leave(self.name, self._clock())
+            await self._instances.leave(self.name)
         except StoreUnavailable as exc:
             log.warning("could not tell the cluster this instance stopped: %s", exc)

@@ -80,9 +80,7 @@ class SharedDispatcher(Dispatcher):
                    and not place.granted.done()]
         if not waiting:
             return
-        now = self._clock()
-        granted, wake = await self._slots.take(waiting, limits=self._limits, cap=self._cap(),
-                                               now=now)
+        granted, wake = await self._slots.take(waiting, limits=self._limits, cap=self._cap())
         for call_id in granted:
             place = self._queue.get(call_id)
             if place is None or place.granted is None or place.granted.done():
@@ -93,7 +91,7 @@ class SharedDispatcher(Dispatcher):
             del self._queue[call_id]
             place.granted.set_result(None)
         if wake is not None:
-            self._timer = asyncio.get_running_loop().call_later(max(0.0, wake - now), self.pump)
+            self._timer = asyncio.get_running_loop().call_later(wake, self.pump)
 
     async def close(self) -> None:
         if self._granting is not None:

@@ -158,20 +158,21 @@ class SqlCalls:
             "WHERE request IS NOT NULL ORDER BY created_at")
         return [(CallRecord(*row[:-1]), self._request(row[0], row[-1])) for row in rows]
 
-    async def take_over(self, instance: str, *, gone_before: float | None = None
+    async def take_over(self, instance: str, *, dead_after: float | None = None
                         ) -> list[tuple[CallRecord, CallRequest | None]]:
         """Make the unfinished calls of `instance` this instance's own, oldest first.
 
-        With `gone_before`, only while `instance` is still gone: all its calls once it has
-        no heartbeat since then (dead), its queued ones as soon as it stopped (it drains
-        its live calls itself). Queued calls give back a channel they may have been
-        granted; they never dialled."""
+        With `dead_after`, only while `instance` is still gone: all its calls once its
+        heartbeat is that old by the database's clock (dead), its queued ones as soon as
+        it stopped (it drains its live calls itself). Queued calls give back a channel
+        they may have been granted; they never dialled."""
         assert self._owner is not None
-        still_gone = "" if gone_before is None else (
-            " AND EXISTS (SELECT 1 FROM instances WHERE id=? AND (heartbeat_at < ? "
-            "OR (stopped_at IS NOT NULL AND calls.state='queued')))")
+        clock = self._db.engine.clock
+        still_gone = "" if dead_after is None else (
+            " AND EXISTS (SELECT 1 FROM instances WHERE id=? AND (heartbeat_at < "  # noqa: S608
+            f"{clock} - ? OR (stopped_at IS NOT NULL AND calls.state='queued')))")
         params: tuple[object, ...] = (self._owner, instance) + (
-            () if gone_before is None else (instance, gone_before))
+            () if dead_after is None else (instance, dead_after))
         sql = ("UPDATE calls SET owner=?, slot_carrier=CASE WHEN state='queued' THEN NULL "  # noqa: S608
                f"ELSE slot_carrier END WHERE owner=? AND request IS NOT NULL{still_gone} "
                f"RETURNING {','.join(CALL_COLUMNS)}, request")
@@ -201,6 +202,13 @@ class SqlCalls:
             db.execute("SELECT pg_notify('ari_app_cancel', ?)", (call_id,))
 
         await self._db.write(write)
+
+    async def cancels_asked(self) -> list[str]:
+        """This instance's unfinished calls a cancel was asked for through another one."""
+        rows = await self._db.read_all(
+            "SELECT id FROM calls WHERE owner=? AND request IS NOT NULL "
+            "AND canceled_at IS NOT NULL", (self._owner,))
+        return [row[0] for row in rows]
 
     async def recent_of_others(self, since: float) -> list[tuple[str, RecentCall]]:
         """Calls other instances accepted after `since`, by id: their velocity counts."""

@@ -67,6 +67,9 @@ class Engine(Protocol):
     """The statement that makes a grant of carrier channels the only one under way."""
     slots_freed: str | None
     """The statement that tells other instances a channel was freed (NOTIFY), if any."""
+    clock: str
+    """An SQL expression of the database's clock (seconds since 1970): what several
+    instances compare (heartbeats, pacing) is stamped by one clock, not each host's."""
 
     def connect(self, *, read_only: bool) -> Connection: ...
     def is_alive(self, db: Connection) -> bool: ...
@@ -164,6 +167,18 @@ class Database:
         the number of rows it changed."""
         return await self.run(lambda: self.writer.execute(sql, params).rowcount)
 
+    async def alone(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(writer)` in a transaction of its own, outside any group commit: for one
+        that takes a lock first (a grant of channels), so that no write of a batch holds
+        row locks while it waits for that lock. Tried again like a batch when the server
+        goes away before COMMIT."""
+        try:
+            return await self._patiently(self._executor, functools.partial(
+                self._commit, [fn], alone=True))
+        except _LostAtCommit as exc:
+            raise StoreUnavailable(f"{self.engine.name} went away during a commit: it may "
+                                   "or may not have been stored") from exc
+
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(writer)` in a transaction, committed (fsync) before this returns; its
         exception is raised here.
@@ -224,11 +239,17 @@ class Database:
         finally:
             self._flusher = None
 
-    def _commit(self, writes: list[Callable[[Connection], Any]]) -> list[Any]:
+    def _commit(self, writes: list[Callable[[Connection], Any]], *,
+                alone: bool = False) -> Any:
+        """The writes in one transaction, each in a savepoint; their results (or the one
+        write's result, raised if it failed, when `alone`)."""
         db = self.writer
         results: list[Any] = []
         db.execute(self.engine.begin)
         try:
+            if alone:
+                results.append(writes[0](db))
+                writes = []
             for write in writes:
                 db.execute("SAVEPOINT one")
                 try:
@@ -247,4 +268,4 @@ class Database:
             with contextlib.suppress(Exception):  # a lost connection has nothing to undo
                 db.execute("ROLLBACK")
             raise
-        return results
+        return results[0] if alone else results

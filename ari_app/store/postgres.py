@@ -110,6 +110,7 @@ class PostgresEngine:
     slots_lock = f"SELECT pg_advisory_xact_lock({_SLOTS_LOCK})"
     """Taken by every grant of carrier channels: grants of all instances, one at a time."""
     slots_freed: str | None = "NOTIFY ari_app_slots"
+    clock = "(extract(epoch FROM clock_timestamp())::float8)"
 
     def __init__(self, url: str) -> None:
         self.url = url

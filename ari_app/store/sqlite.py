@@ -51,6 +51,7 @@ class SqliteEngine:
     slots_lock = "SELECT 1"
     """A write transaction is exclusive already (BEGIN IMMEDIATE)."""
     slots_freed: str | None = None
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

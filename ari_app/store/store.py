@@ -28,7 +28,7 @@ class Store:
         self.sealer = Sealer.from_file(key_file)
         self._check_key(engine, key_file)
         self.calls = SqlCalls(self._db, self.sealer, owner=instance)
-        self.slots = SqlSlots(self._db)
+        self.slots = SqlSlots(self._db, owner=instance)
         self.instances = SqlInstances(self._db)
         self.outbox = SqlOutbox(self._db)
         self.keys = SqlKeys(self._db)

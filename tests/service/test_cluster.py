@@ -77,7 +77,7 @@ async def make_instance(make_rig: Callable[..., Rig], rig_database: RigDatabase,
         instance = Instance(rig, await rig.client())
         instance.tasks.append(asyncio.create_task(membership.run()))
         instance.listener = Listener(rig_database.url, rig.calls.channels_freed,
-                                     rig.calls.cancel)
+                                     rig.calls.cancel, rig.calls.listening)
         instance.listener.start()
         made.append(instance)
         return instance
@@ -199,3 +199,22 @@ async def test_a_call_canceled_while_its_instance_is_dead_is_not_placed_by_anoth
     assert (await b.rig.final(waiting)).state == "canceled"
     assert (await b.rig.final(talking)).error_id == "instance-lost"
     assert b.rig.ari.originated == []  # the canceled call was not placed
+
+
+async def test_a_cancel_told_while_the_owner_was_not_listening_is_caught_up(
+        make_instance: Callable[..., Any], rig_database: RigDatabase) -> None:
+    a, b = await make_instance("a", channels=1), await make_instance("b", channels=1)
+    talking, waiting = [(await a.post(f"1212555{7700 + n}"))["request_id"] for n in range(2)]
+    await until(lambda: live(a) == 1)
+    assert a.listener is not None
+    await a.listener.close()  # a's LISTEN connection is down: the NOTIFY is missed
+    assert (await b.client.delete(f"/voice/call/{waiting}")).status == 202
+    await asyncio.sleep(0.3)
+    assert (await a.rig.store.calls.get(waiting)).state == "queued"
+    assert rig_database.url is not None
+    a.listener = Listener(rig_database.url, a.rig.calls.channels_freed, a.rig.calls.cancel,
+                          a.rig.calls.listening)
+    a.listener.start()  # back: it reads the cancels asked meanwhile
+    assert (await a.rig.final(waiting)).state == "canceled"
+    await finish(a, talking)
+    assert [o["channel_id"] for o in a.rig.ari.originated] == [talking]

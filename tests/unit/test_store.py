@@ -285,14 +285,17 @@ async def test_instances_of_one_name_never_run_together(
         open_store: Callable[..., Store]) -> None:
     store = open_store()
     instances = store.instances
-    await instances.join("a", "ari-app-a", now=100.0, dead_after=10)
-    await instances.join("b", "ari-app-b", now=100.0, dead_after=10)
+    await instances.join("a", "ari-app-a", dead_after=0.5)
+    await instances.join("b", "ari-app-b", dead_after=0.5)
     with pytest.raises(StoreError, match="an instance named a is running"):
-        await instances.join("a", "ari-app-a", now=105.0, dead_after=10)
-    await instances.join("a", "ari-app-a", now=111.0, dead_after=10)  # silent 11 s: dead
-    await instances.leave("b", 112.0)
-    await instances.join("b", "ari-app-b", now=113.0, dead_after=10)  # stopped: free again
-    assert await instances.alive(now=113.0, dead_after=10) == ["a", "b"]
+        await instances.join("a", "ari-app-a", dead_after=0.5)
+    await asyncio.sleep(0.6)  # a is silent longer than dead_after, by the database's clock
+    await instances.join("a", "ari-app-a", dead_after=0.5)
+    await instances.leave("b")
+    await instances.join("b", "ari-app-b", dead_after=0.5)  # stopped: free again
+    assert await instances.alive(dead_after=10) == ["a", "b"]
+    await instances.beat("a")
+    assert await instances.gone_with_calls("b", dead_after=10) == []
     await store.close()
 
 
