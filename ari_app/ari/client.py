@@ -179,6 +179,13 @@ class AriClient:
                 if waiting is not None and not waiting.done():
                     waiting.set_result(raw)
                 continue
+            if raw.get("type") == "ApplicationReplaced":
+                # Another process registered our application name: it gets our events
+                # from now on. Two services on one name starve each other: say so loudly.
+                log.critical("ALERT another connection took the Stasis application %s on "
+                             "%s: this service gets no more events from it; give every "
+                             "service its own ari.app (or cluster.instance)",
+                             self._app, self._base)
             if self._on_raw is not None:
                 self._on_raw(raw)
             event = parse(raw)

@@ -32,6 +32,7 @@ def pbx2(lab: Lab) -> Iterator[Instance]:
 @pytest.fixture(scope="module")
 def on_two_nodes(pbx2: Instance) -> Iterator[ApiProcess]:
     data = yaml.safe_load(CONFIG.read_text())
+    data["ari"]["app"] = "ari-app-nodes"  # the session's service keeps "ari-app"
     data["http"]["listen"] = "127.0.0.1:8081"
     data["storage"]["path"] = "nodes.sqlite3"
     data["media"] |= {"dir": "media-nodes", "asterisk_dir": "/srv/ari-app/media-nodes"}
