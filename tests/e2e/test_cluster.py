@@ -20,7 +20,7 @@ from sandbox.lab import Lab
 from tests.e2e.observe import carrier_cap, invites, refused_over_cap, seed
 
 SHORT = [{"type": "tts", "play": "Hello.", "options": {"language": "en-US"}}]
-LONG = [{"type": "tts", "play": "12345678901234567890", "options": {"say-as": "digits"}}]
+LONG = [{"type": "tts", "play": "123456789012", "options": {"say-as": "digits"}}]
 FINAL = ("completed", "failed", "busy", "no-answer", "canceled")
 
 

@@ -39,7 +39,7 @@ def on_postgres(lab: Lab, postgres: PostgresServer) -> Iterator[tuple[ApiProcess
     data["tts"]["asterisk_sounds"] = "asterisk-sounds"
     data.pop("carriers_file")
     data["asterisk"].pop("config_dir")
-    data["carriers"]["74445609"]["max_channels"] = 1  # so that calls wait in the queue
+    data["carriers"]["74445609"]["max_channels"] = 2  # so that calls wait in the queue
     PG_CONFIG.write_text(yaml.safe_dump(data))  # paths are relative to var/
     (VAR / "postgres.key").unlink(missing_ok=True)
     service = ApiProcess(log_path=PG_LOG, config=PG_CONFIG, url="http://127.0.0.1:8081",
@@ -80,7 +80,7 @@ def test_a_postgres_restart_mid_run_loses_no_call(
     service, url = on_postgres
     before = calls_processed(lab, "carrier")
     ids = [service.place(to(f"+1212555{7000 + n}")) for n in range(4)]
-    time.sleep(0.5)  # one is live on the one channel, three wait in the queue
+    time.sleep(0.5)  # two are live on the two channels, two wait in the queue
     postgres.restart()
     ids += [service.place(to("+12125557010"))]
     finals = [service.wait_final(request_id, timeout=120) for request_id in ids]
