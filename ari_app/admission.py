@@ -23,7 +23,7 @@ from ari_app.keys import ApiKey
 from ari_app.metrics import Metrics
 from ari_app.request import CallRequest
 from ari_app.settings import Current, Settings, Window
-from ari_app.store import BreakerStore, BreakerTrip, Origin, RecentCalls
+from ari_app.store import BreakerStore, BreakerTrip, Origin, RecentCall, RecentCalls
 
 log = logging.getLogger(__name__)
 CATCH_UP_MARGIN = 5.0
@@ -139,10 +139,14 @@ class Admission:
                          "dialled until it is reset (DELETE /admin/breaker)", self.tripped.reason)
         since = self._clock() - self._recent.horizon
         for row in await self._calls.recent(since):
-            counters = self._keys(row.to_number, row.api_key, row.client)
-            self._recent.add(list(counters.values()), row.created_at, row.est_cost)
+            self._count(row)
         self._looked_at = self._clock()
         self._loaded = True
+
+    def _count(self, row: RecentCall) -> None:
+        """A call accepted before (or by another instance), in every window it counts in."""
+        counters = self._keys(row.to_number, row.api_key, row.client)
+        self._recent.add(list(counters.values()), row.created_at, row.est_cost)
 
     async def _catch_up(self) -> None:
         """Count the calls other instances accepted since the last look, and take the
@@ -153,8 +157,7 @@ class Admission:
         for call_id, row in await self._calls.recent_of_others(since):
             if call_id not in self._seen:
                 self._seen[call_id] = row.created_at
-                counters = self._keys(row.to_number, row.api_key, row.client)
-                self._recent.add(list(counters.values()), row.created_at, row.est_cost)
+                self._count(row)
         self._seen = {k: at for k, at in self._seen.items() if at > since}
         self._looked_at = now
         tripped = await self._breaker_store.state()

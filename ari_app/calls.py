@@ -89,7 +89,7 @@ class CallService:
 
         self._dispatcher = Dispatcher(limits=self._limits, cap=cap, is_open=is_open) \
             if slots is None else SharedDispatcher(slots=slots, limits=self._limits, cap=cap,
-                                                   is_open=is_open, clock=clock)
+                                                   is_open=is_open)
         self.draining = False
         """Set by `drain`: nothing more is dialled; live calls go on to their end."""
         self.on_ended: Callable[[str], None] = lambda _: None

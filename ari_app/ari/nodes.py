@@ -59,9 +59,6 @@ class AriNodes:
         """Live channels of ours per node."""
         return Counter(self._channel_node.values())
 
-    def node_of(self, channel_id: str) -> str | None:
-        return self._channel_node.get(channel_id)
-
     async def run(self) -> None:
         await asyncio.gather(*(ari.run() for ari in self._nodes.values()), self._watch())
 

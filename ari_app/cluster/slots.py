@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
 from ari_app.dispatch import Dispatcher, Limits
@@ -26,8 +25,9 @@ RECHECK = 2.0
 
 class SharedDispatcher(Dispatcher):
     def __init__(self, *, slots: SlotStore, limits: Limits, cap: Callable[[], int],
-                 is_open: Callable[[], bool], clock: Callable[[], float] = time.time) -> None:
-        super().__init__(limits=limits, cap=cap, is_open=is_open, clock=clock)
+                 is_open: Callable[[], bool]) -> None:
+        """Pacing is the database's (store/slots.py): no clock of this process's."""
+        super().__init__(limits=limits, cap=cap, is_open=is_open)
         self._slots = slots
         self._wanted = asyncio.Event()
         self._granting: asyncio.Task[None] | None = None

@@ -67,12 +67,6 @@ class SqlSlots:
 
         await self._db.write(write)
 
-    async def live(self) -> dict[str, int]:
-        """Channels held per carrier, by every instance."""
-        return dict(await self._db.read_all(
-            "SELECT slot_carrier, COUNT(*) FROM calls WHERE slot_carrier IS NOT NULL "
-            "GROUP BY slot_carrier"))
-
 
 def _state(db: Connection, clock: str) -> tuple[dict[str, int], dict[str, float]]:
     """Channels held per carrier, and in how many seconds each carrier's pacing allows

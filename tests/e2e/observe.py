@@ -8,10 +8,11 @@ import json
 import re
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.lab import VAR, Lab
+from sandbox.lab import VAR, Instance, Lab
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -71,3 +72,32 @@ def invites(request_ids: list[str]) -> dict[str, int]:
         if found in counted:
             counted[found] += 1
     return counted
+
+
+SHORT = [{"type": "tts", "play": "Hello.", "options": {"language": "en-US"}}]
+"""A playlist of about a second."""
+
+
+def tts_call(to: str, playlist: list[dict[str, Any]]) -> dict[str, Any]:
+    """The canonical TTS request to `to`, saying `playlist`."""
+    return {**seed("tts"), "to": to, "playlist": playlist}
+
+
+def active_calls(instance: Instance) -> int:
+    """The calls an Asterisk instance has up now."""
+    out = instance.cli("core show channels count")
+    return int(out.split(" active call")[0].split()[-1]) if " active call" in out else 0
+
+
+def timestamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals (start, end) that were open at one moment."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    live = peak = 0
+    for _, step in edges:
+        live += step
+        peak = max(peak, live)
+    return peak

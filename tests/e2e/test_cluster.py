@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -17,28 +16,23 @@ import pytest
 from sandbox.api import ApiProcess
 from sandbox.cluster import Cluster, cluster_running
 from sandbox.lab import Lab
-from tests.e2e.observe import carrier_cap, invites, refused_over_cap, seed
+from tests.e2e.observe import (
+    SHORT,
+    carrier_cap,
+    invites,
+    max_overlap,
+    refused_over_cap,
+    timestamp,
+    tts_call,
+)
 
-SHORT = [{"type": "tts", "play": "Hello.", "options": {"language": "en-US"}}]
 LONG = [{"type": "tts", "play": "123456789012", "options": {"say-as": "digits"}}]
 FINAL = ("completed", "failed", "busy", "no-answer", "canceled")
 
 
-def body(to: str, playlist: list[dict[str, Any]]) -> dict[str, Any]:
-    return {**seed("tts"), "to": to, "playlist": playlist}
-
-
-def max_overlap(statuses: list[dict[str, Any]]) -> int:
-    edges = []
-    for status in statuses:
-        for attempt in status["attempts"]:
-            edges += [(datetime.fromisoformat(attempt["started_at"]).timestamp(), 1),
-                      (datetime.fromisoformat(attempt["ended_at"]).timestamp(), -1)]
-    live = peak = 0
-    for _, step in sorted(edges):
-        live += step
-        peak = max(peak, live)
-    return peak
+def spans(statuses: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    return [(timestamp(a["started_at"]), timestamp(a["ended_at"]))
+            for status in statuses for a in status["attempts"]]
 
 
 @pytest.fixture
@@ -62,17 +56,16 @@ def test_sixty_calls_on_two_instances_hold_one_carrier_limit(
     a, b = cluster.instances["a"], cluster.instances["b"]
     carrier_cap(lab, 5)  # the carrier refuses the sixth live call on our trunk
     with ThreadPoolExecutor(max_workers=10) as pool:
-        ids = list(pool.map(lambda n: (a, b)[n % 2].place(body(f"+1212555{2000 + n}", SHORT)),
+        ids = list(pool.map(lambda n: (a, b)[n % 2].place(tts_call(f"+1212555{2000 + n}", SHORT)),
                             range(60)))
     statuses = [(a, b)[n % 2].wait_final(request_id, timeout=180)
                 for n, request_id in enumerate(ids)]
     assert [s["state"] for s in statuses] == ["completed"] * 60, \
         [s for s in statuses if s["state"] != "completed"][:3]
     assert refused_over_cap(lab) == 0
-    assert max_overlap(statuses) <= 5
+    assert max_overlap(spans(statuses)) <= 5
     assert set(invites(ids).values()) == {1}
-    starts = sorted(datetime.fromisoformat(s["attempts"][0]["started_at"]).timestamp()
-                    for s in statuses)
+    starts = sorted(timestamp(s["attempts"][0]["started_at"]) for s in statuses)
     # Two a second across both instances: 60 calls take at least 29.5 s to start.
     assert starts[-1] - starts[0] >= 29
 
@@ -82,7 +75,7 @@ def test_an_instance_killed_with_calls_live_and_queued_loses_none(
     cluster = make_cluster(carrier={"max_channels": 10, "max_cps": 20})
     a, b = cluster.instances["a"], cluster.instances["b"]
     carrier_cap(lab, 10)
-    ids = [a.place(body(f"+1212555{2100 + n}", LONG)) for n in range(30)]
+    ids = [a.place(tts_call(f"+1212555{2100 + n}", LONG)) for n in range(30)]
 
     def live_on_a() -> list[str]:
         return [i for i in ids if b.status(i)["state"] not in ("queued", *FINAL)]
@@ -115,11 +108,11 @@ def test_velocity_limits_and_idempotency_keys_hold_across_instances(
     a, b = cluster.instances["a"], cluster.instances["b"]
     first: ApiProcess
     for first in (a, a, a):
-        assert first.post(body("+12125552200", SHORT))[0] == 202
-    code, refused = b.post(body("+12125552200", SHORT))
+        assert first.post(tts_call("+12125552200", SHORT))[0] == 202
+    code, refused = b.post(tts_call("+12125552200", SHORT))
     assert code == 429 and refused["field"] == "to"
     key = {"Idempotency-Key": "cluster-order-1"}
-    answers = [instance.post(body("+12125552201", SHORT), headers=key)
+    answers = [instance.post(tts_call("+12125552201", SHORT), headers=key)
                for instance in (a, b, a, b)]
     assert [code for code, _ in answers] == [202] * 4
     ids = {answer["request_id"] for _, answer in answers}

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, ClassVar
 
 import pytest
@@ -19,14 +18,23 @@ import yaml
 from ari_app.callbacks import verify
 from sandbox.api import ApiProcess
 from sandbox.lab import CONFIG, VAR, Lab
-from tests.e2e.observe import calls_processed, carrier_cap, recording, refused_over_cap, seed
+from tests.e2e.observe import (
+    SHORT,
+    active_calls,
+    calls_processed,
+    carrier_cap,
+    max_overlap,
+    recording,
+    refused_over_cap,
+    seed,
+    timestamp,
+)
 from tests.support.http_sink import serving
 from tests.support.waiting import eventually
 
 ACME = {"id": "acme", "name": "Acme (registers)", "host": "127.0.0.1", "port": 5070,
         "username": "acme", "password": "acme-trunk-pass", "register": True,
         "caller_ids": ["+15550100"], "max_channels": 5, "dtmf_mode": "info"}
-SHORT = [{"type": "tts", "play": "Hello.", "options": {"language": "en-US"}}]
 CALLBACK_SECRET = yaml.safe_load(CONFIG.read_text())["callbacks"]["secret"]
 
 
@@ -104,19 +112,6 @@ def test_busy_is_final_and_never_fails_over(service: ApiProcess, lab: Lab) -> No
     assert calls_processed(lab, "carrier") == before + 1
 
 
-def _max_overlap(intervals: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    live = peak = 0
-    for _, step in edges:
-        live += step
-        peak = max(peak, live)
-    return peak
-
-
-def _ts(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
-
-
 def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: ApiProcess, lab: Lab) -> None:
     limited = {"id": "burst", "host": "127.0.0.1", "port": 5070, "caller_ids": ["+15550100"],
                "max_channels": 6, "max_cps": 8}
@@ -127,9 +122,7 @@ def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: ApiProcess, la
     def watch() -> None:  # what the carrier sees: active calls, polled
         nonlocal peak_at_carrier
         while not stop.is_set():
-            out = carrier_cli(lab, "core show calls")
-            active = int(out.split(" active call")[0].split()[-1]) if " active call" in out else 0
-            peak_at_carrier = max(peak_at_carrier, active)
+            peak_at_carrier = max(peak_at_carrier, active_calls(lab.instance("carrier")))
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)
@@ -151,9 +144,9 @@ def test_channel_and_cps_limits_hold_under_a_burst_of_50(service: ApiProcess, la
     assert [s["state"] for s in statuses] == ["completed"] * 50
     assert refused == 0  # the carrier's own count never went over the cap
     assert any(s["state"] == "queued" and s["queue_position"] for s in queued), queued
-    spans = [(_ts(s["attempts"][0]["started_at"]), _ts(s["attempts"][0]["ended_at"]))
+    spans = [(timestamp(s["attempts"][0]["started_at"]), timestamp(s["attempts"][0]["ended_at"]))
              for s in statuses]
-    assert _max_overlap(spans) <= 6
+    assert max_overlap(spans) <= 6
     assert 0 < peak_at_carrier <= 6
     starts = sorted(start for start, _ in spans)
     # Attempts are stamped just after the dispatcher lets them through, so one may

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 import yaml
@@ -15,10 +14,9 @@ import yaml
 from sandbox.api import ApiProcess
 from sandbox.cluster import NODES, second_node
 from sandbox.lab import CONFIG, VAR, Instance, Lab
-from tests.e2e.observe import calls_processed, invites, seed
+from tests.e2e.observe import SHORT, active_calls, calls_processed, invites, tts_call
 
 LONG = [{"type": "tts", "play": "12345678901234567890", "options": {"say-as": "digits"}}]
-SHORT = [{"type": "tts", "play": "Hello.", "options": {"language": "en-US"}}]
 NODE_ENDED = ("asterisk-ended-channel", "channel-lost")
 
 
@@ -48,26 +46,17 @@ def on_two_nodes(pbx2: Instance) -> Iterator[ApiProcess]:
     service.stop()
 
 
-def body(to: str, playlist: list[dict[str, Any]]) -> dict[str, Any]:
-    return {**seed("tts"), "to": to, "playlist": playlist}
-
-
-def active(node: Instance) -> int:
-    out = node.cli("core show channels count")
-    return int(out.split(" active call")[0].split()[-1]) if " active call" in out else 0
-
-
 def test_calls_spread_over_both_nodes_and_a_stopped_node_loses_none_twice(
         on_two_nodes: ApiProcess, pbx2: Instance, lab: Lab) -> None:
     service = on_two_nodes
     pbx = lab.instance("pbx")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        ids = list(pool.map(lambda n: service.place(body(f"+1212555{4000 + n}", LONG)),
+        ids = list(pool.map(lambda n: service.place(tts_call(f"+1212555{4000 + n}", LONG)),
                             range(4)))
     deadline = time.monotonic() + 20
-    while (active(pbx), active(pbx2)) != (2, 2) and time.monotonic() < deadline:
+    while (active_calls(pbx), active_calls(pbx2)) != (2, 2) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert (active(pbx), active(pbx2)) == (2, 2)  # the fewest live calls first
+    assert (active_calls(pbx), active_calls(pbx2)) == (2, 2)  # the fewest live calls first
     pbx2.stop()  # the node dies with two calls on it
     statuses = [service.wait_final(i, timeout=60) for i in ids]
     ended = sorted((s["state"], (s["error"] or {}).get("error_id")) for s in statuses)
@@ -76,6 +65,6 @@ def test_calls_spread_over_both_nodes_and_a_stopped_node_loses_none_twice(
     assert {error for _, error in ended[2:]} <= set(NODE_ENDED), ended
     assert set(invites(ids).values()) == {1}  # the lost ones were not dialled again
     before = calls_processed(lab, "pbx")
-    later = [service.place(body(f"+1212555{4010 + n}", SHORT)) for n in range(2)]
+    later = [service.place(tts_call(f"+1212555{4010 + n}", SHORT)) for n in range(2)]
     assert [service.wait_final(i)["state"] for i in later] == ["completed"] * 2
     assert calls_processed(lab, "pbx") - before == 2
