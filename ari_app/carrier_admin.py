@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from ari_app.ami import Ami
-from ari_app.carriers import Carrier
+from ari_app.carriers import TRUNK_PREFIX, Carrier
 from ari_app.config import parse, read_carriers_file
 from ari_app.errors import (
     AmiError,
@@ -180,14 +180,18 @@ class CarrierAdmin:
     async def _reload_and_check(self, settings: Settings) -> None:
         await self._ami.reload_pjsip()
         have = await self._ami.endpoints()
-        want = {c.trunk for c in settings.carriers.values()}
-        ours = {e for e in have if e.startswith("carrier-")}
+        want = {c.trunk for c in settings.carriers.values() if c.rendered}
+        ours = {e for e in have if e.startswith(TRUNK_PREFIX)}
         if want - have:
             missing = ", ".join(sorted(want - have))
             raise AmiError(f"endpoint(s) missing after the reload: {missing}")
         if ours - want:
             raise AmiError(f"endpoint(s) still present after the reload: "
                            f"{', '.join(sorted(ours - want))}")
+        absent = [c for c in settings.carriers.values() if not c.rendered and c.trunk not in have]
+        if absent:
+            raise AmiError("the PBX defines no endpoint " + ", ".join(
+                f"'{c.trunk}' (carriers.{c.id}.endpoint)" for c in absent))
 
     async def live(self, carrier: Carrier) -> dict[str, Any]:
         """Registration and reachability as Asterisk sees them now."""
@@ -197,7 +201,7 @@ class CarrierAdmin:
         """`live` of each carrier; Asterisk's list of registrations is read once for all."""
         try:
             registrations = await self._ami.registrations() \
-                if any(c.register for c in carriers) else {}
+                if any(c.registration_name for c in carriers) else {}
         except AmiError as exc:
             return {c.id: _ami_down(exc) for c in carriers}
         found: dict[str, dict[str, Any]] = {}
@@ -209,12 +213,20 @@ class CarrierAdmin:
                 continue
             found[carrier.id] = {
                 "ami": True,
-                "registration": registrations.get(f"{carrier.trunk}-reg", "Unregistered")
-                if carrier.register else "not-registering",
+                "registration": _registration(carrier, registrations),
                 "contact": contact.status if contact else "Unknown",
                 "roundtrip_ms": contact.roundtrip_ms if contact else None,
             }
         return found
+
+
+def _registration(carrier: Carrier, registrations: Mapping[str, str]) -> str:
+    """The status of the carrier's registration; an existing endpoint without one the PBX
+    lists does not register (a trunk with `registration: none` in FreePBX)."""
+    name = carrier.registration_name
+    if name is None or (not carrier.rendered and name not in registrations):
+        return "not-registering"
+    return registrations.get(name, "Unregistered")
 
 
 def _ami_down(exc: AmiError) -> dict[str, Any]:

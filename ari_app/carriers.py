@@ -1,24 +1,18 @@
-"""A carrier: one SIP trunk the service dials out through, its limits and its dial rules,
-and how one is read from the config (`carriers.<id>`).
+"""A carrier: one SIP trunk the service dials out through, its limits and its dial rules.
 
-Every value that reaches `pjsip.conf` is checked while reading (config_reader.py).
+A carrier is either rendered by us (`host` and the trunk options: its PJSIP objects are
+`carrier-<id>` in `pjsip.conf`) or an endpoint the PBX already defines (`endpoint`: nothing
+is rendered for it). How one is read from the config is carrier_config.py.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from ari_app.config_reader import HOST, NAME, NUMBER, PREFIX, SIP_USER, Reader, Secret
+from ari_app.config_reader import Secret
 
-CODECS = frozenset({"ulaw", "alaw", "g722", "gsm", "opus", "g729", "slin"})
-# TLS needs certificate settings this version does not render yet.
-TRANSPORTS = frozenset({"udp", "tcp"})
-DTMF_MODES = frozenset({"rfc4733", "info", "inband", "auto", "auto_info"})
-NUMBER_FORMATS = frozenset({"e164", "00", "digits", "national"})
-COUNTRY = re.compile(r"^([1-9][0-9]{0,2})?$")
-"""A country calling code (1 to 3 digits), or nothing."""
-_MEDIA_BASE = re.compile(r"^https?://[^/\s?#]+/[^\s?#]*$")
+TRUNK_PREFIX = "carrier-"
+"""Names of the PJSIP objects we render; an existing endpoint may not use it."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +40,22 @@ class Carrier:
     dtmf_mode: str = "rfc4733"
     """How the carrier sends key presses: RTP events (RFC 4733, the usual), SIP INFO,
     in the audio, or `auto` (RFC 4733 when offered, else in the audio)."""
+    endpoint: str | None = None
+    """A PJSIP endpoint the PBX already defines: used as it is, nothing rendered."""
+    registration: str | None = None
+    """The PBX's outbound registration that belongs to `endpoint`, for health."""
+    media_encryption: str = "none"
+    """`sdes`: SRTP with keys in the SDP (send it over TLS)."""
+    outbound_proxy: str | None = None
+    from_user: str | None = None
+    from_domain: str | None = None
+    caller_id_header: str = "pai"
+    """How the caller ID goes besides From: P-Asserted-Identity, Remote-Party-ID, both, none."""
+    caller_id_privacy: bool = False
+    """Ask the carrier to withhold the caller ID from the callee (Privacy: id)."""
+    qualify_frequency: int = 60
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers on every INVITE, names from an allow-list (carrier_config.py)."""
 
     def dial_number(self, number: str) -> str:
         """The number as this carrier wants it, with its tech prefix.
@@ -65,8 +75,20 @@ class Carrier:
 
     @property
     def trunk(self) -> str:
-        """The PJSIP endpoint/aor/auth name of this carrier in Asterisk."""
-        return f"carrier-{self.id}"
+        """The PJSIP endpoint of this carrier in Asterisk (also its aor/auth name when
+        rendered)."""
+        return self.endpoint or f"{TRUNK_PREFIX}{self.id}"
+
+    @property
+    def rendered(self) -> bool:
+        return self.endpoint is None
+
+    @property
+    def registration_name(self) -> str | None:
+        """The outbound registration whose status is this carrier's, if it has one."""
+        if self.endpoint is not None:
+            return self.registration or self.endpoint
+        return f"{self.trunk}-reg" if self.register else None
 
     @property
     def default_caller_id(self) -> str | None:
@@ -78,67 +100,3 @@ class Carrier:
         if not self.caller_ids or requested in self.caller_ids:
             return requested
         return self.default_caller_id or ""
-
-
-def read_carriers(reader: Reader) -> dict[str, Carrier]:
-    """Every carrier of a `carriers` mapping, by id; problems go to the reader."""
-    carriers = {}
-    for raw_id in reader.data:
-        carrier_id = str(raw_id)
-        if not NAME.match(carrier_id):
-            reader.problem(reader.key(carrier_id), "carrier ids are letters, digits, '-' or '_'")
-        carriers[carrier_id] = _carrier(carrier_id, reader.section(raw_id))
-    reader.seen.update(reader.data)
-    return carriers
-
-
-def _carrier(carrier_id: str, c: Reader) -> Carrier:
-    username = c.text("username", None, pattern=SIP_USER) if "username" in c.data else None
-    password = c.secret("password") if "password" in c.data else None
-    carrier = Carrier(
-        id=carrier_id,
-        host=c.text("host", pattern=HOST),
-        port=c.integer("port", 5060, 1, 65535),
-        transport=c.text("transport", "udp"),
-        username=username,
-        password=password,
-        register=c.flag("register", False),
-        codecs=c.texts("codecs", ("ulaw", "alaw")),
-        prefix=c.text("prefix", "", pattern=PREFIX),
-        caller_ids=c.texts("caller_ids", (), pattern=NUMBER),
-        media_base_url=c.text("media_base_url", None, conf=False) or None,
-        name=c.text("name", "", conf=False)[:100],
-        number_format=c.text("number_format", "e164"),
-        country_code=c.text("country_code", "", pattern=COUNTRY),
-        national_prefix=c.text("national_prefix", "0", pattern=PREFIX),
-        max_channels=c.integer("max_channels", 30, 1, 10_000),
-        max_cps=c.number("max_cps", 10, 0.1, 1000),
-        priority=c.integer("priority", 100, 0, 1000),
-        failover_group=c.text("failover_group", None, pattern=NAME) or None,
-        dtmf_mode=c.text("dtmf_mode", "rfc4733"),
-    )
-    if carrier.dtmf_mode not in DTMF_MODES:
-        c.problem(c.key("dtmf_mode"), f"must be one of {', '.join(sorted(DTMF_MODES))}")
-    if carrier.number_format not in NUMBER_FORMATS:
-        c.problem(c.key("number_format"), f"must be one of {', '.join(sorted(NUMBER_FORMATS))}")
-    if carrier.number_format == "national" and not carrier.country_code:
-        c.problem(c.key("country_code"), "is required for number_format national")
-    if any(ch in carrier.name for ch in "\r\n\x00"):
-        c.problem(c.key("name"), "must be one line")
-    base = carrier.media_base_url
-    if base is not None and (not _MEDIA_BASE.match(base) or not base.endswith("/")):
-        c.problem(c.key("media_base_url"), "must be an http(s) URL ending with '/'")
-    if carrier.transport not in TRANSPORTS:
-        c.problem(c.key("transport"), f"must be one of {', '.join(sorted(TRANSPORTS))}")
-    for index, codec in enumerate(carrier.codecs):
-        if codec not in CODECS:
-            c.problem(f"{c.key('codecs')}[{index}]",
-                      f"unknown codec '{codec}' (known: {', '.join(sorted(CODECS))})")
-    if not carrier.codecs:
-        c.problem(c.key("codecs"), "needs at least one codec")
-    if carrier.register and not (username and password):
-        c.problem(c.key("register"), "registration needs username and password")
-    if (username is None) != (password is None):
-        c.problem(c.key("password"), "username and password go together")
-    c.finish()
-    return carrier

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ari_app.carriers import COUNTRY, Carrier, read_carriers
+from ari_app.carrier_config import COUNTRY, read_carriers
+from ari_app.carriers import Carrier
 from ari_app.cluster.config import read_cluster
 from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader
 from ari_app.delivery import PLAIN, DeliveryOptions
@@ -38,6 +39,7 @@ from ari_app.settings import (
     LimitSettings,
     MediaSettings,
     Settings,
+    TlsSettings,
     TtsSettings,
     Window,
 )
@@ -49,6 +51,8 @@ ENV_VAR = "ARI_APP_CONFIG"
 DEFAULT_ENGINES = ("flite", "espeak-ng")
 """gTTS is left out by default: it needs the internet."""
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
+_PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,250}$")
+"""An absolute path as Asterisk reads it from pjsip.conf."""
 
 
 def load(path: Path | str | None = None) -> Settings:
@@ -107,6 +111,10 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     cluster = read_cluster(top.raw("cluster", None), port=listen.port,
                            shared=storage_url is not None, problems=problems)
     top.finish()
+    for carrier in carriers.values():
+        if carrier.rendered and carrier.transport == "tls" and asterisk.tls is None:
+            problems.append(f"carriers.{carrier.id}.transport: tls needs the asterisk.tls "
+                            "section (the PBX's TLS transport and the CAs it trusts)")
     if problems:
         raise ConfigError(problems)
     # A carrier's media_base_url host is allowed for fetching like media.allowed_hosts.
@@ -165,11 +173,26 @@ def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None
         sip=reader.address("sip", "127.0.0.1:5060"),
         http=reader.address("http", "127.0.0.1:8088"),
         ami=reader.address("ami", "127.0.0.1:5038"),
+        tls=_tls(reader.section("tls")) if reader.data.get("tls") is not None else None,
     )
     config_dir = _optional_path(reader.text("config_dir", None, conf=False), base)
     nodes = reader.raw("nodes", None)
     reader.finish()
     return asterisk, config_dir, nodes
+
+
+def _tls(reader: Reader) -> TlsSettings:
+    tls = TlsSettings(
+        listen=reader.address("listen", "0.0.0.0:5061"),
+        ca_file=reader.text("ca_file", "/etc/ssl/certs/ca-certificates.crt", pattern=_PATH),
+        verify_server=reader.flag("verify_server", True),
+        cert_file=reader.text("cert_file", None, pattern=_PATH),
+        key_file=reader.text("key_file", None, pattern=_PATH),
+    )
+    if bool(tls.cert_file) != bool(tls.key_file):
+        reader.problem(reader.key("key_file"), "cert_file and key_file go together")
+    reader.finish()
+    return tls
 
 
 def _listen(reader: Reader) -> Address:

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -61,6 +62,27 @@ class Metrics:
         self.node_connected = Gauge("ari_app_node_connected",
                                     "1 while the Asterisk node's events websocket is up "
                                     "(asterisk.nodes)", ["node"], registry=self.registry)
+
+        self.carrier_reachable = Gauge(
+            "ari_app_carrier_reachable",
+            "1 while Asterisk's qualify reaches the carrier, 0 when it does not (absent: not "
+            "known, e.g. qualify off or AMI down)", ["carrier"], registry=self.registry)
+        self.carrier_registered = Gauge(
+            "ari_app_carrier_registered",
+            "1 while the carrier's outbound registration holds (carriers that register)",
+            ["carrier"], registry=self.registry)
+
+    def carriers(self, live: Mapping[str, Mapping[str, Any]]) -> None:
+        """Each carrier's health as /health last read it from AMI."""
+        self.carrier_reachable.clear()
+        self.carrier_registered.clear()
+        for carrier_id, seen in live.items():
+            contact = seen.get("contact")
+            if contact in ("Reachable", "Unreachable"):
+                self.carrier_reachable.labels(carrier_id).set(contact == "Reachable")
+            registration = seen.get("registration")
+            if registration not in (None, "not-registering"):
+                self.carrier_registered.labels(carrier_id).set(registration == "Registered")
 
     def watch(self, *, live: Callable[[], float], ari_connected: Callable[[], float],
               queued: Callable[[], float]) -> None:

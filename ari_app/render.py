@@ -26,29 +26,64 @@ from ari_app.settings import Settings
 TEMPLATES = Path(__file__).resolve().parent.parent / "dialplan"
 
 
-def _carrier_context(carrier: Carrier) -> dict[str, object]:
+TRANSPORT_NAME = "ari-app-{protocol}"
+
+
+def carrier_context(carrier: Carrier, *, transport_name: str) -> dict[str, object]:
+    """What the PJSIP objects of a rendered carrier print (dialplan/pjsip_objects.j2)."""
     return {
         "id": carrier.id,
         "trunk": carrier.trunk,
         "host": carrier.host,
         "port": carrier.port,
         "transport": carrier.transport,
+        "transport_name": transport_name,
         "uri_params": "" if carrier.transport == "udp" else f"\\;transport={carrier.transport}",
         "username": carrier.username or "",
         "password": carrier.password.reveal() if carrier.password else "",
         "register": carrier.register,
         "codecs": ",".join(carrier.codecs),
         "dtmf_mode": carrier.dtmf_mode,
+        "from_user": carrier.from_user or carrier.username or "",
+        "from_domain": carrier.from_domain or "",
+        "outbound_proxy": (carrier.outbound_proxy or "").replace(";", "\\;"),
+        "media_encryption": carrier.media_encryption,
+        "caller_id_header": carrier.caller_id_header,
+        "caller_id_privacy": carrier.caller_id_privacy,
+        "qualify_frequency": carrier.qualify_frequency,
     }
 
 
+def transport_context(settings: Settings, protocol: str) -> dict[str, object]:
+    """Our own transport for `protocol`: TLS listens where `asterisk.tls` says, with its
+    certificates; the others share the SIP address."""
+    tls = settings.asterisk.tls
+    if protocol == "tls" and tls is not None:
+        return {"name": TRANSPORT_NAME.format(protocol=protocol), "protocol": protocol,
+                "bind": f"{tls.listen.host}:{tls.listen.port}", "ca_file": tls.ca_file,
+                "verify_server": tls.verify_server, "cert_file": tls.cert_file,
+                "key_file": tls.key_file}
+    sip = settings.asterisk.sip
+    return {"name": TRANSPORT_NAME.format(protocol=protocol), "protocol": protocol,
+            "bind": f"{sip.host}:{sip.port}"}
+
+
+def rendered_carriers(settings: Settings) -> list[Carrier]:
+    """The carriers whose PJSIP objects we write, by id; the others are the PBX's own."""
+    return [settings.carriers[key] for key in sorted(settings.carriers)
+            if settings.carriers[key].rendered]
+
+
 def _pjsip(settings: Settings) -> dict[str, object]:
-    carriers = [settings.carriers[key] for key in sorted(settings.carriers)]
+    carriers = rendered_carriers(settings)
     transports = sorted({"udp"} | {c.transport for c in carriers})
     return {
-        "sip": settings.asterisk.sip,
-        "transports": transports,
-        "carriers": [_carrier_context(c) for c in carriers],
+        "transports": [transport_context(settings, t) for t in transports],
+        "carriers": [carrier_context(c, transport_name=TRANSPORT_NAME.format(
+            protocol=c.transport)) for c in carriers],
+        "existing": [{"id": c.id, "endpoint": c.endpoint} for c in
+                     (settings.carriers[k] for k in sorted(settings.carriers))
+                     if not c.rendered],
     }
 
 

@@ -37,12 +37,28 @@ class AmiSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """The PBX's TLS transport for carriers reached over TLS (`asterisk.tls`). Paths are
+    as Asterisk sees them."""
+
+    listen: Address
+    ca_file: str
+    """The authorities a carrier's certificate must chain to."""
+    verify_server: bool
+    """Check the carrier's certificate and that it names the host we dial."""
+    cert_file: str = ""
+    key_file: str = ""
+    """Our own certificate, for carriers that ask for one."""
+
+
+@dataclass(frozen=True)
 class AsteriskSettings:
     """Where the rendered Asterisk config makes Asterisk listen."""
 
     sip: Address
     http: Address
     ami: Address
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True)

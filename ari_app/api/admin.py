@@ -43,6 +43,7 @@ class AdminHandlers:
         return await self.breaker_state(request)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        self._metrics.carriers(await self._health.carriers())  # asked of AMI every 5 s at most
         return web.Response(body=self._metrics.render(),
                             headers={"Content-Type": metrics.CONTENT_TYPE})
 

@@ -113,7 +113,8 @@ _CARRIER_FIELDS: dict[str, Any] = {
     "name": {"type": "string", "maxLength": 100},
     "host": {"type": "string", "description": "host name or IP address of the carrier"},
     "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 5060},
-    "transport": {"type": "string", "enum": ["udp", "tcp"], "default": "udp"},
+    "transport": {"type": "string", "enum": ["udp", "tcp", "tls"], "default": "udp",
+                  "description": "tls needs the asterisk.tls section of the config"},
     "prefix": {"type": "string", "pattern": "^[0-9+]{0,10}$", "default": "",
                "description": "tech prefix put before every dialled number"},
     "codecs": {"type": "array", "items": {"type": "string"}, "default": ["ulaw", "alaw"]},
@@ -135,10 +136,27 @@ _CARRIER_FIELDS: dict[str, Any] = {
                  "description": "lower is tried first within the failover group"},
     "failover_group": {"type": "string"},
     "media_base_url": {"type": "string", "format": "uri"},
+    "endpoint": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$",
+                 "description": "a PJSIP endpoint the PBX already defines: nothing is "
+                                "rendered, and the trunk options are the PBX's"},
+    "registration": {"type": "string", "description": "the PBX's registration of `endpoint` "
+                                                      "(default: the endpoint's name)"},
+    "media_encryption": {"type": "string", "enum": ["none", "sdes"], "default": "none"},
+    "outbound_proxy": {"type": "string", "description": "sip:host[:port][;lr]"},
+    "from_user": {"type": "string", "description": "default: username"},
+    "from_domain": {"type": "string"},
+    "caller_id_header": {"type": "string", "enum": ["pai", "rpid", "both", "none"],
+                         "default": "pai"},
+    "caller_id_privacy": {"type": "boolean", "default": False},
+    "qualify_frequency": {"type": "integer", "minimum": 0, "maximum": 3600, "default": 60},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"},
+                "description": "extra INVITE headers: X-… or P-Charge-Info, "
+                               "P-Preferred-Service, P-Asserted-Service, User-to-User"},
 }
 
 _CARRIER_IN = {
-    "type": "object", "required": ["host"], "additionalProperties": False,
+    "type": "object", "additionalProperties": False,
+    "anyOf": [{"required": ["host"]}, {"required": ["endpoint"]}],
     "properties": {"id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$",
                           "description": "chosen for you (8 digits) when left out"},
                    **_CARRIER_FIELDS},

@@ -41,6 +41,10 @@ class Originate:
     end_of_greeting: tuple[int, int] = (0, 0)
     """A machine's greeting is over after this much silence (ms), waited for at most this
     long (s), before the channel is handed over."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """The carrier's extra INVITE headers (names from an allow-list, checked values)."""
+    withhold_caller_id: bool = False
+    """Presentation restricted: the carrier is asked not to show the caller ID."""
 
 
 def endpoint(trunk: str) -> str:
@@ -53,9 +57,12 @@ def originate_request(call: Originate) -> tuple[dict[str, str], dict[str, str]]:
     params = {"endpoint": f"PJSIP/{call.number}@{call.trunk}", "context": CALL_CONTEXT,
               "extension": "s", "priority": "1", "callerId": call.caller_id,
               "timeout": str(call.ring_timeout)}
-    variables = {f"PJSIP_HEADER(add,{CALL_HEADER})": call.request_id,
-                 "ARI_APP_FIRST": "&".join(call.first_entry),
-                 "ARI_APP_NAME": call.app}
+    variables = {f"PJSIP_HEADER(add,{name})": value for name, value in call.headers}
+    variables |= {f"PJSIP_HEADER(add,{CALL_HEADER})": call.request_id,
+                  "ARI_APP_FIRST": "&".join(call.first_entry),
+                  "ARI_APP_NAME": call.app}
+    if call.withhold_caller_id:
+        variables["CALLERID(pres)"] = "prohib"
     if call.machine_detection:
         variables["ARI_APP_AMD"] = ",".join(str(n) for n in call.machine_detection)
         silence, wait = call.end_of_greeting

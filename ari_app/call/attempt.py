@@ -157,7 +157,8 @@ class Attempt:
             ring_timeout=self._settings.ring_timeout, request_id=self._call_id,
             first_entry=self._script.opening, app=self._app,
             machine_detection=detection.amd.arguments() if detection.enabled else (),
-            end_of_greeting=(detection.end_of_greeting, detection.greeting_wait))
+            end_of_greeting=(detection.end_of_greeting, detection.greeting_wait),
+            headers=self._carrier.headers, withhold_caller_id=self._carrier.caller_id_privacy)
 
     async def _follow(self) -> Ending:
         """React to the inbox until the channel is gone, within every time limit."""

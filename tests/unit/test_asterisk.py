@@ -21,3 +21,13 @@ def test_endpoints_and_media() -> None:
     assert endpoint("carrier-acme") == "PJSIP/carrier-acme"
     assert media_uris(["/srv/m/calls/s/1", "digits/5"]) == ["sound:/srv/m/calls/s/1",
                                                              "sound:digits/5"]
+
+
+def test_a_carrier_s_headers_and_a_withheld_caller_id_go_on_the_channel() -> None:
+    _, variables = originate_request(Originate(
+        channel_id="c1", trunk="t", number="1", caller_id="+15550100", ring_timeout=25,
+        request_id="r1", first_entry=(), app="ari-app", headers=(("X-Account", "77"),),
+        withhold_caller_id=True))
+    assert variables["PJSIP_HEADER(add,X-Account)"] == "77"
+    assert variables["CALLERID(pres)"] == "prohib"
+    assert variables["PJSIP_HEADER(add,X-Ari-App-Request)"] == "r1"

@@ -17,7 +17,7 @@ from ari_app.call.attempt import Attempt
 from ari_app.call.recorder import Recorder
 from ari_app.call.router import Router
 from ari_app.call.signals import ChannelLost, Resync
-from ari_app.carriers import read_carriers
+from ari_app.carrier_config import read_carriers
 from ari_app.config_reader import Reader
 from ari_app.entries import Pause
 from ari_app.media import Prepared

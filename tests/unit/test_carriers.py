@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from ari_app.carriers import Carrier, read_carriers
+from ari_app.carrier_config import read_carriers
+from ari_app.carriers import Carrier
 from ari_app.config_reader import Reader
 
 
@@ -60,3 +61,62 @@ def test_every_problem_of_a_carrier_is_named() -> None:
 def test_key_presses_come_as_rtp_events_unless_the_carrier_says_otherwise() -> None:
     assert carrier().dtmf_mode == "rfc4733"
     assert carrier(dtmf_mode="info").dtmf_mode == "info"
+
+
+def existing(**fields: Any) -> tuple[Carrier, list[str]]:
+    problems: list[str] = []
+    found = read_carriers(Reader({"house": fields}, "carriers.", problems))
+    return found["house"], problems
+
+
+def test_an_existing_endpoint_is_used_by_its_own_name_and_rendered_nowhere() -> None:
+    found, problems = existing(endpoint="my-trunk", caller_ids=["+15550100"], max_channels=4,
+                               number_format="00", prefix="7")
+    assert problems == []
+    assert (found.trunk, found.rendered) == ("my-trunk", False)
+    assert found.dial_number("+442071234567") == "700442071234567"
+    assert found.registration_name == "my-trunk"  # FreePBX names it after the trunk
+    assert existing(endpoint="my-trunk", registration="my-reg")[0].registration_name == "my-reg"
+    assert carrier().registration_name is None
+    assert carrier(username="u", password="p", register=True).registration_name == \
+        "carrier-c1-reg"
+
+
+def test_an_existing_endpoint_refuses_the_options_that_belong_to_the_pbx() -> None:
+    _, problems = existing(endpoint="my-trunk", host="sip.example.com", transport="tls",
+                           username="u", password="p", dtmf_mode="info")
+    for key in ("host", "transport", "username", "password", "dtmf_mode"):
+        assert any(p.startswith(f"carriers.house.{key}: is the PBX's own setting")
+                   for p in problems), (key, problems)
+    assert not any("not a known setting" in p for p in problems)
+    for bad in ("carrier-x", "a@b", "has space"):
+        assert any(p.startswith("carriers.house.endpoint:")
+                   for p in existing(endpoint=bad)[1]), bad
+    assert any(p.startswith("carriers.house.registration:")
+               for p in read_problems({"host": "h.example", "registration": "r"}))
+
+
+def read_problems(fields: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    read_carriers(Reader({"house": fields}, "carriers.", problems))
+    return problems
+
+
+def test_trunk_options_are_read_and_checked() -> None:
+    found = carrier(transport="tls", media_encryption="sdes", from_user="otp",
+                    from_domain="carrier.example", outbound_proxy="sip:edge.example:5061;lr",
+                    caller_id_header="rpid", caller_id_privacy=True, qualify_frequency=0,
+                    headers={"X-Account": "77", "P-Charge-Info": "<sip:+15550100@c.example>"})
+    assert (found.port, found.media_encryption, found.caller_id_header) == (5061, "sdes", "rpid")
+    assert found.headers == (("X-Account", "77"),
+                             ("P-Charge-Info", "<sip:+15550100@c.example>"))
+    problems = read_problems({
+        "host": "h.example", "transport": "wss", "media_encryption": "zrtp",
+        "caller_id_header": "diversion", "qualify_frequency": -1,
+        "outbound_proxy": "http://edge", "from_domain": "bad domain",
+        "headers": {"Via": "x", "X-Ari-App-Request": "spoof", "X-Ok": "${SHELL(id)}",
+                    "X-Line": "a\r\nVia: x"}})
+    for key in ("transport", "media_encryption", "caller_id_header", "qualify_frequency",
+                "outbound_proxy", "from_domain", "headers.Via", "headers.X-Ari-App-Request",
+                "headers.X-Ok", "headers.X-Line"):
+        assert any(p.startswith(f"carriers.house.{key}:") for p in problems), (key, problems)
