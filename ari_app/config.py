@@ -29,6 +29,7 @@ from ari_app.destinations import Policy, prefix_digits
 from ari_app.errors import ConfigError, InvalidField
 from ari_app.node_config import read_nodes
 from ari_app.settings import (
+    LAYOUTS,
     AmiSettings,
     AriSettings,
     AsteriskSettings,
@@ -53,6 +54,8 @@ DEFAULT_ENGINES = ("flite", "espeak-ng")
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,250}$")
 """An absolute path as Asterisk reads it from pjsip.conf."""
+_INCLUDE = re.compile(r"^[A-Za-z0-9_./-]{1,250}\.conf$")
+"""A file name as `#include` takes it: relative to Asterisk's config folder, or absolute."""
 
 
 def load(path: Path | str | None = None) -> Settings:
@@ -111,8 +114,9 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     cluster = read_cluster(top.raw("cluster", None), port=listen.port,
                            shared=storage_url is not None, problems=problems)
     top.finish()
-    for carrier in carriers.values():
-        if carrier.rendered and carrier.transport == "tls" and asterisk.tls is None:
+    for carrier in carriers.values():  # on FreePBX, TLS is FreePBX's transport (freepbx.py)
+        if carrier.rendered and carrier.transport == "tls" and asterisk.tls is None \
+                and asterisk.layout == "asterisk":
             problems.append(f"carriers.{carrier.id}.transport: tls needs the asterisk.tls "
                             "section (the PBX's TLS transport and the CAs it trusts)")
     if problems:
@@ -174,7 +178,17 @@ def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None
         http=reader.address("http", "127.0.0.1:8088"),
         ami=reader.address("ami", "127.0.0.1:5038"),
         tls=_tls(reader.section("tls")) if reader.data.get("tls") is not None else None,
+        pjsip_includes=reader.texts("pjsip_includes", (), pattern=_INCLUDE),
+        layout=reader.text("layout", "asterisk"),
+        freepbx_transport_ip=reader.text("freepbx_transport_ip", "0.0.0.0"),
     )
+    if asterisk.layout not in LAYOUTS:
+        reader.problem(reader.key("layout"), f"must be one of {', '.join(LAYOUTS)}")
+    try:  # FreePBX names its transports after the IPv4 address they bind (`0.0.0.0-udp`)
+        ipaddress.IPv4Address(asterisk.freepbx_transport_ip)
+    except ValueError:
+        reader.problem(reader.key("freepbx_transport_ip"),
+                       "must be the IPv4 address of FreePBX's transports, e.g. 0.0.0.0")
     config_dir = _optional_path(reader.text("config_dir", None, conf=False), base)
     nodes = reader.raw("nodes", None)
     reader.finish()

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -76,22 +77,27 @@ def rendered_carriers(settings: Settings) -> list[Carrier]:
 
 def _pjsip(settings: Settings) -> dict[str, object]:
     carriers = rendered_carriers(settings)
+    for c in carriers:  # config.py checks it only when this layout is the configured one
+        if c.transport == "tls" and settings.asterisk.tls is None:
+            raise RenderError(f"carriers.{c.id}.transport: tls needs the asterisk.tls section "
+                              "(our TLS transport) in the asterisk layout")
     transports = sorted({"udp"} | {c.transport for c in carriers})
     return {
         "transports": [transport_context(settings, t) for t in transports],
         "carriers": [carrier_context(c, transport_name=TRANSPORT_NAME.format(
             protocol=c.transport)) for c in carriers],
+        "includes": settings.asterisk.pjsip_includes,
         "existing": [{"id": c.id, "endpoint": c.endpoint} for c in
                      (settings.carriers[k] for k in sorted(settings.carriers))
                      if not c.rendered],
     }
 
 
-def _extensions(settings: Settings) -> dict[str, object]:
+def extensions_context(settings: Settings) -> dict[str, object]:
     return {"app": settings.ari.app}
 
 
-def _ari(settings: Settings) -> dict[str, object]:
+def ari_context(settings: Settings) -> dict[str, object]:
     return {"username": settings.ari.username,
             "password_hash": password_hash(settings.ari.password.reveal())}
 
@@ -117,7 +123,7 @@ def _http(settings: Settings) -> dict[str, object]:
     return {"http": settings.asterisk.http}
 
 
-def _manager(settings: Settings) -> dict[str, object]:
+def manager_context(settings: Settings) -> dict[str, object]:
     host = settings.asterisk.ami.host
     try:
         address = ipaddress.ip_address(host)
@@ -132,13 +138,44 @@ def _manager(settings: Settings) -> dict[str, object]:
     }
 
 
-RENDERERS: Mapping[str, Callable[[Settings], dict[str, object]]] = {
+Builder = Callable[[Settings], dict[str, object]]
+
+RENDERERS: Mapping[str, Builder] = {
     "pjsip.conf": _pjsip,
-    "extensions.conf": _extensions,
-    "ari.conf": _ari,
+    "extensions.conf": extensions_context,
+    "ari.conf": ari_context,
     "http.conf": _http,
-    "manager.conf": _manager,
+    "manager.conf": manager_context,
 }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files one kind of PBX takes from us, and how a file is made that does not exist
+    yet (one that exists keeps its mode and owner)."""
+
+    files: Mapping[str, tuple[str, Builder]]
+    """{file name: (template, context builder)}."""
+    new_mode: int = 0o600
+    owner_from_dir: bool = False
+    """New files get the owner and group of their folder (the PBX's, not root's)."""
+    marker: str = ""
+    """Each file starts with this line: a non-empty file that does not is someone else's,
+    and is never replaced."""
+
+
+ASTERISK = Layout({name: (f"{name}.j2", build) for name, build in RENDERERS.items()})
+
+
+def layout_named(name: str) -> Layout:
+    """One of settings.LAYOUTS."""
+    # Imported here, not at the top: freepbx.py builds on this module's context builders.
+    from ari_app.freepbx import FREEPBX
+
+    layouts = {"asterisk": ASTERISK, "freepbx": FREEPBX}
+    if name not in layouts:
+        raise RenderError(f"no layout {name!r} (known: {', '.join(layouts)})")
+    return layouts[name]
 
 
 def environment(overrides: Path | None = None) -> jinja2.Environment:
@@ -154,21 +191,24 @@ def environment(overrides: Path | None = None) -> jinja2.Environment:
     )
 
 
-def render_all(settings: Settings, *, source: str, overrides: Path | None = None) -> dict[str, str]:
-    """Render every config file to text: {file name: content}."""
+def render_all(settings: Settings, *, source: str, overrides: Path | None = None,
+               layout: str = "asterisk") -> dict[str, str]:
+    """Render every config file of `layout` to text: {file name: content}."""
     env = environment(overrides)
     out = {}
-    for name, build in RENDERERS.items():
+    for name, (template_name, build) in layout_named(layout).files.items():
         try:
-            template = env.get_template(f"{name}.j2")
+            template = env.get_template(template_name)
             out[name] = template.render(source=source, **build(settings))
         except jinja2.TemplateError as exc:
             raise RenderError(f"{name}: {exc}") from exc
     return out
 
 
-def write_atomically(path: Path, content: str) -> None:
-    """Replace `path` whole or not at all; a new file is readable by its owner only."""
+def write_atomically(path: Path, content: str, *, new_mode: int = 0o600,
+                     new_owner: tuple[int, int] | None = None) -> None:
+    """Replace `path` whole or not at all; a new file is readable by its owner only, unless
+    told otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         previous = path.stat()
@@ -185,16 +225,40 @@ def write_atomically(path: Path, content: str) -> None:
             with contextlib.suppress(PermissionError):
                 os.chown(tmp, previous.st_uid, previous.st_gid)
         else:
-            os.chmod(tmp, 0o600)
+            os.chmod(tmp, new_mode)
+            if new_owner is not None:
+                with contextlib.suppress(PermissionError):
+                    os.chown(tmp, *new_owner)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise RenderError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def write_all(rendered: Mapping[str, str], out_dir: Path) -> list[Path]:
+def write_all(rendered: Mapping[str, str], out_dir: Path, *,
+              layout: str = "asterisk") -> list[Path]:
+    chosen = layout_named(layout)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if chosen.marker:  # all checked first: nothing is written unless every file may be
+        for name in rendered:
+            if not _ours(out_dir / name, chosen.marker):
+                raise RenderError(f"{out_dir / name} holds lines ari-app did not write; "
+                                  "nothing was written. Move them into your own template "
+                                  f"(render --templates DIR, DIR/{chosen.files[name][0]}) "
+                                  "and render again")
+    folder = out_dir.stat()
+    owner = (folder.st_uid, folder.st_gid) if chosen.owner_from_dir else None
     paths = []
     for name, content in rendered.items():
-        write_atomically(out_dir / name, content)
+        write_atomically(out_dir / name, content, new_mode=chosen.new_mode, new_owner=owner)
         paths.append(out_dir / name)
     return paths
+
+
+def _ours(path: Path, marker: str) -> bool:
+    """Absent, empty (FreePBX creates every file it includes) or written by us."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return True
+    return not text.strip() or text.startswith(marker)

@@ -51,6 +51,11 @@ class TlsSettings:
     """Our own certificate, for carriers that ask for one."""
 
 
+LAYOUTS = ("asterisk", "freepbx")
+"""The sets of files `render` can write: Asterisk's own `.conf` files (render.py), or only
+the custom files a FreePBX includes (freepbx.py)."""
+
+
 @dataclass(frozen=True)
 class AsteriskSettings:
     """Where the rendered Asterisk config makes Asterisk listen."""
@@ -59,6 +64,13 @@ class AsteriskSettings:
     http: Address
     ami: Address
     tls: TlsSettings | None = None
+    pjsip_includes: tuple[str, ...] = ()
+    """The PBX's own files our pjsip.conf includes, so its objects survive every render."""
+    layout: str = "asterisk"
+    """One of LAYOUTS: what `render` writes by default, and carrier changes rewrite."""
+    freepbx_transport_ip: str = "0.0.0.0"
+    """With the freepbx layout our endpoints use FreePBX's own transports, which it names
+    `<bind ip>-<protocol>` (`0.0.0.0-udp`): the IP of those names."""
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,10 @@ def second_node(lab: Lab) -> Instance:
     for stale in running:
         lab.instances.remove(stale)
     data = yaml.safe_load(CONFIG.read_text())
-    data["asterisk"] = {"sip": "127.0.0.1:5062", "http": "127.0.0.1:8089",
-                        "ami": "127.0.0.1:5039"}
+    data["asterisk"] |= {"sip": "127.0.0.1:5062", "http": "127.0.0.1:8089",
+                         "ami": "127.0.0.1:5039",
+                         "tls": data["asterisk"]["tls"] | {"listen": "127.0.0.1:5063"}}
+    data["asterisk"].pop("config_dir")
     data.pop("carriers_file")
     path = VAR / "pbx2.yaml"
     path.write_text(yaml.safe_dump(data))  # paths are relative to var/
@@ -64,7 +66,7 @@ def instance_config(name: str, url: str, *, carrier: dict[str, Any] | None = Non
                       "asterisk_dir": f"/srv/ari-app/cluster/media-{name}"}
     data["tts"]["asterisk_sounds"] = "asterisk-sounds"
     data.pop("carriers_file")
-    data["asterisk"] = {"nodes": NODES}
+    data["asterisk"] = {"nodes": NODES, "tls": data["asterisk"]["tls"]}
     data["carriers"]["74445609"] |= carrier or {}
     data["limits"] |= limits or {}
     path = VAR / f"cluster-{name}.yaml"  # beside the others: paths are relative to var/

@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.tls import make_certificates
+
 HERE = Path(__file__).resolve().parent
 CHECKOUT = HERE.parent
 VAR = CHECKOUT / "var"
@@ -42,6 +44,8 @@ MIRROR = os.environ.get("ARI_APP_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-wav", "asterisk-modules")
 MOUNT = "/srv/ari-app"
 MEDIA_PORT = 8090
+HOUSE_TRUNK = "pjsip_house.conf"
+"""A trunk written by hand on the PBX, as an admin's own (the `house` carrier uses it)."""
 # Debian's own defaults for files the modules we load look for; copied so the
 # logs stay clean and only our files change behaviour.
 DEBIAN_DEFAULTS = (
@@ -270,8 +274,10 @@ class Lab:
         for sub in ("log", "media", "recordings"):
             (VAR / sub).mkdir(parents=True, exist_ok=True)
         make_carrier_sounds(VAR / "carrier-sounds")
+        make_certificates(VAR / "tls")
         self.mount()
         uid, gid = asterisk_ids(self.root)
+        chown_tree(VAR / "tls", uid, gid)
         os.chown(VAR / "recordings", uid, gid)
         link_sounds(self.root)
         rendered = VAR / "rendered"
@@ -283,7 +289,7 @@ class Lab:
         pbx = Instance("pbx", self.root)
         pbx.prepare(
             {p.name: p for p in rendered.iterdir() if p.suffix == ".conf"}
-            | {"rtp.conf": HERE / "pbx/rtp.conf"}
+            | {name: HERE / "pbx" / name for name in ("rtp.conf", HOUSE_TRUNK)}
         )
         carrier = Instance("carrier", self.root)
         carrier.prepare({p.name: p for p in (HERE / "carrier").iterdir() if p.suffix == ".conf"})
@@ -356,7 +362,8 @@ class Lab:
         (rendered / "rtp.conf").write_text(f"[general]\nrtpstart = {rtp[0]}\n"
                                            f"rtpend = {rtp[1]}\n")
         node = Instance(name, self.root)
-        node.prepare({p.name: p for p in rendered.iterdir() if p.suffix == ".conf"})
+        node.prepare({p.name: p for p in rendered.iterdir() if p.suffix == ".conf"}
+                     | {HOUSE_TRUNK: HERE / "pbx" / HOUSE_TRUNK})
         say(f"starting Asterisk node {name}")
         node.start()
         node.wait_booted()

@@ -62,7 +62,12 @@ def originate_request(call: Originate) -> tuple[dict[str, str], dict[str, str]]:
                   "ARI_APP_FIRST": "&".join(call.first_entry),
                   "ARI_APP_NAME": call.app}
     if call.withhold_caller_id:
-        variables["CALLERID(pres)"] = "prohib"
+        # ARI sets a callerId as presentation allowed after the variables, so the number
+        # goes as the connected line with presentation restricted, without an update
+        # (`i`): chan_pjsip builds From and P-Asserted-Identity from it.
+        del params["callerId"]
+        variables |= {"CONNECTEDLINE(num,i)": call.caller_id, "CONNECTEDLINE(pres,i)": "prohib",
+                      "CALLERID(num)": call.caller_id, "CALLERID(pres)": "prohib"}
     if call.machine_detection:
         variables["ARI_APP_AMD"] = ",".join(str(n) for n in call.machine_detection)
         silence, wait = call.end_of_greeting

@@ -36,7 +36,7 @@ def on_two_nodes(pbx2: Instance) -> Iterator[ApiProcess]:
     data["media"] |= {"dir": "media-nodes", "asterisk_dir": "/srv/ari-app/media-nodes"}
     data["tts"]["asterisk_sounds"] = "asterisk-sounds"
     data.pop("carriers_file")
-    data["asterisk"] = {"nodes": NODES}
+    data["asterisk"] = {"nodes": NODES, "tls": data["asterisk"]["tls"]}
     path = VAR / "nodes.yaml"
     path.write_text(yaml.safe_dump(data))  # paths are relative to var/
     service = ApiProcess(log_path=VAR / "log" / "api-nodes.log", config=path,

@@ -24,10 +24,12 @@ def test_endpoints_and_media() -> None:
 
 
 def test_a_carrier_s_headers_and_a_withheld_caller_id_go_on_the_channel() -> None:
-    _, variables = originate_request(Originate(
+    params, variables = originate_request(Originate(
         channel_id="c1", trunk="t", number="1", caller_id="+15550100", ring_timeout=25,
         request_id="r1", first_entry=(), app="ari-app", headers=(("X-Account", "77"),),
         withhold_caller_id=True))
     assert variables["PJSIP_HEADER(add,X-Account)"] == "77"
-    assert variables["CALLERID(pres)"] == "prohib"
+    assert "callerId" not in params  # ARI would set it back to presentation allowed
+    assert variables["CONNECTEDLINE(num,i)"] == "+15550100"
+    assert variables["CONNECTEDLINE(pres,i)"] == "prohib"
     assert variables["PJSIP_HEADER(add,X-Ari-App-Request)"] == "r1"
