@@ -5,16 +5,23 @@ Each call's code is transcribed from what the simulated carrier recorded."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from sandbox.api import ApiProcess
 from sandbox.lab import VAR, Lab
-from tests.e2e.observe import recording, seed
+from tests.e2e.observe import SHORT, recording, seed
 from tests.e2e.transcribe import codes_heard, in_order, transcribe
 
 CODE = "123456"
+SCENARIO = Path(__file__).parent / "sipp" / "proxy_auth_carrier.xml"
+PROXY = {"id": "proxyauth", "name": "A proxy that answers 407", "host": "127.0.0.1",
+         "port": 5082, "username": "acct-407", "password": "proxy-pw-3",
+         "qualify_frequency": 0, "caller_ids": ["+15550100"]}
 TRUNKS = {
     # carrier id: (the carrier's endpoint that took the call, TLS, SRTP)
     "tls": ("tlstrunk", "1", "0"),
@@ -77,3 +84,36 @@ def test_the_pbx_s_own_trunk_reports_its_health(service: ApiProcess, lab: Lab) -
     # Rendered nowhere: the PBX has it from its own file only.
     rendered = (VAR / "asterisk" / "pbx" / "etc" / "pjsip.conf").read_text()
     assert "[house-trunk]" not in rendered and "#include pjsip_house.conf" in rendered
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - SIP digest is MD5
+
+
+def test_a_carrier_on_another_stack_challenging_with_407_gets_our_digest(
+        service: ApiProcess, tmp_path: Path) -> None:
+    code, created = service.request("POST", "/carriers", PROXY)
+    assert code == 201, created
+    # qualify_frequency 0: no OPTIONS reach the proxy, whose scenario begins with INVITE.
+    trace = tmp_path / "messages.log"
+    proxy = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(PROXY["port"]), "-m", "1",
+         "-nostdin", "-trace_msg", "-message_file", str(trace), "-timeout", "60s"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        status = service.wait_final(service.place(
+            {"to": "12125551212", "from": "me", "carrier_id": "proxyauth", "playlist": SHORT}))
+        assert status["state"] == "completed", status
+        assert proxy.wait(timeout=20) == 0, "sipp saw another exchange than its scenario"
+    finally:
+        proxy.kill()
+        service.request("DELETE", "/carriers/proxyauth")
+    found = re.search(r"Proxy-Authorization: Digest (.+)", trace.read_text())
+    assert found, "the second INVITE carried no Proxy-Authorization"
+    fields = dict(re.findall(r'(\w+)="?([^",]+)"?', found.group(1)))
+    assert (fields["username"], fields["realm"], fields["nonce"]) == \
+        ("acct-407", "carrier.example", "4b1d9a7c2e"), fields
+    expected = md5(f"{md5('acct-407:carrier.example:proxy-pw-3')}:4b1d9a7c2e:"
+                   f"{md5('INVITE:' + fields['uri'])}")
+    assert fields["response"] == expected, fields
