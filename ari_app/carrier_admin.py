@@ -134,13 +134,16 @@ class CarrierAdmin:
         settings = self._check(mapping)
         changed_ids = [c for c, carrier in settings.carriers.items()
                        if self.settings.carriers.get(c) != carrier]
-        # Carriers only change pjsip.conf (on every node); the other files stay as they are.
-        pjsip = render_all(settings, source=str(self.settings.source))["pjsip.conf"]
+        # Carriers only change the PJSIP files (on every node): pjsip.conf, the include
+        # layout's pjsip_ari-app.conf, or on FreePBX its pjsip.<type>_custom.conf files.
+        rendered = render_all(settings, source=str(self.settings.source),
+                              layout=settings.asterisk.layout)
+        pjsip = {name: text for name, text in rendered.items() if name.startswith("pjsip")}
         files = {path: _dump(mapping)}
         for node in self.settings.asterisk_nodes:
             config_dir = node.config_dir or self.settings.config_dir
             assert config_dir is not None
-            files[config_dir / "pjsip.conf"] = pjsip
+            files.update({config_dir / name: text for name, text in pjsip.items()})
         before: dict[Path, str | None] = {}
         try:
             _write_all(files, before)  # small files, rare changes
@@ -156,6 +159,8 @@ class CarrierAdmin:
                                   "configuration is back in place", field=None) from exc
         self._current.replace(settings)
         for carrier_id in changed_ids:
+            if settings.carriers[carrier_id].qualify_frequency == 0:
+                continue  # its admin turned OPTIONS off: a carrier may count them as abuse
             try:  # reachability known now, not at the next qualify interval
                 await self._ami.qualify(settings.carriers[carrier_id].trunk)
             except AmiError as exc:

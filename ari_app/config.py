@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ari_app.carrier_config import COUNTRY, read_carriers
+from ari_app.carrier_config import COUNTRY, TRANSPORTS, read_carriers
 from ari_app.carriers import Carrier
 from ari_app.cluster.config import read_cluster
 from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader
@@ -54,6 +54,8 @@ DEFAULT_ENGINES = ("flite", "espeak-ng")
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,250}$")
 """An absolute path as Asterisk reads it from pjsip.conf."""
+_TRANSPORT = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+"""A PJSIP transport's name, as the PBX's own pjsip.conf gives it."""
 _INCLUDE = re.compile(r"^[A-Za-z0-9_./-]{1,250}\.conf$")
 """A file name as `#include` takes it: relative to Asterisk's config folder, or absolute."""
 
@@ -116,7 +118,8 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     top.finish()
     for carrier in carriers.values():  # on FreePBX, TLS is FreePBX's transport (freepbx.py)
         if carrier.rendered and carrier.transport == "tls" and asterisk.tls is None \
-                and asterisk.layout == "asterisk":
+                and "tls" not in asterisk.transports \
+                and asterisk.layout != "freepbx":
             problems.append(f"carriers.{carrier.id}.transport: tls needs the asterisk.tls "
                             "section (the PBX's TLS transport and the CAs it trusts)")
     if problems:
@@ -179,6 +182,7 @@ def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None
         ami=reader.address("ami", "127.0.0.1:5038"),
         tls=_tls(reader.section("tls")) if reader.data.get("tls") is not None else None,
         pjsip_includes=reader.texts("pjsip_includes", (), pattern=_INCLUDE),
+        transports=_transports(reader.section("transports")),
         layout=reader.text("layout", "asterisk"),
         freepbx_transport_ip=reader.text("freepbx_transport_ip", "0.0.0.0"),
     )
@@ -193,6 +197,18 @@ def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None
     nodes = reader.raw("nodes", None)
     reader.finish()
     return asterisk, config_dir, nodes
+
+
+def _transports(reader: Reader) -> MappingProxyType[str, str]:
+    names = {}
+    for protocol in reader.data:
+        if protocol not in TRANSPORTS:
+            reader.problem(reader.key(str(protocol)),
+                           f"must be one of {', '.join(sorted(TRANSPORTS))}")
+            continue
+        names[protocol] = reader.text(protocol, pattern=_TRANSPORT)
+    reader.finish()
+    return MappingProxyType(names)
 
 
 def _tls(reader: Reader) -> TlsSettings:

@@ -24,7 +24,7 @@ from ari_app.carriers import Carrier
 from ari_app.errors import RenderError
 from ari_app.settings import Settings
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "dialplan"
+TEMPLATES = Path(__file__).resolve().parent / "dialplan"  # a link to dialplan/ in a checkout
 
 
 TRANSPORT_NAME = "ari-app-{protocol}"
@@ -75,17 +75,21 @@ def rendered_carriers(settings: Settings) -> list[Carrier]:
             if settings.carriers[key].rendered]
 
 
-def _pjsip(settings: Settings) -> dict[str, object]:
+def pjsip_context(settings: Settings) -> dict[str, object]:
     carriers = rendered_carriers(settings)
+    own = settings.asterisk.transports
     for c in carriers:  # config.py checks it only when this layout is the configured one
-        if c.transport == "tls" and settings.asterisk.tls is None:
+        if c.transport == "tls" and settings.asterisk.tls is None and "tls" not in own:
             raise RenderError(f"carriers.{c.id}.transport: tls needs the asterisk.tls section "
-                              "(our TLS transport) in the asterisk layout")
-    transports = sorted({"udp"} | {c.transport for c in carriers})
+                              "(our TLS transport) or asterisk.transports.tls (the PBX's) in "
+                              "the asterisk layout")
+    # UDP always, so the PBX has a transport for its endpoints even with no carrier yet.
+    transports = sorted(({"udp"} | {c.transport for c in carriers}) - set(own))
     return {
         "transports": [transport_context(settings, t) for t in transports],
-        "carriers": [carrier_context(c, transport_name=TRANSPORT_NAME.format(
-            protocol=c.transport)) for c in carriers],
+        "carriers": [carrier_context(c, transport_name=own.get(c.transport) or
+                                     TRANSPORT_NAME.format(protocol=c.transport))
+                     for c in carriers],
         "includes": settings.asterisk.pjsip_includes,
         "existing": [{"id": c.id, "endpoint": c.endpoint} for c in
                      (settings.carriers[k] for k in sorted(settings.carriers))
@@ -141,7 +145,7 @@ def manager_context(settings: Settings) -> dict[str, object]:
 Builder = Callable[[Settings], dict[str, object]]
 
 RENDERERS: Mapping[str, Builder] = {
-    "pjsip.conf": _pjsip,
+    "pjsip.conf": pjsip_context,
     "extensions.conf": extensions_context,
     "ari.conf": ari_context,
     "http.conf": _http,
@@ -169,10 +173,11 @@ ASTERISK = Layout({name: (f"{name}.j2", build) for name, build in RENDERERS.item
 
 def layout_named(name: str) -> Layout:
     """One of settings.LAYOUTS."""
-    # Imported here, not at the top: freepbx.py builds on this module's context builders.
+    # Imported here, not at the top: they build on this module's context builders.
     from ari_app.freepbx import FREEPBX
+    from ari_app.include_layout import INCLUDE
 
-    layouts = {"asterisk": ASTERISK, "freepbx": FREEPBX}
+    layouts = {"asterisk": ASTERISK, "freepbx": FREEPBX, "include": INCLUDE}
     if name not in layouts:
         raise RenderError(f"no layout {name!r} (known: {', '.join(layouts)})")
     return layouts[name]

@@ -51,7 +51,7 @@ class TlsSettings:
     """Our own certificate, for carriers that ask for one."""
 
 
-LAYOUTS = ("asterisk", "freepbx")
+LAYOUTS = ("asterisk", "include", "freepbx")
 """The sets of files `render` can write: Asterisk's own `.conf` files (render.py), or only
 the custom files a FreePBX includes (freepbx.py)."""
 
@@ -66,6 +66,9 @@ class AsteriskSettings:
     tls: TlsSettings | None = None
     pjsip_includes: tuple[str, ...] = ()
     """The PBX's own files our pjsip.conf includes, so its objects survive every render."""
+    transports: Mapping[str, str] = field(default_factory=dict)
+    """The PBX's own transport to use for a protocol (`udp: transport-udp`): we render none
+    for that protocol, so nothing binds its port twice."""
     layout: str = "asterisk"
     """One of LAYOUTS: what `render` writes by default, and carrier changes rewrite."""
     freepbx_transport_ip: str = "0.0.0.0"

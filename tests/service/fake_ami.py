@@ -9,6 +9,7 @@ from ari_app.ami import Contact
 from ari_app.errors import AmiError
 
 _ENDPOINT = re.compile(r"^\[([^\]]+)\]\ntype = endpoint$", re.MULTILINE)
+_INCLUDE = re.compile(r"^#include (\S+)$", re.MULTILINE)
 
 
 class FakeAmi:
@@ -26,6 +27,9 @@ class FakeAmi:
     def reload(self) -> None:
         if self.config_dir is not None and (self.config_dir / "pjsip.conf").exists():
             text = (self.config_dir / "pjsip.conf").read_text()
+            for name in _INCLUDE.findall(text):  # the PBX's own files, as Asterisk reads them
+                included = self.config_dir / name
+                text += included.read_text() if included.exists() else ""
             self.loaded = set(_ENDPOINT.findall(text))
 
     async def ping(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from ari_app.config import load
 from ari_app.render import render_all, write_all
+from sandbox.lab import HERE, HOUSE_TRUNK
 from tests.service.fake_ami import FakeAmi
 from tests.service.rig import Rig
 from tests.support.config import sandbox_config
@@ -20,6 +22,8 @@ ACME = {"id": "acme", "name": "Acme Telecom", "host": "sip.acme.example", "port"
         "username": "acme-user", "password": "acme-secret-pass", "register": True,
         "codecs": ["alaw"], "prefix": "99", "caller_ids": ["+15550177"], "max_channels": 4,
         "max_cps": 2, "priority": 5, "failover_group": "otp", "number_format": "00"}
+
+HOUSE = HERE / "pbx" / HOUSE_TRUNK
 
 
 @pytest.fixture
@@ -33,6 +37,7 @@ async def api(tmp_path: Path,
     config.write_text(yaml.safe_dump(data))
     settings = load(config)
     write_all(render_all(settings, source=str(config)), tmp_path / "etc")
+    shutil.copy(HOUSE, tmp_path / "etc")  # the sandbox PBX's own trunk, as lab.py gives it
     rig = make_rig(settings)
     return await rig.client(), rig, rig.ami
 
@@ -64,8 +69,9 @@ async def test_a_carrier_added_is_written_rendered_reloaded_and_usable(
     assert shown["live"]["registration"] == "Registered" and shown["live"]["contact"] == \
         "Reachable"
     listed = await (await client.get("/carriers")).json()
-    assert [c["id"] for c in listed["carriers"]] == ["74445609", "acme", "flaky"]
-    assert [c["managed"] for c in listed["carriers"]] == [False, True, False]
+    assert [c["id"] for c in listed["carriers"]] == ["74445609", "acme", "challenge", "flaky",
+                                                    "house", "srtp", "tls"]
+    assert [c["managed"] for c in listed["carriers"]] == [False, True, *[False] * 5]
 
     call = {"to": "+12125551212", "from": "+15550177", "carrier_id": "acme",
             "playlist": [{"type": "tts", "play": "Hello"}]}
@@ -164,3 +170,29 @@ async def test_health_reads_the_registrations_once_for_every_carrier(
     assert report["carriers"]["acme"]["registration"] == "Registered"
     assert report["carriers"]["acme2"]["registration"] == "Registered"
     assert ami.registration_reads == 1
+
+
+async def test_a_carrier_on_the_pbx_s_own_endpoint_is_checked_and_rendered_nowhere(
+        api: tuple[TestClient, Rig, FakeAmi], tmp_path: Path) -> None:
+    client, _, _ = api
+    before = (tmp_path / "etc" / "pjsip.conf").read_text()
+    response = await client.post("/carriers", json={"id": "mine", "endpoint": "no-such-trunk",
+                                                    "caller_ids": ["+15550100"]})
+    body = await response.json()
+    assert (response.status, body["error_id"]) == (502, "carrier-rejected"), body
+    assert "the PBX defines no endpoint 'no-such-trunk' (carriers.mine.endpoint)" in \
+        body["message"]
+    assert (tmp_path / "etc" / "pjsip.conf").read_text() == before  # put back
+
+    response = await client.post("/carriers", json={"id": "mine", "endpoint": "house-trunk",
+                                                    "caller_ids": ["+15550100"]})
+    body = await response.json()
+    assert response.status == 201, body
+    assert body["endpoint"] == "house-trunk"
+    assert "[house-trunk]" not in (tmp_path / "etc" / "pjsip.conf").read_text()
+    live = (await (await client.get("/carriers/mine")).json())["live"]
+    assert (live["contact"], live["registration"]) == ("Reachable", "not-registering")
+    response = await client.post("/carriers", json={"id": "bad", "endpoint": "house-trunk",
+                                                    "host": "sip.example.com"})
+    body = await response.json()
+    assert response.status == 422 and body["field"] == "host", body

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from ari_app.config import load
-from ari_app.errors import RenderError
+from ari_app.config import load, parse
+from ari_app.errors import ConfigError, RenderError
 from ari_app.render import RENDERERS, password_hash, render_all, write_all, write_atomically
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -96,3 +97,19 @@ def test_writes_are_atomic_and_private(tmp_path: Path, rendered: dict[str, str])
     assert existing.read_text() == "new\n"
     assert stat.S_IMODE(existing.stat().st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_on_an_existing_pbx_its_own_transports_are_used_and_none_rendered() -> None:
+    data = yaml.safe_load((GOLDEN / "settings.yaml").read_text())
+    data["asterisk"]["transports"] = {"udp": "transport-udp", "tcp": "transport-tcp",
+                                      "tls": "transport-tls"}
+    del data["asterisk"]["tls"]  # the PBX's TLS transport has its own certificates
+    pjsip = render_all(parse(data, base=GOLDEN), source="x")["pjsip.conf"]
+    assert "type = transport" not in pjsip
+    assert re.findall(r"^transport = (.+)$", pjsip, re.MULTILINE) == \
+        ["transport-udp", "transport-tcp", "transport-tcp", "transport-tls"]
+    data["asterisk"]["transports"] = {"sctp": "x", "udp": "a b"}
+    with pytest.raises(ConfigError) as refused:
+        parse(data, base=GOLDEN)
+    assert {p.split(":")[0] for p in refused.value.problems} >= {
+        "asterisk.transports.sctp", "asterisk.transports.udp", "carriers.secure.transport"}
