@@ -10,14 +10,17 @@ PY := $(VENV)/bin/python
 # hash, PostgreSQL's server programs: every store and service test runs on SQLite and on
 # a PostgreSQL server of the test session's own), and what the sandbox adds (the Asterisk
 # root, a SIP peer, captures).
-UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl postgresql
+UNIT_DEBS := espeak-ng flite sox libsox-fmt-mp3 openssl postgresql prometheus
+# systemd-analyze checks the packaged unit (tests/unit/test_packaging.py): a Debian
+# install has it, a container image may not.
+UNIT_DEBS += systemd
 DEBS := $(UNIT_DEBS) mmdebstrap sip-tester tshark
 PYTEST_ARGS ?=
 
 .PHONY: run cluster test lint unit e2e bench bench-prepare bench-compare bench-amd bench-verify \
 	bench-cluster \
 	bench-dead-air \
-	bench-venv deps \
+	bench-venv deps lock \
 	unit-deps venv sounds root render clean
 
 run: deps venv sounds root
@@ -68,10 +71,8 @@ bench-cluster: deps venv sounds root
 bench-dead-air: deps venv sounds root
 	$(PY) -m bench.dead_air --calls 50
 
-bench-venv: $(VENV)/.bench
-$(VENV)/.bench: $(VENV)/.installed
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,bench]'
-	@touch $@
+# The lock holds the bench extra too: the virtualenv has what the benchmarks need.
+bench-venv: venv
 
 # Debian packages: installed only when one is missing, so a second run is quick.
 define install_debs
@@ -98,12 +99,33 @@ deps:
 unit-deps:
 	$(call install_debs,$(UNIT_DEBS))
 
+# Every dependency as requirements.lock pins it (hashes checked), then the project itself,
+# editable, built by the locked setuptools. `pip check` stops at a dependency that
+# pyproject.toml asks for and the lock lacks.
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock ari_app/__init__.py  # (its version)
 	@echo "[setup] Python virtualenv in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(VENV)/bin/pip check -q >/dev/null || { $(VENV)/bin/pip check; \
+	  echo "[setup] requirements.lock is behind pyproject.toml: make lock"; exit 1; }
 	@touch $@
+
+# requirements.lock: every dependency of the service and of its test and bench extras,
+# pinned with hashes, for CPython 3.11 on x86_64 Linux. After a change to the dependencies
+# in pyproject.toml: `make lock` (other pins kept), `make lock LOCK_ARGS=--upgrade` (the
+# newest of everything). pip-tools runs in a throwaway virtualenv, never in .venv.
+LOCK_VENV := /tmp/ari-app-lock-venv
+LOCK_ARGS ?=
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --disable-pip-version-check pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile -q --generate-hashes \
+	  --allow-unsafe --extra test --extra bench --strip-extras --no-emit-index-url \
+	  --no-emit-find-links $(LOCK_ARGS) -o requirements.lock pyproject.toml
+	rm -rf $(LOCK_VENV)
 
 sounds: sounds/voices/.made
 sounds/voices/.made: sounds/make-sounds.sh

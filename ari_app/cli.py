@@ -1,4 +1,5 @@
-"""The `ari-app` command: serve, render, check-config, call, verify, keys, preview, engines."""
+"""The `ari-app` command: serve, render, check-config, call, verify, keys, preview, engines,
+install-service."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from ari_app import config
 from ari_app.errors import AriAppError, ConfigError
+from ari_app.install import install_service, installed_version
 from ari_app.render import render_all, write_all
-from ari_app.settings import Settings
+from ari_app.settings import LAYOUTS, Settings
 
 KEY_ENV = "ARI_APP_KEY"
 
@@ -23,10 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, default=None,
                         help=f"settings file (default: ${config.ENV_VAR})")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP API and the ARI application")
     render = sub.add_parser("render", help="write the Asterisk config files")
     render.add_argument("--out", type=Path, required=True, help="folder to write into")
+    render.add_argument("--layout", choices=LAYOUTS, default=None,
+                        help="asterisk: Asterisk's own .conf files; include: only our objects, "
+                             "for your own files to #include; freepbx: only FreePBX's custom "
+                             "include files (default: asterisk.layout)")
     render.add_argument("--templates", type=Path, default=None,
                         help="folder of templates that override the packaged ones")
     sub.add_parser("check-config", help="validate the settings and templates; write nothing")
@@ -62,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     preview = sub.add_parser("preview", help="write the audio a request's playlist would play")
     preview.add_argument("request", type=Path, help="JSON body with a playlist")
     preview.add_argument("--out", type=Path, required=True, help="WAV file to write (8 kHz)")
+    install = sub.add_parser("install-service", help="install this ari-app as a systemd "
+                             "service (as root; --config: the config to install)")
+    install.add_argument("--root", type=Path, default=None,
+                         help="write every file under this folder; no useradd or systemctl")
+    install.add_argument("--dry-run", action="store_true", help="say what it would do; do none")
     return parser
 
 
@@ -113,14 +125,18 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "install-service":
+            install_service(root=args.root, source=args.config, dry_run=args.dry_run)
+            return 0
         settings = config.load(args.config)
         if args.command == "render":
+            layout = args.layout or settings.asterisk.layout
             rendered = render_all(settings, source=str(args.config or "settings"),
-                                  overrides=args.templates)
-            for path in write_all(rendered, args.out):
+                                  layout=layout, overrides=args.templates)
+            for path in write_all(rendered, args.out, layout=layout):
                 print(f"wrote {path}")
         elif args.command == "check-config":
-            render_all(settings, source="check")
+            render_all(settings, source="check", layout=settings.asterisk.layout)
             print(f"config OK: {len(settings.carriers)} carrier(s): "
                   f"{', '.join(sorted(settings.carriers)) or 'none'}")
         elif args.command == "engines":

@@ -3,6 +3,7 @@
     AriAppError
     ├── ConfigError                 settings file invalid; lists every problem
     ├── RenderError                 a template could not be rendered or written
+    ├── InstallError                install-service could not do a step (not root, a command failed)
     ├── StoreError                  the database cannot be used (e.g. a newer schema)
     │   ├── CallTakenOver           another instance took the call over (this one was silent)
     │   └── IdempotencyKeyTaken     another instance stored a call with this key first
@@ -54,6 +55,10 @@ class ConfigError(AriAppError):
 
 class RenderError(AriAppError):
     pass
+
+
+class InstallError(AriAppError):
+    """`ari-app install-service` stopped: nothing after the step it names was done."""
 
 
 class StoreError(AriAppError):
