@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run cluster test lint unit e2e bench bench-prepare bench-compare bench-amd bench-verify \
 	bench-cluster \
-	bench-dead-air \
+	bench-dead-air bench-dashboard \
 	bench-venv deps lock \
 	unit-deps venv sounds root render clean
 
@@ -49,8 +49,8 @@ e2e: deps venv sounds root
 # and a direct-ARI script (under 15 minutes), answering-machine detection on a corpus
 # of greetings (about 2 minutes), the verify API at 200 requests a second (about 1
 # minute), SQLite beside PostgreSQL and the shared queue's grants (about 2 minutes),
-# then the table and chart.
-bench: bench-prepare bench-compare bench-amd bench-verify bench-cluster
+# the dashboard over a real run (about 4 minutes), then the table and chart.
+bench: bench-prepare bench-compare bench-amd bench-verify bench-cluster bench-dashboard
 	$(PY) -m bench.report
 
 bench-prepare: deps venv
@@ -71,6 +71,10 @@ bench-cluster: deps venv sounds root
 bench-dead-air: deps venv sounds root
 	$(PY) -m bench.dead_air --calls 50
 
+# The Grafana dashboard drawn over a real run (about 4 minutes): docs/dashboard.png.
+bench-dashboard: deps venv sounds root
+	$(PY) -m bench.dashboard
+
 # The lock holds the bench extra too: the virtualenv has what the benchmarks need.
 bench-venv: venv
 
@@ -86,8 +90,17 @@ define install_debs
 	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
 	  fi; \
 	  export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1; \
+	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
+	    echo "[setup] no service is started by this install (prometheus, postgresql)"; \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; \
+	  fi; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends \
 	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $$missing; \
+	  status=$$?; if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  [ $$status -eq 0 ] || exit $$status; \
+	  case " $$missing " in *" prometheus "*) if [ -d /run/systemd/system ]; then \
+	    echo "[setup] prometheus: only promtool is used; its service stays off at boot"; \
+	    systemctl disable -q prometheus 2>/dev/null || true; fi;; esac; \
 	fi
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
 	  echo "[setup] installing python3-venv"; apt-get install -y -q python3-venv; }
