@@ -19,20 +19,19 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ari_app.carrier_config import COUNTRY, TRANSPORTS, read_carriers
+from ari_app.asterisk_config import check_tls, read_asterisk
+from ari_app.carrier_config import COUNTRY, read_carriers
 from ari_app.carriers import Carrier
 from ari_app.cluster.config import read_cluster
-from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader
+from ari_app.config_reader import HOST, MISSING, NAME, Address, Reader, optional_path
 from ari_app.delivery import PLAIN, DeliveryOptions
 from ari_app.delivery_options import parse_delivery
 from ari_app.destinations import Policy, prefix_digits
 from ari_app.errors import ConfigError, InvalidField
 from ari_app.node_config import read_nodes
 from ari_app.settings import (
-    LAYOUTS,
     AmiSettings,
     AriSettings,
-    AsteriskSettings,
     BreakerSettings,
     CallbackSettings,
     CallSettings,
@@ -40,7 +39,6 @@ from ari_app.settings import (
     LimitSettings,
     MediaSettings,
     Settings,
-    TlsSettings,
     TtsSettings,
     Window,
 )
@@ -52,12 +50,6 @@ ENV_VAR = "ARI_APP_CONFIG"
 DEFAULT_ENGINES = ("flite", "espeak-ng")
 """gTTS is left out by default: it needs the internet."""
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
-_PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,250}$")
-"""An absolute path as Asterisk reads it from pjsip.conf."""
-_TRANSPORT = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-"""A PJSIP transport's name, as the PBX's own pjsip.conf gives it."""
-_INCLUDE = re.compile(r"^[A-Za-z0-9_./-]{1,250}\.conf$")
-"""A file name as `#include` takes it: relative to Asterisk's config folder, or absolute."""
 
 
 def load(path: Path | str | None = None) -> Settings:
@@ -98,7 +90,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     top = Reader(data, "", problems)
     ari = _ari(top.section("ari"))
     ami = _ami(top.section("ami"))
-    asterisk, config_dir, nodes_raw = _asterisk(top.section("asterisk"), base)
+    asterisk, config_dir, nodes_raw = read_asterisk(top.section("asterisk"), base)
     nodes = read_nodes(nodes_raw, ari=top.raw("ari", {}), ami=top.raw("ami", {}), base=base,
                        problems=problems, read_ari=_ari, read_ami=_ami)
     listen = _listen(top.section("http"))
@@ -116,12 +108,7 @@ def parse(data: object, *, base: Path, managed: object = None) -> Settings:
     cluster = read_cluster(top.raw("cluster", None), port=listen.port,
                            shared=storage_url is not None, problems=problems)
     top.finish()
-    for carrier in carriers.values():  # on FreePBX, TLS is FreePBX's transport (freepbx.py)
-        if carrier.rendered and carrier.transport == "tls" and asterisk.tls is None \
-                and "tls" not in asterisk.transports \
-                and asterisk.layout != "freepbx":
-            problems.append(f"carriers.{carrier.id}.transport: tls needs the asterisk.tls "
-                            "section (the PBX's TLS transport and the CAs it trusts)")
+    check_tls(asterisk, carriers.values(), problems)
     if problems:
         raise ConfigError(problems)
     # A carrier's media_base_url host is allowed for fetching like media.allowed_hosts.
@@ -173,58 +160,6 @@ def _ami(reader: Reader) -> AmiSettings:
     return ami
 
 
-def _asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None, object]:
-    """Where the rendered config makes Asterisk listen, where carrier changes are
-    rendered (`config_dir`), and the raw `nodes` (node_config.py)."""
-    asterisk = AsteriskSettings(
-        sip=reader.address("sip", "127.0.0.1:5060"),
-        http=reader.address("http", "127.0.0.1:8088"),
-        ami=reader.address("ami", "127.0.0.1:5038"),
-        tls=_tls(reader.section("tls")) if reader.data.get("tls") is not None else None,
-        pjsip_includes=reader.texts("pjsip_includes", (), pattern=_INCLUDE),
-        transports=_transports(reader.section("transports")),
-        layout=reader.text("layout", "asterisk"),
-        freepbx_transport_ip=reader.text("freepbx_transport_ip", "0.0.0.0"),
-    )
-    if asterisk.layout not in LAYOUTS:
-        reader.problem(reader.key("layout"), f"must be one of {', '.join(LAYOUTS)}")
-    try:  # FreePBX names its transports after the IPv4 address they bind (`0.0.0.0-udp`)
-        ipaddress.IPv4Address(asterisk.freepbx_transport_ip)
-    except ValueError:
-        reader.problem(reader.key("freepbx_transport_ip"),
-                       "must be the IPv4 address of FreePBX's transports, e.g. 0.0.0.0")
-    config_dir = _optional_path(reader.text("config_dir", None, conf=False), base)
-    nodes = reader.raw("nodes", None)
-    reader.finish()
-    return asterisk, config_dir, nodes
-
-
-def _transports(reader: Reader) -> MappingProxyType[str, str]:
-    names = {}
-    for protocol in reader.data:
-        if protocol not in TRANSPORTS:
-            reader.problem(reader.key(str(protocol)),
-                           f"must be one of {', '.join(sorted(TRANSPORTS))}")
-            continue
-        names[protocol] = reader.text(protocol, pattern=_TRANSPORT)
-    reader.finish()
-    return MappingProxyType(names)
-
-
-def _tls(reader: Reader) -> TlsSettings:
-    tls = TlsSettings(
-        listen=reader.address("listen", "0.0.0.0:5061"),
-        ca_file=reader.text("ca_file", "/etc/ssl/certs/ca-certificates.crt", pattern=_PATH),
-        verify_server=reader.flag("verify_server", True),
-        cert_file=reader.text("cert_file", None, pattern=_PATH),
-        key_file=reader.text("key_file", None, pattern=_PATH),
-    )
-    if bool(tls.cert_file) != bool(tls.key_file):
-        reader.problem(reader.key("key_file"), "cert_file and key_file go together")
-    reader.finish()
-    return tls
-
-
 def _listen(reader: Reader) -> Address:
     listen = reader.address("listen", "127.0.0.1:8080")
     reader.finish()
@@ -270,7 +205,7 @@ def _tts(reader: Reader, base: Path) -> TtsSettings:
         by_language=_engine_orders(reader.section("languages")),
         commands=_commands(reader.section("commands")),
         gtts_endpoint=reader.text("gtts_endpoint", None, conf=False) or None,
-        asterisk_sounds=_optional_path(reader.text("asterisk_sounds", None, conf=False), base),
+        asterisk_sounds=optional_path(reader.text("asterisk_sounds", None, conf=False), base),
         rate=reader.integer("rate", 150, 80, 400),
         timeout=reader.number("timeout", 10, 1, 120),
     )
@@ -445,7 +380,3 @@ def _carriers(top: Reader, base: Path,
         top.problems.append(f"carriers.{carrier_id}: defined both in the main config and in "
                             f"{carriers_file.name}")
     return carriers | extra, carriers_file, set(extra)
-
-
-def _optional_path(text: str, base: Path) -> Path | None:
-    return base / text if text else None

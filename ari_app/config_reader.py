@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Characters with a meaning in Asterisk config files: comments, sections,
@@ -186,3 +187,6 @@ def describe(pattern: re.Pattern[str]) -> str:
     }.get(pattern, pattern.pattern)
 
 
+def optional_path(text: str, base: Path) -> Path | None:
+    """A path given relative to the settings file's folder, or None when not given."""
+    return base / text if text else None
