@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox.api import ApiProcess
 from sandbox.lab import VAR, Lab
-from tests.e2e.observe import SHORT, recording, seed
+from tests.e2e.observe import SHORT, invites, recording, seed
 from tests.e2e.transcribe import codes_heard, in_order, transcribe
 
 CODE = "123456"
@@ -117,3 +117,20 @@ def test_a_carrier_on_another_stack_challenging_with_407_gets_our_digest(
     expected = md5(f"{md5('acct-407:carrier.example:proxy-pw-3')}:4b1d9a7c2e:"
                    f"{md5('INVITE:' + fields['uri'])}")
     assert fields["response"] == expected, fields
+
+
+def test_a_certificate_that_does_not_name_the_host_is_refused(service: ApiProcess) -> None:
+    """The carrier's own certificate, on an address it does not name: with verify_server
+    the PBX ends the TLS handshake, and no INVITE reaches the carrier."""
+    code, created = service.request("POST", "/carriers", {
+        "id": "unnamed", "host": "127.0.0.2", "port": 5071, "transport": "tls",
+        "from_user": "tlstrunk", "qualify_frequency": 0, "caller_ids": ["+15550100"]})
+    assert code == 201, created
+    try:
+        request_id = service.place({"to": "12125551212", "from": "me", "carrier_id": "unnamed",
+                                    "playlist": SHORT})
+        status = service.wait_final(request_id)
+    finally:
+        service.request("DELETE", "/carriers/unnamed")
+    assert status["state"] == "failed", status
+    assert invites([request_id]) == {request_id: 0}

@@ -7,8 +7,6 @@ After an intended template change: UPDATE_GOLDEN=1 pytest tests/unit/test_freepb
 
 from __future__ import annotations
 
-import os
-import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from ari_app.errors import ConfigError, RenderError
 from ari_app.freepbx import FILES, MARKER
 from ari_app.render import render_all, write_all
 from ari_app.settings import LAYOUTS, Current, Settings
+from tests.support.golden import Objects, check_golden, objects
 
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = GOLDEN / "settings.yaml"
@@ -44,44 +43,14 @@ GENERATED = {
 PJSIP_ORDER = ("endpoint", "aor", "auth", "registration", "identify")
 """The order FreePBX's pjsip.conf includes the typed files in (transports first)."""
 
-Objects = list[tuple[str, str, tuple[tuple[str, str], ...]]]
-
-
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
     return render_all(load(SETTINGS), source="golden/settings.yaml", layout="freepbx")
 
 
-_HASH = re.compile(r"\$6\$[^$\s]+\$[A-Za-z0-9./]+")
-
-
-def _stable(text: str) -> str:
-    """The ARI password hash has a random salt: compared as a placeholder."""
-    return _HASH.sub("$6$<salt>$<hash>", text)
-
-
-def objects(text: str) -> Objects:
-    """Each `[name]` section as (name, type, options), as Asterisk reads them."""
-    found: list[tuple[str, list[tuple[str, str]]]] = []
-    for line in (raw.strip() for raw in text.splitlines()):
-        if not line or line.startswith((";", "#")):
-            continue
-        if line.startswith("["):
-            found.append((line[1:line.index("]")], []))
-            continue
-        key, _, value = line.partition("=")
-        assert found, f"an option outside any section: {line}"
-        found[-1][1].append((key.strip(), value.strip()))
-    return [(name, dict(options).get("type", ""), tuple(options)) for name, options in found]
-
-
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_rendered_file_matches_golden(rendered: dict[str, str], name: str) -> None:
-    golden = GOLDEN / "freepbx" / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_text(_stable(rendered[name]))
-    assert _stable(rendered[name]) == golden.read_text()
+    check_golden(GOLDEN / "freepbx" / name, rendered[name])
 
 
 def test_only_freepbx_custom_files_are_written(rendered: dict[str, str]) -> None:

@@ -9,7 +9,6 @@ UPDATE_GOLDEN=1 pytest tests/unit/test_include_layout.py
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from ari_app.errors import RenderError
 from ari_app.include_layout import FILES, MARKER
 from ari_app.render import render_all, write_all
 from ari_app.settings import Settings
-from tests.unit.test_freepbx import _stable, objects
+from tests.support.golden import check_golden, objects
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -39,11 +38,7 @@ def rendered() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_rendered_file_matches_golden(rendered: dict[str, str], name: str) -> None:
-    golden = GOLDEN / "include" / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_text(_stable(rendered[name]))
-    assert _stable(rendered[name]) == golden.read_text()
+    check_golden(GOLDEN / "include" / name, rendered[name])
 
 
 def test_only_our_objects_no_section_the_pbx_owns(rendered: dict[str, str]) -> None:
