@@ -218,14 +218,14 @@ class CarrierAdmin:
                 continue
             found[carrier.id] = {
                 "ami": True,
-                "registration": _registration(carrier, registrations),
+                "registration": registration_status(carrier, registrations),
                 "contact": contact.status if contact else "Unknown",
                 "roundtrip_ms": contact.roundtrip_ms if contact else None,
             }
         return found
 
 
-def _registration(carrier: Carrier, registrations: Mapping[str, str]) -> str:
+def registration_status(carrier: Carrier, registrations: Mapping[str, str]) -> str:
     """The status of the carrier's registration; an existing endpoint without one the PBX
     lists does not register (a trunk with `registration: none` in FreePBX)."""
     name = carrier.registration_name

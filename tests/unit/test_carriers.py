@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from ari_app.carrier_admin import registration_status
 from ari_app.carrier_config import read_carriers
 from ari_app.carriers import Carrier
 from ari_app.config_reader import Reader
@@ -120,3 +121,15 @@ def test_trunk_options_are_read_and_checked() -> None:
                 "outbound_proxy", "from_domain", "headers.Via", "headers.X-Ari-App-Request",
                 "headers.X-Ok", "headers.X-Line"):
         assert any(p.startswith(f"carriers.house.{key}:") for p in problems), (key, problems)
+
+
+def test_health_reads_the_registration_that_belongs_to_the_carrier() -> None:
+    listed = {"my-trunk": "Registered", "carrier-c1-reg": "Rejected"}
+    assert registration_status(existing(endpoint="my-trunk")[0], listed) == "Registered"
+    assert registration_status(existing(endpoint="other")[0], listed) == "not-registering"
+    assert registration_status(existing(endpoint="my-trunk", registration="gone")[0], listed) == \
+        "not-registering"
+    ours = carrier(username="u", password="p", register=True)
+    assert registration_status(ours, listed) == "Rejected"
+    assert registration_status(ours, {}) == "Unregistered"  # ours, not yet listed
+    assert registration_status(carrier(), listed) == "not-registering"
