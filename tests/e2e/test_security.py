@@ -214,7 +214,9 @@ SECRETS_FROM_CONFIG = ("ari.password", "ami.secret", "callbacks.secret")
 def test_no_secret_appears_in_any_log_of_the_whole_run() -> None:
     """Runs after every other test: their logs and Asterisk's hold no code or secret."""
     config = yaml.safe_load(CONFIG.read_text())
-    secrets = {"the code 123456": "123456", "the simulated trunk password": "acme-trunk-pass"}
+    secrets = {"the code 123456": "123456", "the simulated trunk password": "acme-trunk-pass",
+               "the challenging trunk's password": "challenge-me-7",
+               "the 407 proxy's password": "proxy-pw-3"}
     for dotted in SECRETS_FROM_CONFIG:
         section, name = dotted.split(".")
         secrets[dotted] = str(config[section][name])

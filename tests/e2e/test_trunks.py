@@ -44,7 +44,9 @@ def security(request_id: str) -> dict[str, str]:
 
 
 def call(service: ApiProcess, carrier_id: str) -> str:
+    """The canonical TTS request with its code said once (a shorter call to hear)."""
     body: dict[str, Any] = seed("tts") | {"carrier_id": carrier_id}
+    body["playlist"] = body["playlist"][:1]
     return service.place(body)
 
 
@@ -57,11 +59,11 @@ def test_each_kind_of_trunk_carries_the_code(service: ApiProcess) -> None:
         seen = security(request_id)
         assert (seen["trunk"], seen["tls"], seen["srtp"]) == (trunk, tls, srtp), \
             (carrier_id, seen)
-        words = transcribe(recording(request_id), digits=len(CODE), readings=2, female=True)
+        words = transcribe(recording(request_id), digits=len(CODE), readings=1, female=True)
         codes = codes_heard(words)
-        assert len(codes) == 2, (carrier_id, words)
-        for heard in codes:  # one digit may be misheard over 8 kHz (see test_calls)
-            assert in_order(heard, CODE) >= len(CODE) - 1, (carrier_id, heard, words)
+        assert len(codes) == 1, (carrier_id, words)
+        # One digit may be misheard over 8 kHz (see test_calls).
+        assert in_order(codes[0], CODE) >= len(CODE) - 1, (carrier_id, codes, words)
     # Options that work on any trunk, the PBX's own too: the caller ID withheld
     # (Privacy: id) and the carrier's account header.
     house = security(placed["house"])
@@ -70,7 +72,8 @@ def test_each_kind_of_trunk_carries_the_code(service: ApiProcess) -> None:
 
 
 def test_the_pbx_s_own_trunk_reports_its_health(service: ApiProcess, lab: Lab) -> None:
-    deadline = time.monotonic() + 40  # the hand-written aor qualifies every 30 s
+    lab.instance("pbx").cli("pjsip qualify house-trunk")  # not its next 30-s round
+    deadline = time.monotonic() + 40
     while True:
         carriers = service.request("GET", "/health")[1]["carriers"]
         if carriers["house"]["contact"] == "Reachable" or time.monotonic() > deadline:
@@ -134,3 +137,6 @@ def test_a_certificate_that_does_not_name_the_host_is_refused(service: ApiProces
         service.request("DELETE", "/carriers/unnamed")
     assert status["state"] == "failed", status
     assert invites([request_id]) == {request_id: 0}
+    log = (VAR / "asterisk" / "pbx" / "log" / "messages.log").read_text()
+    assert re.search(r"'127\.0\.0\.2' .* server identity does not match", log), \
+        "refused for another reason than the certificate's names"
