@@ -90,14 +90,14 @@ define install_debs
 	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
 	  fi; \
 	  export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1; \
-	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    echo "[setup] no service is started by this install (prometheus, postgresql)"; \
+	    trap 'rm -f /usr/sbin/policy-rc.d' EXIT INT TERM; \
 	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; \
 	  fi; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends \
-	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $$missing; \
-	  status=$$?; if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
-	  [ $$status -eq 0 ] || exit $$status; \
+	    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $$missing \
+	    || exit $$?; \
 	  case " $$missing " in *" prometheus "*) if [ -d /run/systemd/system ]; then \
 	    echo "[setup] prometheus: only promtool is used; its service stays off at boot"; \
 	    systemctl disable -q prometheus 2>/dev/null || true; fi;; esac; \

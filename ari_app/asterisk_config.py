@@ -30,9 +30,11 @@ def read_asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | 
         sip=reader.address("sip", "127.0.0.1:5060"),
         http=reader.address("http", "127.0.0.1:8088"),
         ami=reader.address("ami", "127.0.0.1:5038"),
-        tls=_tls(reader.section("tls")) if reader.data.get("tls") is not None else None,
+        tls=_tls(reader.section("tls"), reader.data.get("sip"))
+        if reader.data.get("tls") is not None else None,
         pjsip_includes=reader.texts("pjsip_includes", (), pattern=_INCLUDE),
         transports=_transports(reader.section("transports")),
+        templates=optional_path(reader.text("templates", None, conf=False), base),
         layout=reader.text("layout", "asterisk"),
         freepbx_transport_ip=reader.text("freepbx_transport_ip", "0.0.0.0"),
     )
@@ -61,9 +63,12 @@ def _transports(reader: Reader) -> MappingProxyType[str, str]:
     return MappingProxyType(names)
 
 
-def _tls(reader: Reader) -> TlsSettings:
+def _tls(reader: Reader, sip: object) -> TlsSettings:
+    # On the SIP transport's address by default: loopback in the sandbox, the address
+    # carriers reach (and calls leave from) in a deployment.
+    host = str(sip).rpartition(":")[0] if isinstance(sip, str) and ":" in sip else "127.0.0.1"
     tls = TlsSettings(
-        listen=reader.address("listen", "0.0.0.0:5061"),
+        listen=reader.address("listen", f"{host}:5061"),
         ca_file=reader.text("ca_file", "/etc/ssl/certs/ca-certificates.crt", pattern=_PATH),
         verify_server=reader.flag("verify_server", True),
         cert_file=reader.text("cert_file", None, pattern=_PATH),
@@ -75,12 +80,13 @@ def _tls(reader: Reader) -> TlsSettings:
     return tls
 
 
-def check_tls(asterisk: AsteriskSettings, carriers: Iterable[Carrier],
-              problems: list[str]) -> None:
+def check_tls(asterisk: AsteriskSettings, carriers: Iterable[Carrier], problems: list[str],
+              *, layout: str | None = None) -> None:
     """A carrier over TLS needs a TLS transport: ours (`asterisk.tls`), the PBX's own
-    (`asterisk.transports.tls`), or on FreePBX, FreePBX's."""
+    (`asterisk.transports.tls`), or on FreePBX, FreePBX's. `layout`: the one rendered, when
+    it is not the configured one."""
     if asterisk.tls is not None or "tls" in asterisk.transports or \
-            asterisk.layout == "freepbx":
+            (layout or asterisk.layout) == "freepbx":
         return
     for carrier in carriers:
         if carrier.rendered and carrier.transport == "tls":

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import yaml
 
 from ari_app.ami import Ami
 from ari_app.carriers import TRUNK_PREFIX, Carrier
-from ari_app.config import parse, read_carriers_file
+from ari_app.config import parse, read_carriers_file, yaml_problem
 from ari_app.errors import (
     AmiError,
     CarrierRejected,
@@ -38,7 +38,8 @@ from ari_app.errors import (
     NotFound,
     RenderError,
 )
-from ari_app.render import render_all, write_atomically
+from ari_app.layouts import layout_named, read_if_any, render_all
+from ari_app.render import write_atomically
 from ari_app.settings import Current, Settings
 
 log = logging.getLogger(__name__)
@@ -136,21 +137,33 @@ class CarrierAdmin:
                        if self.settings.carriers.get(c) != carrier]
         # Carriers only change the PJSIP files (on every node): pjsip.conf, the include
         # layout's pjsip_ari-app.conf, or on FreePBX its pjsip.<type>_custom.conf files.
+        layout = layout_named(settings.asterisk.layout)
         rendered = render_all(settings, source=str(self.settings.source),
-                              layout=settings.asterisk.layout)
+                              layout=settings.asterisk.layout,
+                              overrides=settings.asterisk.templates)
         pjsip = {name: text for name, text in rendered.items() if name.startswith("pjsip")}
-        files = {path: _dump(mapping)}
+        targets: dict[Path, str] = {}
         for node in self.settings.asterisk_nodes:
             config_dir = node.config_dir or self.settings.config_dir
             assert config_dir is not None
-            files.update({config_dir / name: text for name, text in pjsip.items()})
-        before: dict[Path, str | None] = {}
+            targets.update({config_dir / name: text for name, text in pjsip.items()})
+        try:  # everything read, and checked ours, before anything is written
+            before = {p: read_if_any(p) for p in (path, *targets)}
+        except RenderError as exc:
+            raise Conflict(f"{exc}; nothing was changed", field=None) from exc
+        foreign = [p for p in targets if not layout.is_ours(before[p])]
+        if foreign:
+            raise Conflict(f"{foreign[0]} holds lines ari-app did not write (asterisk.layout is "
+                           f"{settings.asterisk.layout}); nothing was changed", field=None)
+        written: dict[Path, str | None] = {}
         try:
-            _write_all(files, before)  # small files, rare changes
+            _replace(path, _dump(mapping), before, written, write_atomically)
+            for target, text in targets.items():
+                _replace(target, text, before, written, layout.write)
             await self._reload_and_check(settings)
         except (AmiError, RenderError) as exc:
             log.error("carrier change refused, restoring the previous config: %s", exc)
-            _restore(before)
+            _restore(written)
             try:
                 await self._ami.reload_pjsip()
             except AmiError as again:
@@ -159,10 +172,11 @@ class CarrierAdmin:
                                   "configuration is back in place", field=None) from exc
         self._current.replace(settings)
         for carrier_id in changed_ids:
-            if settings.carriers[carrier_id].qualify_frequency == 0:
-                continue  # its admin turned OPTIONS off: a carrier may count them as abuse
+            carrier = settings.carriers[carrier_id]
+            if not carrier.rendered or carrier.qualify_frequency == 0:
+                continue  # the PBX's own, or OPTIONS turned off: a carrier may count them
             try:  # reachability known now, not at the next qualify interval
-                await self._ami.qualify(settings.carriers[carrier_id].trunk)
+                await self._ami.qualify(carrier.trunk)
             except AmiError as exc:
                 log.warning("qualify after the change failed: %s", exc)
 
@@ -178,8 +192,10 @@ class CarrierAdmin:
             message = "; ".join(p.split(".", 2)[-1] if p.startswith("carriers.") else p
                                 for p in exc.problems)
             raise InvalidField(message, field=field) from exc
-        except (OSError, yaml.YAMLError) as exc:
-            raise Conflict(f"cannot read {source}: {exc}", field=None) from exc
+        except OSError as exc:
+            raise Conflict(f"cannot read {source}: {exc.strerror}", field=None) from exc
+        except yaml.YAMLError as exc:
+            raise Conflict(f"{source} is not valid YAML ({yaml_problem(exc)})", field=None) from exc
         return dataclasses.replace(settings, source=self.settings.source)
 
     async def _reload_and_check(self, settings: Settings) -> None:
@@ -226,12 +242,14 @@ class CarrierAdmin:
 
 
 def registration_status(carrier: Carrier, registrations: Mapping[str, str]) -> str:
-    """The status of the carrier's registration; an existing endpoint without one the PBX
-    lists does not register (a trunk with `registration: none` in FreePBX)."""
+    """The status of the carrier's registration. An existing endpoint with none the PBX
+    lists by its name does not register (a FreePBX trunk set not to); one whose
+    `registration` is named but not listed is Unregistered, so the alert fires."""
     name = carrier.registration_name
-    if name is None or (not carrier.rendered and name not in registrations):
+    if name is None or (carrier.endpoint is not None and carrier.registration is None
+                        and name not in registrations):
         return "not-registering"
-    return registrations.get(name, "Unregistered")
+    return registrations.get(name, "Unregistered")  # named, yet Asterisk lists none
 
 
 def _ami_down(exc: AmiError) -> dict[str, Any]:
@@ -257,22 +275,27 @@ def _dump(mapping: Mapping[str, Any]) -> str:
     return header + yaml.safe_dump(dict(mapping), sort_keys=True, allow_unicode=True)
 
 
-def _write_all(files: Mapping[Path, str], before: dict[Path, str | None]) -> None:
-    """Write the files that change, atomically, each keeping what it held as
-    `<name>.previous`; `before` gets what they held (None: did not exist)."""
-    for path, text in files.items():
-        old = path.read_text(encoding="utf-8") if path.exists() else None
-        if old == text:
-            continue
-        before[path] = old
-        if old is not None:
-            write_atomically(path.with_name(path.name + ".previous"), old)
-        write_atomically(path, text)
+def _replace(path: Path, text: str, before: Mapping[Path, str | None],
+             written: dict[Path, str | None], write: Callable[[Path, str], None]) -> None:
+    """Write `path` if it changes, keeping what it held as `<name>.previous`; `written`
+    gets what it held (None: it did not exist), for `_restore`."""
+    old = before[path]
+    if old == text:
+        return
+    if old is not None:
+        write_atomically(path.with_name(path.name + ".previous"), old)
+    written[path] = old
+    write(path, text)
 
 
-def _restore(before: Mapping[Path, str | None]) -> None:
-    for path, old in before.items():
-        if old is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_atomically(path, old)
+def _restore(written: Mapping[Path, str | None]) -> None:
+    """Put back what each written file held; one that cannot be is logged, and the
+    others are still put back."""
+    for path, old in written.items():
+        try:
+            if old is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomically(path, old)
+        except (OSError, RenderError) as exc:
+            log.error("could not put back %s: %s", path, exc)

@@ -104,7 +104,7 @@ def _headers(h: Reader) -> tuple[tuple[str, str], ...]:
                            f"{', '.join(sorted(HEADER_NAMES))})")
             continue
         value = h.text(name, pattern=_HEADER_VALUE, conf=False)
-        if "$" in value or "," in value:  # ARI sets them through a dialplan function
+        if "$" in value or "," in value:  # a precaution: nothing in them is evaluated
             h.problem(key, "may not contain '$' or ','")
         headers.append((name, value))
     h.seen.update(h.data)
@@ -138,6 +138,12 @@ def _check(carrier: Carrier, c: Reader) -> None:
         c.problem(c.key("register"), "registration needs username and password")
     if (carrier.username is None) != (carrier.password is None):
         c.problem(c.key("password"), "username and password go together")
+    if carrier.media_encryption == "sdes" and carrier.transport != "tls" and carrier.rendered:
+        c.problem(c.key("media_encryption"), "sdes sends the SRTP keys in the SDP: only over "
+                                             "transport tls")
+    if carrier.caller_id_privacy and carrier.caller_id_header == "none":
+        c.problem(c.key("caller_id_privacy"), "a withheld caller ID still goes to the carrier "
+                                              "in PAI or RPID: caller_id_header may not be none")
     if carrier.endpoint is not None and carrier.endpoint.startswith(TRUNK_PREFIX):
         c.problem(c.key("endpoint"), f"names starting '{TRUNK_PREFIX}' are the ones we render")
     if carrier.registration is not None and carrier.endpoint is None:

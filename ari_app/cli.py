@@ -13,7 +13,7 @@ from pathlib import Path
 from ari_app import config
 from ari_app.errors import AriAppError, ConfigError
 from ari_app.install import install_service, installed_version
-from ari_app.render import render_all, write_all
+from ari_app.layouts import render_all, write_all
 from ari_app.settings import LAYOUTS, Settings
 
 KEY_ENV = "ARI_APP_KEY"
@@ -122,6 +122,17 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_layout_as_carrier_changes(settings: Settings, layout: str, out: Path) -> None:
+    """Carrier changes through the API rewrite asterisk.config_dir in asterisk.layout:
+    files of another layout there would be replaced by them (FreePBX's pjsip.conf...)."""
+    config_dirs = {d.resolve() for d in (settings.config_dir,
+                                         *(n.config_dir for n in settings.nodes)) if d}
+    if layout != settings.asterisk.layout and out.resolve() in config_dirs:
+        raise ConfigError([f"asterisk.layout: is {settings.asterisk.layout}, and carrier "
+                           f"changes write that layout into {out}: set it to {layout} "
+                           "before rendering this layout there"])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -131,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(args.config)
         if args.command == "render":
             layout = args.layout or settings.asterisk.layout
+            _same_layout_as_carrier_changes(settings, layout, args.out)
             rendered = render_all(settings, source=str(args.config or "settings"),
-                                  layout=layout, overrides=args.templates)
+                                  layout=layout,
+                                  overrides=args.templates or settings.asterisk.templates)
             for path in write_all(rendered, args.out, layout=layout):
                 print(f"wrote {path}")
         elif args.command == "check-config":

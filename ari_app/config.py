@@ -78,7 +78,14 @@ def read_yaml(path: Path) -> object:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML ({exc})"]) from exc
+        raise ConfigError([f"{path}: not valid YAML ({yaml_problem(exc)})"]) from exc
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without the line itself: it may hold a password."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{problem}, line {mark.line + 1} column {mark.column + 1}" if mark else problem
 
 
 def parse(data: object, *, base: Path, managed: object = None) -> Settings:

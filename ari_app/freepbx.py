@@ -26,6 +26,7 @@ from ari_app.render import (
     Layout,
     ari_context,
     carrier_context,
+    existing_carriers,
     extensions_context,
     manager_context,
     rendered_carriers,
@@ -50,9 +51,7 @@ def pjsip_context(settings: Settings) -> dict[str, object]:
     return {
         "carriers": [carrier_context(c, transport_name=transport_name(settings, c.transport))
                      for c in rendered_carriers(settings)],
-        "existing": [{"id": c.id, "endpoint": c.endpoint} for c in
-                     (settings.carriers[k] for k in sorted(settings.carriers))
-                     if not c.rendered],
+        "existing": existing_carriers(settings),
     }
 
 

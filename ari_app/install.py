@@ -131,7 +131,7 @@ def unwritable(config_text: str, unit: str) -> list[Path]:
     try:
         settings = config.parse(yaml.safe_load(config_text), base=CONFIG_DIR)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML ({exc})"]) from exc
+        raise ConfigError([f"not valid YAML ({config.yaml_problem(exc)})"]) from exc
     written = [settings.media.dir,
                settings.key_file or settings.storage_path.parent / "ari-app.key"]
     if settings.storage_url is None:

@@ -52,8 +52,9 @@ class TlsSettings:
 
 
 LAYOUTS = ("asterisk", "include", "freepbx")
-"""The sets of files `render` can write: Asterisk's own `.conf` files (render.py), or only
-the custom files a FreePBX includes (freepbx.py)."""
+"""The sets of files `render` can write (layouts.py): Asterisk's own `.conf` files whole,
+only our objects for an admin's files to include, or only the custom files a FreePBX
+includes."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class AsteriskSettings:
     tls: TlsSettings | None = None
     pjsip_includes: tuple[str, ...] = ()
     """The PBX's own files our pjsip.conf includes, so its objects survive every render."""
+    templates: Path | None = None
+    """A folder of templates that shadow the packaged ones, for every render (the CLI's and
+    carrier changes')."""
     transports: Mapping[str, str] = field(default_factory=dict)
     """The PBX's own transport to use for a protocol (`udp: transport-udp`): we render none
     for that protocol, so nothing binds its port twice."""

@@ -2,7 +2,7 @@
 scraping its /metrics every second, and a few minutes of mixed traffic; then each panel
 of monitoring/grafana-dashboard.json is drawn from Prometheus into docs/dashboard.png.
 
-    make bench-dashboard     (or: .venv/bin/python -m bench.dashboard [--seconds 180])
+    make bench-dashboard     (or: .venv/bin/python -m bench.dashboard [--seconds 150])
 
 The traffic: two calls a second, most answered, some busy (…486), some never answered
 (…480), some over the trunk that answers 503 (failing over to the next carrier); a burst
@@ -95,7 +95,7 @@ async def traffic(url: str, key: str, seconds: int) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--seconds", type=int, default=150)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     with running(ARI_PASSWORD) as lab:

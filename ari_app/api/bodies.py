@@ -72,23 +72,29 @@ def call_status(record: CallRecord, *, position: int | None = None,
 
 
 def carrier(carrier: Carrier, *, managed: bool, load: CarrierLoad) -> dict[str, object]:
-    """A carrier as the API shows it: everything but the password, and its use now."""
+    """A carrier as the API shows it: everything but the password, and its use now. The
+    trunk options of a carrier on the PBX's own endpoint are the PBX's: shown as null."""
+    trunk: dict[str, object] = {
+        "host": carrier.host, "port": carrier.port, "transport": carrier.transport,
+        "codecs": list(carrier.codecs), "username": carrier.username,
+        "register": carrier.register, "dtmf_mode": carrier.dtmf_mode,
+        "media_encryption": carrier.media_encryption,
+        "outbound_proxy": carrier.outbound_proxy, "from_user": carrier.from_user,
+        "from_domain": carrier.from_domain, "caller_id_header": carrier.caller_id_header,
+        "qualify_frequency": carrier.qualify_frequency,
+    }
+    if not carrier.rendered:
+        trunk = dict.fromkeys(trunk)
     return {
-        "id": carrier.id, "name": carrier.name, "host": carrier.host, "port": carrier.port,
-        "transport": carrier.transport, "prefix": carrier.prefix, "codecs": list(carrier.codecs),
+        "id": carrier.id, "name": carrier.name, **trunk, "prefix": carrier.prefix,
         "number_format": carrier.number_format, "country_code": carrier.country_code or None,
-        "national_prefix": carrier.national_prefix, "username": carrier.username,
-        "password_set": carrier.password is not None, "register": carrier.register,
+        "national_prefix": carrier.national_prefix,
+        "password_set": carrier.password is not None,
         "caller_ids": list(carrier.caller_ids), "max_channels": carrier.max_channels,
         "max_cps": carrier.max_cps, "priority": carrier.priority,
         "failover_group": carrier.failover_group, "media_base_url": carrier.media_base_url,
-        "dtmf_mode": carrier.dtmf_mode, "endpoint": carrier.endpoint,
-        "registration": carrier.registration, "media_encryption": carrier.media_encryption,
-        "outbound_proxy": carrier.outbound_proxy, "from_user": carrier.from_user,
-        "from_domain": carrier.from_domain, "caller_id_header": carrier.caller_id_header,
-        "caller_id_privacy": carrier.caller_id_privacy,
-        "qualify_frequency": carrier.qualify_frequency,
-        "headers": dict(carrier.headers),
+        "endpoint": carrier.endpoint, "registration": carrier.registration,
+        "caller_id_privacy": carrier.caller_id_privacy, "headers": dict(carrier.headers),
         "managed": managed, "live_calls": load.live_calls,
         "held_back_seconds": load.held_back_seconds,
     }

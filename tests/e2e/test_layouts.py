@@ -76,8 +76,6 @@ def pbx(request: pytest.FixtureRequest, lab: Lab) -> Iterator[tuple[str, Instanc
 def test_calls_go_out_through_our_trunks_and_the_pbx_s_own(
         pbx: tuple[str, Instance, ApiProcess]) -> None:
     layout, node, service = pbx
-    own = sorted(p.name for p in (SKELETONS / layout).glob("*.conf"))
-    before = digests(node.base / "etc", own)
     ids = {carrier: service.place(tts_call("+12125551212", SHORT) | {"carrier_id": carrier})
            for carrier in ("74445609", "tls", "house")}
     for carrier, request_id in ids.items():
@@ -87,7 +85,6 @@ def test_calls_go_out_through_our_trunks_and_the_pbx_s_own(
     for carrier, transport in TRANSPORTS[layout].items():
         shown = node.cli(f"pjsip show endpoint carrier-{carrier}")
         assert f"transport                          : {transport}" in shown, shown
-    assert digests(node.base / "etc", own) == before  # the PBX's own files: untouched
 
 
 def test_a_carrier_added_through_the_api_lands_in_our_files_only(

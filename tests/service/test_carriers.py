@@ -12,7 +12,7 @@ import yaml
 from aiohttp.test_utils import TestClient
 
 from ari_app.config import load
-from ari_app.render import render_all, write_all
+from ari_app.layouts import render_all, write_all
 from sandbox.lab import HERE, HOUSE_TRUNK
 from tests.service.fake_ami import FakeAmi
 from tests.service.rig import Rig

@@ -37,5 +37,7 @@ def objects(text: str) -> Objects:
             continue
         key, _, value = line.partition("=")
         assert found, f"an option outside any section: {line}"
+        # Asterisk would cut the value at a bare ';' (a comment): ours are escaped.
+        assert not re.search(r"(?<!\\);", value), f"an unescaped ';' in: {line}"
         found[-1][1].append((key.strip(), value.strip()))
     return [(name, dict(options).get("type", ""), tuple(options)) for name, options in found]

@@ -32,4 +32,5 @@ def test_a_carrier_s_headers_and_a_withheld_caller_id_go_on_the_channel() -> Non
     assert "callerId" not in params  # ARI would set it back to presentation allowed
     assert variables["CONNECTEDLINE(num,i)"] == "+15550100"
     assert variables["CONNECTEDLINE(pres,i)"] == "prohib"
+    assert variables["CALLERID(pres)"] == "prohib"
     assert variables["PJSIP_HEADER(add,X-Ari-App-Request)"] == "r1"

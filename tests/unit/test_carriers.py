@@ -127,9 +127,19 @@ def test_health_reads_the_registration_that_belongs_to_the_carrier() -> None:
     listed = {"my-trunk": "Registered", "carrier-c1-reg": "Rejected"}
     assert registration_status(existing(endpoint="my-trunk")[0], listed) == "Registered"
     assert registration_status(existing(endpoint="other")[0], listed) == "not-registering"
-    assert registration_status(existing(endpoint="my-trunk", registration="gone")[0], listed) == \
-        "not-registering"
+    # Named, yet not listed: a typo or a registration gone, so the alert must fire.
+    assert registration_status(existing(endpoint="my-trunk", registration="gone")[0],
+                               listed) == "Unregistered"
     ours = carrier(username="u", password="p", register=True)
     assert registration_status(ours, listed) == "Rejected"
     assert registration_status(ours, {}) == "Unregistered"  # ours, not yet listed
     assert registration_status(carrier(), listed) == "not-registering"
+
+
+def test_options_that_would_defeat_themselves_are_refused() -> None:
+    problems = read_problems({"host": "h.example", "media_encryption": "sdes"})
+    assert any(p.startswith("carriers.house.media_encryption: sdes sends the SRTP keys")
+               for p in problems), problems
+    problems = read_problems({"host": "h.example", "caller_id_privacy": True,
+                              "caller_id_header": "none"})
+    assert any(p.startswith("carriers.house.caller_id_privacy:") for p in problems), problems

@@ -17,9 +17,9 @@ import yaml
 from ari_app.carrier_admin import CarrierAdmin
 from ari_app.cli import main
 from ari_app.config import load
-from ari_app.errors import ConfigError, RenderError
+from ari_app.errors import ConfigError, Conflict, RenderError
 from ari_app.freepbx import FILES, MARKER
-from ari_app.render import render_all, write_all
+from ari_app.layouts import render_all, write_all
 from ari_app.settings import LAYOUTS, Current, Settings
 from tests.support.golden import Objects, check_golden, objects
 
@@ -210,3 +210,32 @@ def _settings(tmp_path: Path, *, carriers_file: str | None = None, **asterisk: A
     config = tmp_path / "ari-app.yaml"
     config.write_text(yaml.safe_dump(data))
     return load(config)
+
+
+async def test_carrier_changes_never_replace_an_admin_s_file_nor_half_apply(
+        tmp_path: Path) -> None:
+    settings = _settings(tmp_path, layout="freepbx", tls=None, config_dir="etc",
+                         carriers_file="carriers.yaml")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "pjsip.endpoint_custom.conf").write_text("[mine]\ntype = endpoint\n")
+    admin = CarrierAdmin(current=Current(settings),
+                         ami=EndpointsAmi(etc))  # type: ignore[arg-type]
+    with pytest.raises(Conflict, match=r"pjsip\.endpoint_custom\.conf holds lines ari-app "
+                                       r"did not write \(asterisk\.layout is freepbx\)"):
+        await admin.create({"id": "beta", "host": "sip.beta.example"})
+    assert (etc / "pjsip.endpoint_custom.conf").read_text() == "[mine]\ntype = endpoint\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ari-app.yaml", "etc"]
+
+    (etc / "pjsip.endpoint_custom.conf").write_text("")  # as FreePBX creates it
+    (etc / "pjsip.auth_custom.conf").write_bytes(b"\xff\xfe not text")
+    with pytest.raises(Conflict, match=r"cannot read .*pjsip\.auth_custom\.conf"):
+        await admin.create({"id": "beta", "host": "sip.beta.example"})
+    assert not (tmp_path / "carriers.yaml").exists()  # read all first: nothing written
+    assert (etc / "pjsip.endpoint_custom.conf").read_text() == ""
+
+    (etc / "pjsip.auth_custom.conf").unlink()
+    await admin.create({"id": "beta", "host": "sip.beta.example"})
+    made = etc / "pjsip.aor_custom.conf"  # new: as FreePBX's own are, not owner-only
+    assert stat.S_IMODE(made.stat().st_mode) == 0o640
+    assert "[carrier-beta]" in made.read_text()

@@ -17,7 +17,7 @@ import yaml
 from ari_app.config import parse
 from ari_app.errors import RenderError
 from ari_app.include_layout import FILES, MARKER
-from ari_app.render import render_all, write_all
+from ari_app.layouts import render_all, write_all
 from ari_app.settings import Settings
 from tests.support.golden import check_golden, objects
 

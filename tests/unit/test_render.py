@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 from ari_app.config import load, parse
+from ari_app.config_reader import Address
 from ari_app.errors import ConfigError, RenderError
-from ari_app.render import RENDERERS, password_hash, render_all, write_all, write_atomically
+from ari_app.layouts import render_all, write_all
+from ari_app.render import RENDERERS, password_hash, write_atomically
 from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -102,3 +104,32 @@ def test_on_an_existing_pbx_its_own_transports_are_used_and_none_rendered() -> N
         parse(data, base=GOLDEN)
     assert {p.split(":")[0] for p in refused.value.problems} >= {
         "asterisk.transports.sctp", "asterisk.transports.udp", "carriers.secure.transport"}
+
+
+def test_rendering_another_layout_where_carrier_changes_write_is_refused(
+        tmp_path: Path) -> None:
+    data = yaml.safe_load((GOLDEN / "settings.yaml").read_text())
+    data["asterisk"]["config_dir"] = "etc"
+    config = tmp_path / "ari-app.yaml"
+    config.write_text(yaml.safe_dump(data))
+    refused = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(config), "render",
+                              "--layout", "freepbx", "--out", str(tmp_path / "etc")],
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode == 2 and "asterisk.layout: is asterisk" in refused.stderr
+    assert not (tmp_path / "etc").exists()
+
+
+def test_a_yaml_error_names_the_line_never_shows_it(tmp_path: Path) -> None:
+    config = tmp_path / "ari-app.yaml"
+    config.write_text('ami:\n  secret: "s3cret-value\n  username: x\n')
+    result = subprocess.run([sys.executable, "-m", "ari_app", "--config", str(config),
+                             "check-config"], capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "line" in result.stderr, result.stderr
+    assert "s3cret-value" not in result.stderr + result.stdout
+
+
+def test_our_tls_transport_listens_where_sip_does_by_default() -> None:
+    data = yaml.safe_load((GOLDEN / "settings.yaml").read_text())
+    data["asterisk"] |= {"sip": "10.0.0.5:5060", "tls": {"ca_file": "/etc/ssl/ca.pem"}}
+    tls = parse(data, base=GOLDEN).asterisk.tls
+    assert tls is not None and tls.listen == Address("10.0.0.5", 5061)
