@@ -36,11 +36,11 @@ def security(request_id: str) -> dict[str, str]:
     log = (VAR / "asterisk" / "carrier" / "log" / "messages.log").read_text()
     trunk = re.findall(rf"\] NOTICE\[.*: INVITE for request {request_id} on trunk (\S+)", log)
     found = re.findall(rf"\] NOTICE\[.*: security of request {request_id}: tls (\S*) srtp "
-                       rf"(\S*) privacy (\S*) account (\S*)", log)
+                       rf"(\S*) privacy (\S*) account (\S*) rpid (\S*)", log)
     assert len(trunk) == 1 and len(found) == 1, (trunk, found)
-    tls, srtp, privacy, account = found[0]
+    tls, srtp, privacy, account, rpid = found[0]
     return {"trunk": trunk[0], "tls": tls, "srtp": srtp, "privacy": privacy,
-            "account": account}
+            "account": account, "rpid": rpid}
 
 
 def call(service: ApiProcess, carrier_id: str) -> str:
@@ -69,6 +69,9 @@ def test_each_kind_of_trunk_carries_the_code(service: ApiProcess) -> None:
     house = security(placed["house"])
     assert (house["privacy"], house["account"]) == ("id", "sandbox-7"), house
     assert security(placed["tls"])["privacy"] == "", "privacy is the house carrier's only"
+    # How the caller ID goes: Remote-Party-ID only where caller_id_header asks for it.
+    assert (security(placed["challenge"])["rpid"], security(placed["tls"])["rpid"]) == \
+        ("1", "0")
 
 
 def test_the_pbx_s_own_trunk_reports_its_health(service: ApiProcess, lab: Lab) -> None:
@@ -140,3 +143,21 @@ def test_a_certificate_that_does_not_name_the_host_is_refused(service: ApiProces
     log = (VAR / "asterisk" / "pbx" / "log" / "messages.log").read_text()
     assert re.search(r"'127\.0\.0\.2' .* server identity does not match", log), \
         "refused for another reason than the certificate's names"
+
+
+def test_an_outbound_proxy_carries_calls_to_a_host_no_one_resolves(
+        service: ApiProcess) -> None:
+    """The trunk's own host does not resolve: only the proxy (the simulated carrier, routing
+    by the Route header we add) can carry the call."""
+    code, created = service.request("POST", "/carriers", {
+        "id": "proxied", "host": "sip.carrier.invalid", "outbound_proxy":
+        "sip:127.0.0.1:5070;lr", "qualify_frequency": 0, "caller_ids": ["+15550100"]})
+    assert code == 201, created
+    try:
+        request_id = service.place({"to": "12125551212", "from": "me", "carrier_id": "proxied",
+                                    "playlist": SHORT})
+        status = service.wait_final(request_id)
+    finally:
+        service.request("DELETE", "/carriers/proxied")
+    assert status["state"] == "completed", status
+    assert invites([request_id]) == {request_id: 1}
