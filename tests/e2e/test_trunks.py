@@ -44,9 +44,12 @@ def security(request_id: str) -> dict[str, str]:
 
 
 def call(service: ApiProcess, carrier_id: str) -> str:
-    """The canonical TTS request with its code said once (a shorter call to hear)."""
+    """The canonical TTS request with its code said once (a shorter call to hear), in the
+    male voice: pocketsphinx hears its digits over 8 kHz far better than the female one's
+    (sandbox/ari-app.yaml, verify.voice), and each of four calls must be heard."""
     body: dict[str, Any] = seed("tts") | {"carrier_id": carrier_id}
-    body["playlist"] = body["playlist"][:1]
+    body["playlist"] = [body["playlist"][0] | {
+        "options": body["playlist"][0]["options"] | {"gender": "male"}}]
     return service.place(body)
 
 
@@ -59,7 +62,7 @@ def test_each_kind_of_trunk_carries_the_code(service: ApiProcess) -> None:
         seen = security(request_id)
         assert (seen["trunk"], seen["tls"], seen["srtp"]) == (trunk, tls, srtp), \
             (carrier_id, seen)
-        words = transcribe(recording(request_id), digits=len(CODE), readings=1, female=True)
+        words = transcribe(recording(request_id), digits=len(CODE), readings=1, female=False)
         codes = codes_heard(words)
         assert len(codes) == 1, (carrier_id, words)
         # One digit may be misheard over 8 kHz (see test_calls).
