@@ -26,12 +26,13 @@ _INCLUDE = re.compile(r"^[A-Za-z0-9_./-]{1,250}\.conf$")
 def read_asterisk(reader: Reader, base: Path) -> tuple[AsteriskSettings, Path | None, object]:
     """Where the rendered config makes Asterisk listen, where carrier changes are
     rendered (`config_dir`), and the raw `nodes` (node_config.py)."""
+    sip = reader.address("sip", "127.0.0.1:5060")
     asterisk = AsteriskSettings(
-        sip=reader.address("sip", "127.0.0.1:5060"),
+        sip=sip,
         http=reader.address("http", "127.0.0.1:8088"),
         ami=reader.address("ami", "127.0.0.1:5038"),
-        tls=_tls(reader.section("tls"), reader.data.get("sip"))
-        if reader.data.get("tls") is not None else None,
+        tls=_tls(reader.section("tls"), sip.host) if reader.data.get("tls") is not None
+        else None,
         pjsip_includes=reader.texts("pjsip_includes", (), pattern=_INCLUDE),
         transports=_transports(reader.section("transports")),
         templates=optional_path(reader.text("templates", None, conf=False), base),
@@ -63,10 +64,9 @@ def _transports(reader: Reader) -> MappingProxyType[str, str]:
     return MappingProxyType(names)
 
 
-def _tls(reader: Reader, sip: object) -> TlsSettings:
-    # On the SIP transport's address by default: loopback in the sandbox, the address
+def _tls(reader: Reader, host: str) -> TlsSettings:
+    # On the SIP transport's host by default: loopback in the sandbox, the address
     # carriers reach (and calls leave from) in a deployment.
-    host = str(sip).rpartition(":")[0] if isinstance(sip, str) and ":" in sip else "127.0.0.1"
     tls = TlsSettings(
         listen=reader.address("listen", f"{host}:5061"),
         ca_file=reader.text("ca_file", "/etc/ssl/certs/ca-certificates.crt", pattern=_PATH),

@@ -20,9 +20,9 @@ from ari_app.render import (
     ari_context,
     extensions_context,
     manager_context,
+    our_transports,
     pjsip_context,
     rendered_carriers,
-    transport_context,
 )
 from ari_app.settings import Settings
 
@@ -34,9 +34,8 @@ def _pjsip(settings: Settings) -> dict[str, object]:
     """The asterisk layout's, less `pjsip_includes` (here the admin's file includes ours),
     and with a transport of ours only where a carrier needs one the PBX's own does not give:
     the PBX already binds its SIP port."""
-    used = {c.transport for c in rendered_carriers(settings)} - set(settings.asterisk.transports)
     return pjsip_context(settings) | {
-        "includes": (), "transports": [transport_context(settings, t) for t in sorted(used)]}
+        "includes": (), "transports": our_transports(settings, rendered_carriers(settings))}
 
 
 FILES: Mapping[str, tuple[str, Builder]] = {

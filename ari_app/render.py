@@ -73,6 +73,15 @@ def transport_context(settings: Settings, protocol: str) -> dict[str, object]:
             "bind": f"{sip.host}:{sip.port}"}
 
 
+def our_transports(settings: Settings, carriers: list[Carrier], *,
+                   always: set[str] | None = None) -> list[dict[str, object]]:
+    """A transport of ours for each protocol the carriers use (and `always`), but those
+    `asterisk.transports` gives to the PBX's own."""
+    needed = (always or set()) | {c.transport for c in carriers}
+    return [transport_context(settings, protocol)
+            for protocol in sorted(needed - set(settings.asterisk.transports))]
+
+
 def rendered_carriers(settings: Settings) -> list[Carrier]:
     """The carriers whose PJSIP objects we write, by id; the others are the PBX's own."""
     return [settings.carriers[key] for key in sorted(settings.carriers)
@@ -86,10 +95,9 @@ def pjsip_context(settings: Settings) -> dict[str, object]:
     if problems:
         raise RenderError(problems[0])
     own = settings.asterisk.transports
-    # UDP always, so the PBX has a transport for its endpoints even with no carrier yet.
-    transports = sorted(({"udp"} | {c.transport for c in carriers}) - set(own))
     return {
-        "transports": [transport_context(settings, t) for t in transports],
+        # UDP always, so the PBX has a transport for its endpoints even with no carrier yet.
+        "transports": our_transports(settings, carriers, always={"udp"}),
         "carriers": [carrier_context(c, transport_name=own.get(c.transport) or
                                      TRANSPORT_NAME.format(protocol=c.transport))
                      for c in carriers],

@@ -5,10 +5,12 @@ Each call's code is transcribed from what the simulated carrier recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,29 +97,44 @@ def test_the_pbx_s_own_trunk_reports_its_health(service: ApiProcess, lab: Lab) -
     assert "[house-trunk]" not in rendered and "#include pjsip_house.conf" in rendered
 
 
+@contextlib.contextmanager
+def added_carrier(service: ApiProcess, body: dict[str, Any]) -> Iterator[None]:
+    """A carrier added through the API for the test's time (qualify_frequency 0 in each:
+    no OPTIONS, which a sipp scenario would not expect)."""
+    code, created = service.request("POST", "/carriers", body)
+    assert code == 201, created
+    try:
+        yield
+    finally:
+        service.request("DELETE", f"/carriers/{body['id']}")
+
+
+def short_call(service: ApiProcess, carrier_id: str) -> tuple[str, dict[str, Any]]:
+    """A call of about a second over `carrier_id`: its request id and its final status."""
+    request_id = service.place({"to": "12125551212", "from": "me", "carrier_id": carrier_id,
+                                "playlist": SHORT})
+    return request_id, service.wait_final(request_id)
+
+
 def md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - SIP digest is MD5
 
 
 def test_a_carrier_on_another_stack_challenging_with_407_gets_our_digest(
         service: ApiProcess, tmp_path: Path) -> None:
-    code, created = service.request("POST", "/carriers", PROXY)
-    assert code == 201, created
-    # qualify_frequency 0: no OPTIONS reach the proxy, whose scenario begins with INVITE.
     trace = tmp_path / "messages.log"
-    proxy = subprocess.Popen(
-        ["sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(PROXY["port"]), "-m", "1",
-         "-nostdin", "-trace_msg", "-message_file", str(trace), "-timeout", "60s"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        status = service.wait_final(service.place(
-            {"to": "12125551212", "from": "me", "carrier_id": "proxyauth", "playlist": SHORT}))
-        assert status["state"] == "completed", status
-        assert proxy.wait(timeout=20) == 0, "sipp saw another exchange than its scenario"
-    finally:
-        proxy.kill()
-        service.request("DELETE", "/carriers/proxyauth")
+    with added_carrier(service, PROXY):
+        proxy = subprocess.Popen(
+            ["sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(PROXY["port"]), "-m",
+             "1", "-nostdin", "-trace_msg", "-message_file", str(trace), "-timeout", "60s"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            _, status = short_call(service, "proxyauth")
+            assert status["state"] == "completed", status
+            assert proxy.wait(timeout=20) == 0, "sipp saw another exchange than its scenario"
+        finally:
+            proxy.kill()
     found = re.search(r"Proxy-Authorization: Digest (.+)", trace.read_text())
     assert found, "the second INVITE carried no Proxy-Authorization"
     fields = dict(re.findall(r'(\w+)="?([^",]+)"?', found.group(1)))
@@ -131,16 +148,10 @@ def test_a_carrier_on_another_stack_challenging_with_407_gets_our_digest(
 def test_a_certificate_that_does_not_name_the_host_is_refused(service: ApiProcess) -> None:
     """The carrier's own certificate, on an address it does not name: with verify_server
     the PBX ends the TLS handshake, and no INVITE reaches the carrier."""
-    code, created = service.request("POST", "/carriers", {
-        "id": "unnamed", "host": "127.0.0.2", "port": 5071, "transport": "tls",
-        "from_user": "tlstrunk", "qualify_frequency": 0, "caller_ids": ["+15550100"]})
-    assert code == 201, created
-    try:
-        request_id = service.place({"to": "12125551212", "from": "me", "carrier_id": "unnamed",
-                                    "playlist": SHORT})
-        status = service.wait_final(request_id)
-    finally:
-        service.request("DELETE", "/carriers/unnamed")
+    with added_carrier(service, {
+            "id": "unnamed", "host": "127.0.0.2", "port": 5071, "transport": "tls",
+            "from_user": "tlstrunk", "qualify_frequency": 0, "caller_ids": ["+15550100"]}):
+        request_id, status = short_call(service, "unnamed")
     assert status["state"] == "failed", status
     assert invites([request_id]) == {request_id: 0}
     log = (VAR / "asterisk" / "pbx" / "log" / "messages.log").read_text()
@@ -152,15 +163,9 @@ def test_an_outbound_proxy_carries_calls_to_a_host_no_one_resolves(
         service: ApiProcess) -> None:
     """The trunk's own host does not resolve: only the proxy (the simulated carrier, routing
     by the Route header we add) can carry the call."""
-    code, created = service.request("POST", "/carriers", {
-        "id": "proxied", "host": "sip.carrier.invalid", "outbound_proxy":
-        "sip:127.0.0.1:5070;lr", "qualify_frequency": 0, "caller_ids": ["+15550100"]})
-    assert code == 201, created
-    try:
-        request_id = service.place({"to": "12125551212", "from": "me", "carrier_id": "proxied",
-                                    "playlist": SHORT})
-        status = service.wait_final(request_id)
-    finally:
-        service.request("DELETE", "/carriers/proxied")
+    with added_carrier(service, {
+            "id": "proxied", "host": "sip.carrier.invalid", "outbound_proxy":
+            "sip:127.0.0.1:5070;lr", "qualify_frequency": 0, "caller_ids": ["+15550100"]}):
+        request_id, status = short_call(service, "proxied")
     assert status["state"] == "completed", status
     assert invites([request_id]) == {request_id: 1}
