@@ -149,3 +149,13 @@ class ApiProcess:
                 return status
             time.sleep(poll)
         raise TimeoutError(f"call {request_id} not final after {timeout:.0f} s: {status}")
+
+    def wait_state(self, request_id: str, states: set[str],
+                   timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(request_id)
+            if status["state"] in states:
+                return status
+            time.sleep(0.05)
+        raise AssertionError(f"{request_id} never reached {states}: {self.status(request_id)}")

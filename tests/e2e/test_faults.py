@@ -72,20 +72,9 @@ def ended_once(request_ids: list[str]) -> None:
     assert [ended[i] for i in request_ids] == [1] * len(request_ids), ended
 
 
-def wait_state(service: ApiProcess, request_id: str, states: set[str],
-               timeout: float = 30) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = service.status(request_id)
-        if status["state"] in states:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"{request_id} never reached {states}: {service.status(request_id)}")
-
-
 def test_ari_connection_drop(faulty: ApiProcess, proxy: Proxy, lab: Lab) -> None:
     live = faulty.place(seed("tts"))
-    wait_state(faulty, live, {"answered"})
+    faulty.wait_state(live, {"answered"})
     before = calls_processed(lab, "carrier")
     proxy.cut()
     try:
@@ -112,7 +101,7 @@ def test_connection_down_when_the_first_entry_ends(faulty: ApiProcess, proxy: Pr
     """The dialplan plays the first entry, then hands the channel to the service: if the
     service is unreachable just then, the dialplan tries again until it is back."""
     request_id = faulty.place(seed("tts"))
-    answered = wait_state(faulty, request_id, {"answered"})
+    answered = faulty.wait_state(request_id, {"answered"})
     first_entry = float(str(answered["audio_seconds"])) / 2  # two entries, the same text
     proxy.cut()
     try:
@@ -128,7 +117,7 @@ def test_connection_down_when_the_first_entry_ends(faulty: ApiProcess, proxy: Pr
 
 def test_asterisk_restart_mid_call(faulty: ApiProcess, lab: Lab) -> None:
     live = faulty.place(seed("tts"))
-    wait_state(faulty, live, {"answered"})
+    faulty.wait_state(live, {"answered"})
     pbx = lab.instance("pbx")
     pbx.stop()
     try:
@@ -155,7 +144,7 @@ def test_asterisk_restart_mid_call(faulty: ApiProcess, lab: Lab) -> None:
 def test_service_killed_with_calls_queued_and_live(faulty: ApiProcess, lab: Lab) -> None:
     before = calls_processed(lab, "carrier")
     ids = [faulty.place(seed("tts")) for _ in range(3)]
-    wait_state(faulty, ids[0], {"answered"})
+    faulty.wait_state(ids[0], {"answered"})
     positions = [faulty.status(i)["queue_position"] for i in ids[1:]]
     assert positions == [1, 2]  # one channel: the others wait their turn
     faulty.kill()
