@@ -66,8 +66,7 @@ class CarrierAdmin:
 
     def _managed_file(self) -> Path:
         path = self.settings.carriers_file
-        unrendered = [n for n in self.settings.asterisk_nodes
-                      if (n.config_dir or self.settings.config_dir) is None]
+        unrendered = [n for n in self.settings.asterisk_nodes if n.config_dir is None]
         if path is None or unrendered or self.settings.source is None:
             raise Conflict("carrier management is off: set carriers_file and "
                            "asterisk.config_dir (or each node's config_dir) in the config",
@@ -144,9 +143,8 @@ class CarrierAdmin:
         pjsip = {name: text for name, text in rendered.items() if name.startswith("pjsip")}
         targets: dict[Path, str] = {}
         for node in self.settings.asterisk_nodes:
-            config_dir = node.config_dir or self.settings.config_dir
-            assert config_dir is not None
-            targets.update({config_dir / name: text for name, text in pjsip.items()})
+            assert node.config_dir is not None
+            targets.update({node.config_dir / name: text for name, text in pjsip.items()})
         try:  # everything read, and checked ours, before anything is written
             before = {p: read_if_any(p) for p in (path, *targets)}
         except RenderError as exc:

@@ -125,8 +125,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
 def _same_layout_as_carrier_changes(settings: Settings, layout: str, out: Path) -> None:
     """Carrier changes through the API rewrite asterisk.config_dir in asterisk.layout:
     files of another layout there would be replaced by them (FreePBX's pjsip.conf...)."""
-    config_dirs = {d.resolve() for d in (settings.config_dir,
-                                         *(n.config_dir for n in settings.nodes)) if d}
+    config_dirs = {n.config_dir.resolve() for n in settings.asterisk_nodes if n.config_dir}
     if layout != settings.asterisk.layout and out.resolve() in config_dirs:
         raise ConfigError([f"asterisk.layout: is {settings.asterisk.layout}, and carrier "
                            f"changes write that layout into {out}: set it to {layout} "

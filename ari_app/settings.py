@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -251,8 +251,12 @@ class Settings:
 
     @property
     def asterisk_nodes(self) -> tuple[NodeSettings, ...]:
-        """Every node calls go to (one, named `default`, unless `asterisk.nodes` lists more)."""
-        return self.nodes or (NodeSettings("default", self.ari, self.ami, self.config_dir),)
+        """Every node calls go to (one, named `default`, unless `asterisk.nodes` lists more),
+        each with the folder its carrier changes are rendered into (its own, or
+        `asterisk.config_dir`)."""
+        if not self.nodes:
+            return (NodeSettings("default", self.ari, self.ami, self.config_dir),)
+        return tuple(replace(n, config_dir=n.config_dir or self.config_dir) for n in self.nodes)
 
     @property
     def stasis_app(self) -> str:

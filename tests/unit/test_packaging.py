@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -236,3 +237,13 @@ def test_the_lock_pins_every_dependency_with_hashes() -> None:
                 if inner.marker is not None and inner.marker.evaluate({"extra": extra}):
                     assert canonicalize_name(inner.name) in pins, f"{inner}: make lock"
     assert "psycopg-binary" in pins and "setuptools" in pins and "wheel" in pins
+
+
+def test_the_config_dir_nodes_fall_back_to_is_checked_too() -> None:
+    data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    data["asterisk"]["config_dir"] = "/srv/pbx"  # the unit lets it write /etc/asterisk/ari-app
+    data["asterisk"]["nodes"] = [{"name": "pbx1"},
+                                 {"name": "pbx2", "config_dir": "/etc/asterisk/ari-app"}]
+    unit = (ROOT / "packaging/ari-app.service").read_text()
+    found = install.unwritable(yaml.safe_dump(data), unit)
+    assert Path("/srv/pbx") in found and Path("/etc/asterisk/ari-app") not in found
