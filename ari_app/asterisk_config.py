@@ -64,6 +64,11 @@ def _transports(reader: Reader) -> MappingProxyType[str, str]:
     return MappingProxyType(names)
 
 
+TLS_VERSIONS = {"1.2": "tlsv1_2", "1.3": "tlsv1_3"}
+"""asterisk.tls.version: the PJSIP transport method of each. A method speaks its version
+only: PJSIP offers no "1.2 or later" that Asterisk lets a transport ask for."""
+
+
 def _tls(reader: Reader, host: str) -> TlsSettings:
     # On the SIP transport's host by default: loopback in the sandbox, the address
     # carriers reach (and calls leave from) in a deployment.
@@ -73,7 +78,11 @@ def _tls(reader: Reader, host: str) -> TlsSettings:
         verify_server=reader.flag("verify_server", True),
         cert_file=reader.text("cert_file", None, pattern=_PATH),
         key_file=reader.text("key_file", None, pattern=_PATH),
+        method=TLS_VERSIONS.get(str(reader.raw("version", "1.2")), ""),
     )
+    if not tls.method:
+        reader.problem(reader.key("version"), "must be 1.2 or 1.3 (the TLS version spoken "
+                       "to carriers; PJSIP's own default is 1.0)")
     if bool(tls.cert_file) != bool(tls.key_file):
         reader.problem(reader.key("key_file"), "cert_file and key_file go together")
     reader.finish()

@@ -67,7 +67,7 @@ def transport_context(settings: Settings, protocol: str) -> dict[str, object]:
         return {"name": TRANSPORT_NAME.format(protocol=protocol), "protocol": protocol,
                 "bind": f"{tls.listen.host}:{tls.listen.port}", "ca_file": tls.ca_file,
                 "verify_server": tls.verify_server, "cert_file": tls.cert_file,
-                "key_file": tls.key_file}
+                "key_file": tls.key_file, "method": tls.method}
     sip = settings.asterisk.sip
     return {"name": TRANSPORT_NAME.format(protocol=protocol), "protocol": protocol,
             "bind": f"{sip.host}:{sip.port}"}

@@ -49,6 +49,9 @@ class TlsSettings:
     cert_file: str = ""
     key_file: str = ""
     """Our own certificate, for carriers that ask for one."""
+    method: str = "tlsv1_2"
+    """The transport's `method`: the TLS version spoken. Left unset, PJSIP speaks TLS 1.0,
+    which carriers refuse (and should)."""
 
 
 LAYOUTS = ("asterisk", "include", "freepbx")

@@ -17,6 +17,7 @@ from typing import Any
 from sandbox.api import ApiProcess
 from sandbox.lab import VAR, Lab
 from tests.e2e.observe import SHORT, invites, recording, seed
+from tests.e2e.plain_answerer import plain_answerer
 from tests.e2e.transcribe import codes_heard, in_order, transcribe
 
 CODE = "123456"
@@ -24,6 +25,9 @@ SCENARIO = Path(__file__).parent / "sipp" / "proxy_auth_carrier.xml"
 PROXY = {"id": "proxyauth", "name": "A proxy that answers 407", "host": "127.0.0.1",
          "port": 5082, "username": "acct-407", "password": "proxy-pw-3",
          "qualify_frequency": 0, "caller_ids": ["+15550100"]}
+PLAIN_ANSWER = {"id": "plainanswer", "host": "127.0.0.1", "port": 5084, "transport": "tls",
+                "media_encryption": "sdes", "from_user": "plain", "qualify_frequency": 0,
+                "caller_ids": ["+15550100"]}
 TRUNKS = {
     # carrier id: (the carrier's endpoint that took the call, TLS, SRTP)
     "tls": ("tlstrunk", "1", "0"),
@@ -169,3 +173,20 @@ def test_an_outbound_proxy_carries_calls_to_a_host_no_one_resolves(
         request_id, status = short_call(service, "proxied")
     assert status["state"] == "completed", status
     assert invites([request_id]) == {request_id: 1}
+
+
+def test_a_plain_rtp_answer_to_our_srtp_offer_gets_no_audio_in_clear(
+        service: ApiProcess) -> None:
+    """A carrier that answers our SRTP offer with plain RTP (a downgrade, or a carrier
+    misconfigured) gets not one RTP packet: media_encryption_optimistic is off. And the TLS
+    spoken is 1.2, not PJSIP's default of 1.0, which this carrier would refuse."""
+    tls = VAR / "tls"
+    with plain_answerer(PLAIN_ANSWER["port"], 20500, tls / "carrier.pem",
+                        tls / "carrier.key") as seen, added_carrier(service, PLAIN_ANSWER):
+        _, status = short_call(service, "plainanswer")
+        time.sleep(1)  # RTP sent at the end of the call would arrive now
+    assert seen.requests[:3] == ["INVITE", "ACK", "BYE"], (seen.requests, status)
+    assert seen.tls_versions == ["TLSv1.2"], seen.tls_versions
+    assert re.search(r"m=audio \d+ RTP/SAVP .*\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:",
+                     seen.offers[0]), seen.offers
+    assert seen.rtp_packets == 0, f"{seen.rtp_packets} RTP packets sent in clear"

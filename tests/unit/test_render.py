@@ -133,3 +133,15 @@ def test_our_tls_transport_listens_where_sip_does_by_default() -> None:
     data["asterisk"] |= {"sip": "10.0.0.5:5060", "tls": {"ca_file": "/etc/ssl/ca.pem"}}
     tls = parse(data, base=GOLDEN).asterisk.tls
     assert tls is not None and tls.listen == Address("10.0.0.5", 5061)
+
+
+def test_our_tls_transport_speaks_tls_1_2_unless_told_1_3() -> None:
+    data = yaml.safe_load((GOLDEN / "settings.yaml").read_text())
+    data["asterisk"]["tls"] = {"ca_file": "/etc/ssl/ca.pem"}
+    assert "method = tlsv1_2\n" in render_all(parse(data, base=GOLDEN), source="t")["pjsip.conf"]
+    data["asterisk"]["tls"]["version"] = 1.3
+    assert "method = tlsv1_3\n" in render_all(parse(data, base=GOLDEN), source="t")["pjsip.conf"]
+    data["asterisk"]["tls"]["version"] = 1.0  # PJSIP's own default, refused by carriers
+    with pytest.raises(ConfigError) as caught:
+        parse(data, base=GOLDEN)
+    assert any(p.startswith("asterisk.tls.version:") for p in caught.value.problems)
