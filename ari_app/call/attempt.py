@@ -32,6 +32,7 @@ from ari_app.call.signals import (
     FirstEntryPlayed,
     HungUp,
     KeyPressed,
+    MediaRefused,
     Message,
     PartPlayed,
     PlaybackFailed,
@@ -65,6 +66,8 @@ CHANNEL_LOST = CallError("channel-lost", "the channel vanished while the connect
 ASTERISK_ENDED = CallError("asterisk-ended-channel", "Asterisk ended the call itself, without "
                            "a hangup cause: it was stopping or restarting")
 FIRST_ENTRY_FAILED = CallError("playback-failed", "Asterisk could not play the first entry")
+MEDIA_NOT_ENCRYPTED = CallError("media-not-encrypted", "the carrier answered without SRTP, "
+                                "which its media_encryption demands: nothing was played")
 PART_FAILED = CallError("playback-failed", "Asterisk could not play the playlist (or a "
                         "delivery message)")
 
@@ -158,7 +161,8 @@ class Attempt:
             first_entry=self._script.opening, app=self._app,
             machine_detection=detection.amd.arguments() if detection.enabled else (),
             end_of_greeting=(detection.end_of_greeting, detection.greeting_wait),
-            headers=self._carrier.headers, withhold_caller_id=self._carrier.caller_id_privacy)
+            headers=self._carrier.headers, withhold_caller_id=self._carrier.caller_id_privacy,
+            require_srtp=self._carrier.media_encryption == "sdes")
 
     async def _follow(self) -> Ending:
         """React to the inbox until the channel is gone, within every time limit."""
@@ -242,6 +246,11 @@ class Attempt:
                 if self._answered_at is not None and self._first_audio_ms is None:
                     self._first_audio_ms = (time.monotonic() - self._answered_at) * 1000
                     self._recorder.audio_started(self._first_audio_ms)
+            case MediaRefused():
+                if self._answered_at is None:
+                    await self._answered()
+                if not self._progress.hanging_up:
+                    await self._fail(MEDIA_NOT_ENCRYPTED)
             case FirstEntryPlayed(ok=ok, machine=machine):
                 self._detection.moved_on()
                 await self._first_entry_played(ok, machine)

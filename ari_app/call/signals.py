@@ -32,6 +32,12 @@ class DialplanMoved:
 
 
 @dataclass(frozen=True)
+class MediaRefused:
+    """Answered, but without the SRTP the carrier's media_encryption demands: the dialplan
+    played nothing (the PBX declined the plain stream) and handed the channel over."""
+
+
+@dataclass(frozen=True)
 class AudioStarted:
     """The dialplan started playing the first part."""
 
@@ -80,7 +86,7 @@ class HungUp:
     hangup: Hangup
 
 
-Signal = (Ringing | Answered | DetectionStarted | DialplanMoved | AudioStarted
+Signal = (Ringing | Answered | DetectionStarted | DialplanMoved | MediaRefused | AudioStarted
           | FirstEntryPlayed | KeyPressed | EntryPlayed | PartPlayed | PlaybackFailed | HungUp)
 
 

@@ -26,6 +26,7 @@ from ari_app.call.signals import (
     FirstEntryPlayed,
     HungUp,
     KeyPressed,
+    MediaRefused,
     PartPlayed,
     PlaybackFailed,
     Ringing,
@@ -59,8 +60,11 @@ def channel_dialplan(event: ChannelDialplan) -> Signal | None:
 
 def stasis_start(event: StasisStart) -> Signal:
     # The context passes Playback()'s status (empty if it played nothing), then AMD()'s
-    # status and cause (empty if it did not run) as the application's arguments.
-    playback, status, cause = (*event.args, "", "", "")[:3]
+    # status and cause (empty if it did not run), then `unencrypted` if the SRTP the
+    # carrier demands is missing (and nothing was played), as the application's arguments.
+    playback, status, cause, media = (*event.args, "", "", "", "")[:4]
+    if media == "unencrypted":
+        return MediaRefused()
     machine = MachineCheck(status=status, cause=cause, decision_ms=None) if status else None
     return FirstEntryPlayed(ok=playback != "FAILED", machine=machine)
 

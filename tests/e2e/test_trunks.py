@@ -175,11 +175,12 @@ def test_an_outbound_proxy_carries_calls_to_a_host_no_one_resolves(
     assert invites([request_id]) == {request_id: 1}
 
 
-def test_a_plain_rtp_answer_to_our_srtp_offer_gets_no_audio_in_clear(
+def test_a_plain_rtp_answer_to_our_srtp_offer_fails_and_gets_no_audio(
         service: ApiProcess) -> None:
     """A carrier that answers our SRTP offer with plain RTP (a downgrade, or a carrier
-    misconfigured) gets not one RTP packet: media_encryption_optimistic is off. And the TLS
-    spoken is 1.2, not PJSIP's default of 1.0, which this carrier would refuse."""
+    misconfigured) gets not one RTP packet (media_encryption_optimistic is off), and the
+    call ends failed with nothing played: no code is taken as said where none was heard.
+    The TLS spoken is 1.2, not PJSIP's default of 1.0."""
     tls = VAR / "tls"
     with plain_answerer(PLAIN_ANSWER["port"], 20500, tls / "carrier.pem",
                         tls / "carrier.key") as seen, added_carrier(service, PLAIN_ANSWER):
@@ -190,3 +191,7 @@ def test_a_plain_rtp_answer_to_our_srtp_offer_gets_no_audio_in_clear(
     assert re.search(r"m=audio \d+ RTP/SAVP .*\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:",
                      seen.offers[0]), seen.offers
     assert seen.rtp_packets == 0, f"{seen.rtp_packets} RTP packets sent in clear"
+    assert status["state"] == "failed" and status["answered_at"], status
+    assert status["error"]["error_id"] == "media-not-encrypted", status
+    assert status["delivery"]["verdict"] == "not_delivered", status
+    assert [e["played"] for e in status["entries"]] == [False], status

@@ -129,6 +129,20 @@ async def test_nothing_more_is_played_to_a_call_being_canceled() -> None:
     assert rig.ari.plays == [] and rig.ari.hangups == ["call"]
 
 
+async def test_an_answer_without_the_srtp_demanded_plays_nothing_and_fails() -> None:
+    rig = Rig()
+    task = await rig.started()
+    await rig.router.route(ChannelStateChange("call", "Up", "t1"))
+    await rig.router.route(StasisStart("call", ("", "", "", "unencrypted"), "t2"))
+    await until(lambda: rig.ari.hangups != [])
+    await rig.router.route(destroyed())
+    ending = await task
+
+    assert ending.state is State.FAILED and ending.error is not None
+    assert ending.error.id == "media-not-encrypted" and rig.ari.plays == []
+    assert ending.played == 0
+
+
 async def test_a_channel_lost_is_hung_up_in_case_it_was_still_on_its_way() -> None:
     rig = Rig()
     task = await rig.started()

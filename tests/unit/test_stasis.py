@@ -27,6 +27,7 @@ from ari_app.call.signals import (
     FirstEntryPlayed,
     HungUp,
     KeyPressed,
+    MediaRefused,
     PartPlayed,
     PlaybackFailed,
     Ringing,
@@ -110,6 +111,9 @@ def test_what_each_event_means() -> None:
     assert signal_of(StasisStart("c", ("", "", ""), "t")) == FirstEntryPlayed(ok=True)
     assert signal_of(StasisStart("c", ("", "MACHINE", "MAXWORDS-3-2"), "t")) == \
         FirstEntryPlayed(ok=True, machine=MachineCheck("MACHINE", "MAXWORDS-3-2", None))
+    # SRTP demanded and missing: the dialplan played nothing and says so.
+    assert signal_of(StasisStart("c", ("", "", "", "unencrypted"), "t")) == MediaRefused()
+    assert signal_of(StasisStart("c", ("", "", "", ""), "t")) == FirstEntryPlayed(ok=True)
     assert signal_of(PlaybackFinished("c", "p", "failed", "t")) == PlaybackFailed("p")
     assert signal_of(PlaybackFinished("c", "p", "done", "t")) == PartPlayed("p")
     assert signal_of(ChannelDialplan("c", "Stasis", "t")) is None
