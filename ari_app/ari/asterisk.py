@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 CALL_CONTEXT = "ari-app-call"
-"""The dialplan context a call runs once answered: with SRTP demanded (ARI_APP_SRTP), a check
-that the media is encrypted, else straight to Stasis; AMD() first if asked (ARI_APP_AMD);
+"""The dialplan context a call runs once answered: where the trunk's endpoint demands SRTP, a
+check that the media is encrypted, else straight to Stasis; AMD() first if asked (ARI_APP_AMD);
 then, for a person, the first entry at once (ARI_APP_FIRST), or, for a machine, a wait for
 the end of its greeting (ARI_APP_GREETING_END); then Stasis (our application, ARI_APP_NAME),
 told how the first entry went, what AMD() said and whether the media was refused
 (PLAYBACKSTATUS, AMDSTATUS, AMDCAUSE, ARI_APP_MEDIA)."""
+MEDIA_VARIABLE = "ARI_APP_MEDIA"
+"""Set (to `unencrypted`) by CALL_CONTEXT when the endpoint demands SRTP and the answer
+brought none: nothing was played."""
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
 
@@ -47,8 +50,6 @@ class Originate:
     """The carrier's extra INVITE headers (names from an allow-list, checked values)."""
     withhold_caller_id: bool = False
     """Presentation restricted: the carrier is asked not to show the caller ID."""
-    require_srtp: bool = False
-    """The carrier's media must be SRTP: an answer without it hears nothing."""
 
 
 def endpoint(trunk: str) -> str:
@@ -72,8 +73,6 @@ def originate_request(call: Originate) -> tuple[dict[str, str], dict[str, str]]:
         del params["callerId"]
         variables |= {"CONNECTEDLINE(num,i)": call.caller_id, "CONNECTEDLINE(pres,i)": "prohib",
                       "CALLERID(num)": call.caller_id, "CALLERID(pres)": "prohib"}
-    if call.require_srtp:
-        variables["ARI_APP_SRTP"] = "1"
     if call.machine_detection:
         variables["ARI_APP_AMD"] = ",".join(str(n) for n in call.machine_detection)
         silence, wait = call.end_of_greeting

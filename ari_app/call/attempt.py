@@ -17,6 +17,15 @@ from collections.abc import Callable
 from ari_app.ari import Ari
 from ari_app.ari.asterisk import Originate
 from ari_app.call.detection import Detection
+from ari_app.call.failures import (
+    ASTERISK_ENDED,
+    CHANNEL_LOST,
+    FIRST_ENTRY_FAILED,
+    HANGUP_LOST,
+    MAX_DURATION,
+    MEDIA_NOT_ENCRYPTED,
+    PART_FAILED,
+)
 from ari_app.call.progress import Progress, move
 from ari_app.call.recorder import Recorder
 from ari_app.call.router import Inbox, Router
@@ -49,7 +58,6 @@ from ari_app.outcome import CallError, Ending, Hangup, State, classify
 from ari_app.request import CallRequest
 from ari_app.settings import CallSettings
 from ari_app.store import AttemptRecord
-from ari_app.verdict import MachineCheck
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +67,6 @@ callee hangs up under it, and then the end follows at once; that is no failure o
 HANGUP_GRACE = 10.0
 """Seconds Asterisk has to report a channel gone after our hangup, or after the longest
 a call may last."""
-HANGUP_LOST = CallError("hangup-lost", "Asterisk never reported the end of the call")
-MAX_DURATION = CallError("max-duration", "the call reached calls.max_duration")
-CHANNEL_LOST = CallError("channel-lost", "the channel vanished while the connection to "
-                         "Asterisk was down (Asterisk restarted, or the call ended meanwhile)")
-ASTERISK_ENDED = CallError("asterisk-ended-channel", "Asterisk ended the call itself, without "
-                           "a hangup cause: it was stopping or restarting")
-FIRST_ENTRY_FAILED = CallError("playback-failed", "Asterisk could not play the first entry")
-MEDIA_NOT_ENCRYPTED = CallError("media-not-encrypted", "the carrier answered without SRTP, "
-                                "which its media_encryption demands: nothing was played")
-PART_FAILED = CallError("playback-failed", "Asterisk could not play the playlist (or a "
-                        "delivery message)")
 
 
 class Attempt:
@@ -161,8 +158,7 @@ class Attempt:
             first_entry=self._script.opening, app=self._app,
             machine_detection=detection.amd.arguments() if detection.enabled else (),
             end_of_greeting=(detection.end_of_greeting, detection.greeting_wait),
-            headers=self._carrier.headers, withhold_caller_id=self._carrier.caller_id_privacy,
-            require_srtp=self._carrier.media_encryption == "sdes")
+            headers=self._carrier.headers, withhold_caller_id=self._carrier.caller_id_privacy)
 
     async def _follow(self) -> Ending:
         """React to the inbox until the channel is gone, within every time limit."""
@@ -246,14 +242,9 @@ class Attempt:
                 if self._answered_at is not None and self._first_audio_ms is None:
                     self._first_audio_ms = (time.monotonic() - self._answered_at) * 1000
                     self._recorder.audio_started(self._first_audio_ms)
-            case MediaRefused():
-                if self._answered_at is None:
-                    await self._answered()
-                if not self._progress.hanging_up:
-                    await self._fail(MEDIA_NOT_ENCRYPTED)
-            case FirstEntryPlayed(ok=ok, machine=machine):
+            case FirstEntryPlayed() | MediaRefused():
                 self._detection.moved_on()
-                await self._first_entry_played(ok, machine)
+                await self._handed_over(message)
             case KeyPressed(key=key):
                 await self._key_pressed(key)
             case EntryPlayed(playback_id=playback_id):
@@ -287,19 +278,21 @@ class Attempt:
             self._progress = move(self._progress, Progress.ANSWERED)
         await self._recorder.answered(self.n, self._clock())
 
-    async def _first_entry_played(self, ok: bool, machine: MachineCheck | None) -> None:
-        """The dialplan played the first part (or met a machine) and handed the channel
-        over: the script goes on."""
+    async def _handed_over(self, handover: FirstEntryPlayed | MediaRefused) -> None:
+        """The dialplan handed the channel over: the first part played (or a machine met),
+        or nothing played because the media the trunk demands was refused."""
         if self._answered_at is None:
             await self._answered()  # its state change was missed
         if self._progress is not Progress.ANSWERED:
             return  # handed over already, or being hung up
-        if not ok:
-            await self._fail(FIRST_ENTRY_FAILED)
-            return
-        machine = self._detection.timed(machine)
-        self._progress = move(self._progress, Progress.PLAYING)
-        await self._do(self._script.start(machine))
+        match handover:
+            case MediaRefused():
+                await self._fail(MEDIA_NOT_ENCRYPTED)
+            case FirstEntryPlayed(ok=False):
+                await self._fail(FIRST_ENTRY_FAILED)
+            case FirstEntryPlayed(machine=machine):
+                self._progress = move(self._progress, Progress.PLAYING)
+                await self._do(self._script.start(self._detection.timed(machine)))
 
     async def _key_pressed(self, key: str) -> None:
         if self._answered_at is None or self._progress.hanging_up:
@@ -387,8 +380,9 @@ class Attempt:
                 return  # still playing the first entry in the dialplan: StasisStart will come
             if self._progress is Progress.ANSWERED:
                 # StasisStart was missed: what it would have said is in the channel's
-                # variables (a machine must not be taken for a person).
-                await self._first_entry_played(ok=True, machine=await self._detection.read())
+                # variables (plain media must not be taken for SRTP, nor a machine for a
+                # person).
+                await self._handed_over(await self._detection.handover())
                 return
             playing = self._script.playing
             if playing is not None \

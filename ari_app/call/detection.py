@@ -1,6 +1,6 @@
 """What an attempt knows of the answering-machine detection: how long AMD() took to decide
 (from its dialplan step to the next), and, after a reconnect that lost StasisStart, what
-it said (read from the channel's variables)."""
+it said and whether the media was refused (read from the channel's variables)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 from dataclasses import replace
 
 from ari_app.ari import Ari
+from ari_app.ari.asterisk import MEDIA_VARIABLE
+from ari_app.call.signals import FirstEntryPlayed, MediaRefused
 from ari_app.verdict import MachineCheck
 
 
@@ -31,6 +33,13 @@ class Detection:
     def timed(self, machine: MachineCheck | None) -> MachineCheck | None:
         """What AMD() said, with how long it took."""
         return None if machine is None else replace(machine, decision_ms=self._decision_ms)
+
+    async def handover(self) -> FirstEntryPlayed | MediaRefused:
+        """What StasisStart would have told (it was missed): plain media where SRTP was
+        demanded (nothing played), else the first part played and what AMD() said."""
+        if await self._ari.channel_variable(self._channel_id, MEDIA_VARIABLE):
+            return MediaRefused()
+        return FirstEntryPlayed(ok=True, machine=await self.read())
 
     async def read(self) -> MachineCheck | None:
         """What AMD() said, from the channel (StasisStart, which tells it, was missed)."""

@@ -50,7 +50,7 @@ def _messages(conn: ssl.SSLSocket) -> Iterator[tuple[str, str]]:
         yield text, body.decode(errors="replace")
 
 
-def _answer(request: str, *, status: str, sdp: str = "") -> bytes:
+def _answer(request: str, *, port: int, status: str, sdp: str = "") -> bytes:
     """A response carrying the request's Via, From, To (tagged), Call-ID and CSeq."""
     copied = [line for line in request.split("\r\n")[1:]
               if re.match(r"(?i)(via|v|from|f|call-id|i|cseq):", line)]
@@ -58,7 +58,7 @@ def _answer(request: str, *, status: str, sdp: str = "") -> bytes:
     if ";tag=" not in to:
         to += ";tag=plaincarrier"
     lines = [f"SIP/2.0 {status}", *copied, to,
-             "Contact: <sip:carrier@127.0.0.1;transport=tls>"]
+             f"Contact: <sip:carrier@127.0.0.1:{port};transport=tls>"]
     if sdp:
         lines.append("Content-Type: application/sdp")
     lines.append(f"Content-Length: {len(sdp.encode())}")
@@ -93,9 +93,10 @@ def plain_answerer(port: int, media_port: int, cert: Path, key: Path) -> Iterato
                 seen.requests.append(method)
                 if method == "INVITE":
                     seen.offers.append(body)
-                    conn.sendall(_answer(head, status="200 OK", sdp=_plain_sdp(media_port)))
+                    conn.sendall(_answer(head, port=port, status="200 OK",
+                                         sdp=_plain_sdp(media_port)))
                 elif method != "ACK":
-                    conn.sendall(_answer(head, status="200 OK"))
+                    conn.sendall(_answer(head, port=port, status="200 OK"))
 
     def accept() -> None:
         while not stop.is_set():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from ari_app.ari.asterisk import CALL_CONTEXT, Originate, endpoint, media_uris, originate_request
 
 
@@ -37,10 +35,3 @@ def test_a_carrier_s_headers_and_a_withheld_caller_id_go_on_the_channel() -> Non
     assert variables["CALLERID(pres)"] == "prohib"
     assert variables["PJSIP_HEADER(add,X-Ari-App-Request)"] == "r1"
 
-
-def test_srtp_demanded_is_told_to_the_dialplan() -> None:
-    call = Originate(channel_id="c1", trunk="t", number="1", caller_id="+15550100",
-                     ring_timeout=25, request_id="r1", first_entry=(), app="ari-app")
-    assert "ARI_APP_SRTP" not in originate_request(call)[1]
-    srtp = originate_request(dataclasses.replace(call, require_srtp=True))[1]
-    assert srtp["ARI_APP_SRTP"] == "1"

@@ -36,6 +36,7 @@ class StubAri:
         self.originated: list[Originate] = []
         self.plays: list[Sequence[str]] = []
         self.hangups: list[str] = []
+        self.variables: dict[str, str] = {}
 
     async def watch(self, trunk: str) -> None:
         return None
@@ -54,6 +55,9 @@ class StubAri:
 
     async def playback_exists(self, playback_id: str) -> bool:
         return True
+
+    async def channel_variable(self, channel_id: str, name: str) -> str:
+        return self.variables.get(name, "")
 
 
 class MemoryCalls:
@@ -141,6 +145,20 @@ async def test_an_answer_without_the_srtp_demanded_plays_nothing_and_fails() -> 
     assert ending.state is State.FAILED and ending.error is not None
     assert ending.error.id == "media-not-encrypted" and rig.ari.plays == []
     assert ending.played == 0
+
+
+async def test_a_refused_media_is_read_from_the_channel_when_stasis_start_was_missed(
+        ) -> None:
+    rig = Rig()
+    rig.ari.variables["ARI_APP_MEDIA"] = "unencrypted"
+    task = await rig.started()
+    rig.router.send("call", Resync("Up"))  # reconnected: the channel is in Stasis already
+    await until(lambda: rig.ari.hangups != [])
+    await rig.router.route(destroyed())
+    ending = await task
+
+    assert ending.error is not None and ending.error.id == "media-not-encrypted"
+    assert rig.ari.plays == [] and ending.answered
 
 
 async def test_a_channel_lost_is_hung_up_in_case_it_was_still_on_its_way() -> None:
