@@ -66,7 +66,7 @@ def _transports(reader: Reader) -> MappingProxyType[str, str]:
 
 TLS_VERSIONS = {"1.2": "tlsv1_2", "1.3": "tlsv1_3"}
 """asterisk.tls.version: the PJSIP transport method of each. A method speaks its version
-only: PJSIP offers no "1.2 or later" that Asterisk lets a transport ask for."""
+only; `sslv23` negotiates, but down to whatever OpenSSL allows, so it is not offered."""
 
 
 def _tls(reader: Reader, host: str) -> TlsSettings:
@@ -81,8 +81,8 @@ def _tls(reader: Reader, host: str) -> TlsSettings:
         method=TLS_VERSIONS.get(str(reader.raw("version", "1.2")), ""),
     )
     if not tls.method:
-        reader.problem(reader.key("version"), "must be 1.2 or 1.3 (the TLS version spoken "
-                       "to carriers; PJSIP's own default is 1.0)")
+        reader.problem(reader.key("version"), f"must be {' or '.join(TLS_VERSIONS)} (the TLS "
+                       "version spoken to carriers; PJSIP's own default is 1.0)")
     if bool(tls.cert_file) != bool(tls.key_file):
         reader.problem(reader.key("key_file"), "cert_file and key_file go together")
     reader.finish()

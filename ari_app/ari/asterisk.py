@@ -19,8 +19,9 @@ the end of its greeting (ARI_APP_GREETING_END); then Stasis (our application, AR
 told how the first entry went, what AMD() said and whether the media was refused
 (PLAYBACKSTATUS, AMDSTATUS, AMDCAUSE, ARI_APP_MEDIA)."""
 MEDIA_VARIABLE = "ARI_APP_MEDIA"
-"""Set (to `unencrypted`) by CALL_CONTEXT when the endpoint demands SRTP and the answer
-brought none: nothing was played."""
+MEDIA_REFUSED = "unencrypted"
+"""MEDIA_VARIABLE's value (and StasisStart's fifth argument) when the endpoint demands SRTP
+and the answer brought none: CALL_CONTEXT played nothing."""
 CALL_HEADER = "X-Ari-App-Request"
 """SIP header carrying the request id on every INVITE, for the carrier's records."""
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from ari_app.ari import Ari
-from ari_app.ari.asterisk import MEDIA_VARIABLE
+from ari_app.ari.asterisk import MEDIA_REFUSED, MEDIA_VARIABLE
 from ari_app.call.signals import FirstEntryPlayed, MediaRefused
 from ari_app.verdict import MachineCheck
 
@@ -37,11 +37,11 @@ class Detection:
     async def handover(self) -> FirstEntryPlayed | MediaRefused:
         """What StasisStart would have told (it was missed): plain media where SRTP was
         demanded (nothing played), else the first part played and what AMD() said."""
-        if await self._ari.channel_variable(self._channel_id, MEDIA_VARIABLE):
+        if await self._ari.channel_variable(self._channel_id, MEDIA_VARIABLE) == MEDIA_REFUSED:
             return MediaRefused()
-        return FirstEntryPlayed(ok=True, machine=await self.read())
+        return FirstEntryPlayed(ok=True, machine=await self._read())
 
-    async def read(self) -> MachineCheck | None:
+    async def _read(self) -> MachineCheck | None:
         """What AMD() said, from the channel (StasisStart, which tells it, was missed)."""
         if not self._enabled:
             return None

@@ -6,6 +6,7 @@ The events come typed from `ari_app.ari.events`; the attempts never see them.
 
 from __future__ import annotations
 
+from ari_app.ari.asterisk import MEDIA_REFUSED
 from ari_app.ari.events import (
     AriEvent,
     ChannelDestroyed,
@@ -63,7 +64,7 @@ def stasis_start(event: StasisStart) -> Signal:
     # status and cause (empty if it did not run), then `unencrypted` if the SRTP the
     # carrier demands is missing (and nothing was played), as the application's arguments.
     playback, status, cause, media = (*event.args, "", "", "", "")[:4]
-    if media == "unencrypted":
+    if media == MEDIA_REFUSED:
         return MediaRefused()
     machine = MachineCheck(status=status, cause=cause, decision_ms=None) if status else None
     return FirstEntryPlayed(ok=playback != "FAILED", machine=machine)

@@ -34,4 +34,3 @@ def test_a_carrier_s_headers_and_a_withheld_caller_id_go_on_the_channel() -> Non
     assert variables["CONNECTEDLINE(pres,i)"] == "prohib"
     assert variables["CALLERID(pres)"] == "prohib"
     assert variables["PJSIP_HEADER(add,X-Ari-App-Request)"] == "r1"
-
